@@ -1,0 +1,15 @@
+"""localq: Celery-style background jobs on Huey + SQLite, with nothing to install but Python."""
+from . import states
+from .app import LocalQ, current_app
+from .errors import (ConfigError, InvalidTaskOptions, JobFailed, JobNotFound, LocalqError,
+                     MaxRetriesExceededError, ResultTimeout, Retry, TaskArgumentError, TaskRevoked,
+                     WorkerLost)
+from .results import AsyncResult
+from .watchdog import SoftTimeLimitExceeded, TimeLimitExceeded
+
+Celery = LocalQ  # so `from localq import Celery` works for a course snippet too
+
+__all__ = ['LocalQ', 'Celery', 'AsyncResult', 'current_app', 'states', 'ConfigError',
+           'InvalidTaskOptions', 'JobFailed', 'JobNotFound', 'LocalqError', 'MaxRetriesExceededError',
+           'ResultTimeout', 'Retry', 'TaskArgumentError', 'TaskRevoked', 'WorkerLost',
+           'SoftTimeLimitExceeded', 'TimeLimitExceeded']

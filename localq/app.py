@@ -1,0 +1,174 @@
+"""LocalQ: the application object users create, as Celery's `app = Celery(...)`."""
+import threading
+import time
+
+import peewee
+from huey import Huey
+
+from . import config as config_mod
+from . import db as db_mod
+from .errors import JobNotFound
+from .options import resolve_options
+from .results import AsyncResult
+from .serializer import JSONSerializer
+from .storage import JobStorage, enqueue_options
+from .task import Task
+from .tracking import JobTracker
+from .watchdog import Watchdog
+
+_current = None
+
+
+def current_app():
+    """The LocalQ created or configured last, used by module-level AsyncResult(task_id)."""
+    if _current is None:
+        raise RuntimeError('create a LocalQ app before using AsyncResult(task_id)')
+    return _current
+
+
+class LocalHuey(Huey):
+    """Huey with the Job table as storage and JSON messages.
+
+    Revocation lives in the Job row (a revoked job is never claimed; a
+    running one is stopped by its worker's watchdog), so Huey's per-task
+    revoke keys are not consulted: that saves a read on every execution.
+    """
+    storage_class = JobStorage
+
+    def is_revoked(self, task, timestamp=None, peek=True):
+        return False
+
+
+class LocalQ:
+    """A task queue on one database: declare tasks with @app.task, run workers, read results."""
+
+    def __init__(self, main='localq', database_url=None, data_dir=None, **settings):
+        global _current
+        self.main = main
+        self.routes = {}          # task name -> TaskRoute, read by the storage
+        self.tasks = {}           # task name -> Task
+        self.config = config_mod.from_env(database_url=database_url, data_dir=data_dir, **settings)
+        self.database = None
+        self.huey = LocalHuey(main, results=False, serializer=JSONSerializer(), utc=True,
+                              immediate_use_memory=False, routes=self.routes, database=None)
+        self.tracker = JobTracker(self)
+        self.tracker.connect(self.huey)
+        self.watchdog = Watchdog()
+        self._setup_lock = threading.Lock()
+        _current = self
+
+    # -- configuration ------------------------------------------------------
+    def configure(self, **settings):
+        """Change settings (e.g. data_dir, database_url); reopens the database, becomes current."""
+        global _current
+        _current = self
+        self.config = self.config.replace(**settings)
+        if self.database is not None:
+            self.database.close()
+            self.database = None
+        return self
+
+    def setup(self):
+        """Open the database and create missing tables; called on first use."""
+        if self.database is None:
+            with self._setup_lock:
+                if self.database is None:
+                    db = db_mod.init_db(self.config)
+                    storage = JobStorage(self.main, database=db, routes=self.routes)
+                    storage.lease_seconds = self.config.lease_timeout
+                    self.huey.storage = storage
+                    self.database = db
+        return self.database
+
+    @property
+    def immediate(self):
+        return self.huey.immediate
+
+    @immediate.setter
+    def immediate(self, value):
+        """Run tasks inside delay() (Huey's immediate mode), still writing Job rows."""
+        self.setup()
+        self.huey.immediate = value
+
+    def write_transaction(self):
+        """A short write transaction that takes SQLite's write lock up front (no upgrade deadlock)."""
+        db = self.setup()
+        if db_mod.is_sqlite(db):
+            return db.atomic('IMMEDIATE')
+        return db.atomic()
+
+    # -- tasks ----------------------------------------------------------------
+    def task(self, *args, **options):
+        """Declare a task: @app.task or @app.task(name=..., bind=True, ...)."""
+        if len(args) == 1 and callable(args[0]) and not options:
+            return self._make_task(args[0], {})
+        if args:
+            raise TypeError('@app.task takes keyword options only')
+        return lambda func: self._make_task(func, options)
+
+    def _make_task(self, func, options):
+        resolved = resolve_options(func, options)
+        if resolved.name in self.tasks:
+            raise ValueError('a task named %r is already declared; give one a different name=' % resolved.name)
+        task = Task(self, func, resolved)
+        self.tasks[resolved.name] = task
+        return task
+
+    def enqueue(self, huey_task, queue=None, idempotency_key=None):
+        """Queue a Huey task with localq's per-call options; returns an AsyncResult."""
+        self.setup()
+        token = enqueue_options.set({'queue': queue, 'idempotency_key': idempotency_key})
+        try:
+            self.huey.enqueue(huey_task)
+        except peewee.IntegrityError:
+            if idempotency_key is None:
+                raise
+            existing = self.job_id_for_key(idempotency_key)
+            if existing is None:
+                raise
+            return AsyncResult(existing, app=self)
+        finally:
+            enqueue_options.reset(token)
+        self.wake_workers()
+        return AsyncResult(huey_task.id, app=self)
+
+    def job_id_for_key(self, key):
+        row = self.huey.storage.sql('SELECT id FROM job WHERE idempotency_key = ?', (key,)).fetchone()
+        return row[0] if row else None
+
+    # -- results and control ------------------------------------------------
+    def AsyncResult(self, job_id):
+        self.setup()
+        return AsyncResult(job_id, app=self)
+
+    def revoke(self, job_id):
+        """Cancel a job: waiting ones become REVOKED, running ones are asked to stop.
+
+        Returns the state the job is in afterwards."""
+        storage = self.huey.storage
+        now = time.time()
+        with self.write_transaction():
+            row = storage.sql('SELECT state FROM job WHERE id = ?', (job_id,)).fetchone()
+            if row is None:
+                raise JobNotFound(job_id)
+            state = row[0]
+            if state in ('PENDING', 'RETRY'):
+                storage.sql("UPDATE job SET state = 'REVOKED', finished_at = ?, wait_reason = 'revoked' "
+                            'WHERE id = ?', (now, job_id))
+                return 'REVOKED'
+            if state in ('SUCCESS', 'FAILURE', 'REVOKED'):
+                return state
+            storage.sql('UPDATE job SET revoke_requested = ? WHERE id = ?', (True, job_id))
+        self.wake_workers()
+        return state
+
+    # -- waking workers -------------------------------------------------------
+    _wake_listeners = ()
+
+    def wake_workers(self):
+        """Wake idle workers of this process at once (others notice within poll_interval)."""
+        for event in self._wake_listeners:
+            event.set()
+
+    def add_wake_listener(self, event):
+        self._wake_listeners = tuple(self._wake_listeners) + (event,)

@@ -1,0 +1,187 @@
+"""The `localq` command (and `python run.py`): arguments -> Config -> worker and/or web."""
+import argparse
+import errno
+import importlib
+import json
+import logging
+import sys
+import threading
+
+from .errors import ConfigError, LocalqError
+
+DEFAULT_APP = 'localq.tasks:app'
+LOOPBACK = ('127.0.0.1', 'localhost', '::1')
+
+
+def load_app(spec):
+    """Import 'module:attribute' (attribute defaults to app) and return the LocalQ app."""
+    module_name, _, attr = spec.partition(':')
+    sys.path.insert(0, '.')
+    module = importlib.import_module(module_name)
+    return getattr(module, attr or 'app')
+
+
+def build_parser():
+    def common(parser, default):
+        # Accepted before or after the command: `localq -A m:app worker` and `run.py --data-dir D`.
+        parser.add_argument('-A', '--app', default=default(DEFAULT_APP), help='module:app to load (%s)' % DEFAULT_APP)
+        parser.add_argument('--data-dir', default=default(None), help='folder for the database and uploads')
+        parser.add_argument('--database-url', default=default(None), help='database URL (default: SQLite in data dir)')
+        parser.add_argument('-v', '--verbose', action='store_true', default=default(False), help='log every job')
+
+    p = argparse.ArgumentParser(prog='localq', description='Background jobs on one SQLite file.')
+    common(p, lambda value: value)
+    shared = argparse.ArgumentParser(add_help=False)
+    common(shared, lambda value: argparse.SUPPRESS)
+    sub = p.add_subparsers(dest='command', required=True)
+    _add_parser = sub.add_parser
+    sub.add_parser = lambda *a, **k: _add_parser(*a, parents=[shared], **k)
+
+    def worker_flags(sp):
+        sp.add_argument('-c', '--concurrency', type=int, help='worker threads or processes')
+        sp.add_argument('-P', '--pool', choices=['thread', 'process'], help='thread (default) or process')
+        sp.add_argument('-Q', '--queues', help='comma-separated queues to serve, e.g. high,default')
+
+    run = sub.add_parser('run', help='web app + embedded worker (what python run.py does)')
+    run.add_argument('--host', help='address to bind (default 127.0.0.1)')
+    run.add_argument('--port', type=int, help='port to bind (default 8000)')
+    worker_flags(run)
+    worker = sub.add_parser('worker', help='run a worker against the same database')
+    worker_flags(worker)
+    worker.add_argument('-n', '--hostname', help='worker name shown on the dashboard')
+    worker.add_argument('--max-tasks-per-child', type=int, help='restart a worker after N jobs')
+    enqueue = sub.add_parser('enqueue', help='queue a task: localq enqueue localq.add 2 3')
+    enqueue.add_argument('task')
+    enqueue.add_argument('args', nargs='*', help='arguments, each read as JSON (else as a string)')
+    enqueue.add_argument('--kwargs', default='{}', help='keyword arguments as a JSON object')
+    enqueue.add_argument('--queue')
+    enqueue.add_argument('--wait', type=float, help='wait this many seconds for the result')
+    status = sub.add_parser('status', help='show one job as JSON')
+    status.add_argument('job_id')
+    requeue = sub.add_parser('requeue', help='run failed (dead-letter) jobs again')
+    requeue.add_argument('job_ids', nargs='*')
+    requeue.add_argument('--all-failed', action='store_true', help='every FAILURE job (with --task: of that task)')
+    requeue.add_argument('--task')
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+    try:
+        app = load_app(args.app)
+        settings = {'data_dir': args.data_dir, 'database_url': args.database_url}
+        for flag, name in (('concurrency', 'workers'), ('pool', 'worker_type'), ('queues', 'queues'),
+                           ('host', 'host'), ('port', 'port'), ('hostname', 'worker_name')):
+            settings[name] = getattr(args, flag, None)
+        app.configure(**settings)
+        return COMMANDS[args.command](app, args)
+    except (ConfigError, LocalqError) as exc:
+        print('localq: %s' % exc, file=sys.stderr)
+        return 2
+
+
+def cmd_worker(app, args):
+    from .worker import LocalqConsumer
+    consumer = LocalqConsumer(app, max_tasks=args.max_tasks_per_child)
+    print('localq worker %s: %d %s worker(s) on queues %s, database %s' % (
+        consumer.worker_id, consumer.workers, consumer.worker_type, ','.join(app.huey.storage.queues),
+        app.config.resolved_database_url), flush=True)
+    consumer.run()
+    return 0
+
+
+def port_is_free(host, port):
+    import socket
+    family = socket.AF_INET6 if ':' in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug binds
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True
+
+
+def make_server_on_free_port(web, host, port, tries=50):
+    """Bind host:port, or the next free port after it, saying so."""
+    from werkzeug.serving import make_server
+    for candidate in range(port, port + tries):
+        if port_is_free(host, candidate):
+            if candidate != port:
+                print('localq: port %d is in use; using the free port %d instead (choose one with --port N)' % (
+                    port, candidate), flush=True)
+            return make_server(host, candidate, web, threaded=True)
+    raise ConfigError('no free port in %d-%d; choose one with --port N' % (port, port + tries - 1))
+
+
+def cmd_run(app, args):
+    from .web import create_app
+    from .worker import LocalqConsumer
+    cfg = app.config
+    if cfg.host not in LOOPBACK and not cfg.auth_token:
+        raise ConfigError('refusing to bind %s without LOCALQ_AUTH_TOKEN: anyone on the network could '
+                          'run and cancel jobs. Set a token, or bind 127.0.0.1.' % cfg.host)
+    web = create_app(app)
+    server = make_server_on_free_port(web, cfg.host, cfg.port)
+    url = 'http://%s:%d/' % (cfg.host if ':' not in cfg.host else '[%s]' % cfg.host, server.server_port)
+    consumer = LocalqConsumer(app)
+    threading.Thread(target=server.serve_forever, name='localq-web', daemon=True).start()
+    print('localq is running at %s  (database %s; %d %s worker(s); Ctrl-C to stop)' % (
+        url, cfg.resolved_database_url, consumer.workers, consumer.worker_type), flush=True)
+    try:
+        consumer.run()
+    finally:
+        server.shutdown()
+    return 0
+
+
+def parse_arg(text):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def cmd_enqueue(app, args):
+    task = app.tasks.get(args.task)
+    if task is None:
+        raise LocalqError('no task named %r; known: %s' % (args.task, ', '.join(sorted(app.tasks))))
+    result = task.apply_async([parse_arg(a) for a in args.args], json.loads(args.kwargs), queue=args.queue)
+    print(result.id, flush=True)
+    if args.wait:
+        print(json.dumps(result.get(timeout=args.wait)))
+    return 0
+
+
+def cmd_status(app, args):
+    from . import jobs
+    app.setup()
+    print(json.dumps(jobs.get_job(args.job_id, with_attempts=True), indent=2, default=str))
+    return 0
+
+
+def cmd_requeue(app, args):
+    from . import jobs
+    from .models import Job
+    app.setup()
+    ids = list(args.job_ids)
+    if args.all_failed:
+        query = Job.select(Job.id).where(Job.state == 'FAILURE')
+        if args.task:
+            query = query.where(Job.task == args.task)
+        ids += [j.id for j in query]
+    done = jobs.requeue(app, ids)
+    print('re-queued %d job(s)' % len(done))
+    return 0
+
+
+COMMANDS = {'run': cmd_run, 'worker': cmd_worker, 'enqueue': cmd_enqueue, 'status': cmd_status,
+            'requeue': cmd_requeue}
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,61 @@
+"""Every failure localq raises on purpose, one class each."""
+
+
+class LocalqError(Exception):
+    """Base class of localq's own errors."""
+
+
+class ConfigError(LocalqError):
+    """Raised when a setting has a value localq cannot use."""
+
+
+class InvalidTaskOptions(LocalqError):
+    """Raised when @app.task(...) is given an unknown or ill-typed option."""
+
+
+class TaskArgumentError(LocalqError, TypeError):
+    """Raised in the caller when a task argument cannot be sent as JSON."""
+
+
+class JobNotFound(LocalqError, KeyError):
+    """Raised when a job id names no job."""
+
+    def __str__(self):
+        return 'no job with id %r' % (self.args[0] if self.args else None)
+
+
+class ResultTimeout(LocalqError, TimeoutError):
+    """Raised by AsyncResult.get() when the job is not ready in time."""
+
+
+class JobFailed(LocalqError):
+    """Raised by AsyncResult.get() when the task's own exception type cannot be rebuilt."""
+
+    def __init__(self, job_id, error_type, message, traceback=None):
+        super().__init__('%s: %s' % (error_type, message))
+        self.job_id, self.error_type, self.message, self.traceback = (
+            job_id, error_type, message, traceback)
+
+
+class TaskRevoked(LocalqError):
+    """Raised by AsyncResult.get() for a job that was revoked."""
+
+
+class Retry(LocalqError):
+    """Raised by self.retry() inside a task to schedule the next attempt."""
+
+    def __init__(self, exc=None, countdown=None):
+        super().__init__('retry in %ss%s' % (countdown, ': %r' % exc if exc else ''))
+        self.exc, self.countdown = exc, countdown
+
+
+class MaxRetriesExceededError(LocalqError):
+    """Raised by self.retry() when no retries are left and no exc was given."""
+
+
+class WorkerLost(LocalqError):
+    """Recorded on a job whose worker died or stopped while running it."""
+
+
+class Revoked(LocalqError):
+    """Raised inside a running task that was revoked, to stop it."""

@@ -1,0 +1,138 @@
+"""Peewee models: one Job row per enqueued call, one Attempt row per finished execution.
+
+Times are UNIX seconds (floats): cheap to compare in SQL on SQLite and PostgreSQL.
+"""
+import peewee as pw
+
+from .db import database
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        database = database
+
+
+class Job(BaseModel):
+    """One enqueued call of a task; its id is the task id users hold."""
+    id = pw.CharField(primary_key=True, max_length=64)
+    task = pw.CharField(max_length=200, index=True)
+    queue = pw.CharField(max_length=100, default='default')
+    priority = pw.IntegerField(default=0)
+    state = pw.CharField(max_length=40, default='PENDING')
+    args = pw.TextField(default='[]')          # JSON, for people and search
+    kwargs = pw.TextField(default='{}')        # JSON
+    message = pw.TextField()                   # the Huey message, JSON: what a worker runs
+    meta = pw.TextField(null=True)             # JSON from update_state(meta=...)
+    result = pw.TextField(null=True)           # JSON return value
+    error_type = pw.CharField(max_length=200, null=True)
+    error_message = pw.TextField(null=True)
+    traceback = pw.TextField(null=True)
+    attempts = pw.IntegerField(default=0)      # executions started so far
+    max_retries = pw.IntegerField(default=0)
+    acks_late = pw.BooleanField(default=False)
+    ignore_result = pw.BooleanField(default=False)
+    idempotency_key = pw.CharField(max_length=200, null=True, unique=True)
+    queued_at = pw.FloatField()
+    eta = pw.FloatField()                      # not claimed before this time
+    expires_at = pw.FloatField(null=True)
+    started_at = pw.FloatField(null=True)
+    finished_at = pw.FloatField(null=True)
+    worker = pw.CharField(max_length=200, null=True)
+    worker_pid = pw.IntegerField(null=True)
+    lease_until = pw.FloatField(null=True)     # a running job whose lease passes is lost
+    wait_reason = pw.CharField(max_length=200, null=True)
+    revoke_requested = pw.BooleanField(default=False)
+
+    class Meta:
+        table_name = 'job'
+        indexes = (
+            (('state', 'finished_at'), False),
+            (('queued_at',), False),
+        )
+
+
+class Attempt(BaseModel):
+    """One execution of a job, written when it ends (success, error, retry, lost)."""
+    job = pw.ForeignKeyField(Job, backref='attempt_rows', on_delete='CASCADE', column_name='job_id')
+    number = pw.IntegerField()
+    worker = pw.CharField(max_length=200, null=True)
+    started_at = pw.FloatField(null=True)
+    finished_at = pw.FloatField()
+    outcome = pw.CharField(max_length=40)
+    error_type = pw.CharField(max_length=200, null=True)
+    error_message = pw.TextField(null=True)
+    traceback = pw.TextField(null=True)
+
+    class Meta:
+        table_name = 'attempt'
+
+
+class WorkerRecord(BaseModel):
+    """A running consumer process, kept alive by its heartbeat."""
+    id = pw.CharField(primary_key=True, max_length=200)
+    host = pw.CharField(max_length=200)
+    pid = pw.IntegerField()
+    queues = pw.CharField(max_length=500)
+    concurrency = pw.IntegerField()
+    worker_type = pw.CharField(max_length=20)
+    started_at = pw.FloatField()
+    last_seen = pw.FloatField()
+    stopped_at = pw.FloatField(null=True)
+    processed = pw.IntegerField(default=0)
+
+    class Meta:
+        table_name = 'worker'
+
+
+class QueuePause(BaseModel):
+    """A paused queue: workers skip it until the row is removed."""
+    name = pw.CharField(primary_key=True, max_length=100)
+    paused_at = pw.FloatField()
+
+    class Meta:
+        table_name = 'queue_pause'
+
+
+class KeyValue(BaseModel):
+    """Huey's key/value storage (task locks, chords)."""
+    queue = pw.CharField(max_length=100)
+    key = pw.CharField(max_length=300)
+    value = pw.BlobField()
+
+    class Meta:
+        table_name = 'kv'
+        primary_key = pw.CompositeKey('queue', 'key')
+
+
+class Counter(BaseModel):
+    """Huey's counters (chords)."""
+    queue = pw.CharField(max_length=100)
+    key = pw.CharField(max_length=300)
+    value = pw.IntegerField(default=0)
+
+    class Meta:
+        table_name = 'counter'
+        primary_key = pw.CompositeKey('queue', 'key')
+
+
+class RateSlot(BaseModel):
+    """Next free start time of each rate-limited task, shared by all workers."""
+    key = pw.CharField(primary_key=True, max_length=300)
+    next_at = pw.FloatField()
+
+    class Meta:
+        table_name = 'rate_slot'
+
+
+ALL_MODELS = [Job, Attempt, WorkerRecord, QueuePause, KeyValue, Counter, RateSlot]
+
+
+def create_extra_indexes(db):
+    """Indexes Peewee's Meta cannot express: the partial index the claim query walks."""
+    db.execute_sql(
+        'CREATE INDEX IF NOT EXISTS job_ready ON job (queue, priority DESC, eta) '
+        "WHERE state IN ('PENDING', 'RETRY')")
+    db.execute_sql(
+        'CREATE INDEX IF NOT EXISTS job_running ON job (lease_until) '
+        "WHERE state NOT IN ('PENDING', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED')")
+    db.execute_sql('CREATE INDEX IF NOT EXISTS attempt_job ON attempt (job_id, number)')

@@ -1,0 +1,39 @@
+"""Job states, spelled as Celery users already compare them, and the allowed moves."""
+
+PENDING = 'PENDING'      # queued, waiting for a worker (also: scheduled for later)
+STARTED = 'STARTED'      # a worker claimed it and runs it
+RETRY = 'RETRY'          # an attempt failed; the next one waits for its eta
+SUCCESS = 'SUCCESS'
+FAILURE = 'FAILURE'
+REVOKED = 'REVOKED'      # cancelled before or while running; never runs again
+
+# A task may report its own states (e.g. PROCESSING) through update_state();
+# they count as running, like STARTED.
+READY_TO_CLAIM = (PENDING, RETRY)
+
+# Finished for good: nothing will ever run this job again unless a user
+# re-queues it explicitly (dead letters).
+TERMINAL = frozenset({SUCCESS, FAILURE, REVOKED})
+
+BUILTIN = (PENDING, STARTED, RETRY, SUCCESS, FAILURE, REVOKED)
+
+# state -> states it may move to. Custom progress states behave like STARTED.
+TRANSITIONS = {
+    PENDING: {STARTED, REVOKED},
+    RETRY: {STARTED, REVOKED},
+    STARTED: {'<custom>', PENDING, RETRY, SUCCESS, FAILURE, REVOKED},
+    '<custom>': {'<custom>', PENDING, RETRY, SUCCESS, FAILURE, REVOKED},
+    FAILURE: {PENDING},   # re-queued dead letter
+    REVOKED: {PENDING},   # re-queued by a user
+    SUCCESS: set(),
+}
+
+
+def is_running(state):
+    """True for STARTED and any custom progress state a task reported."""
+    return state not in TERMINAL and state not in READY_TO_CLAIM
+
+
+def is_ready(state):
+    """Celery's ready(): the job has finished one way or another."""
+    return state in TERMINAL

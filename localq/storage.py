@@ -1,0 +1,238 @@
+"""JobStorage: Huey's storage interface on the Job table, through the app's Peewee database.
+
+Why this exists: Huey's SqliteStorage deletes a task row when a worker takes
+it, keeps no state, and uses its own connection. Here the queue *is* the Job
+table, so
+  - a claim marks the row STARTED instead of deleting it (a dead worker's job
+    can be found and run again: see recovery.py);
+  - enqueue writes the job's record in the same statement that queues it, on
+    the caller's Peewee connection, so it commits or rolls back with the
+    app's own transaction;
+  - the claim honours eta, queue, priority and paused queues in one query,
+    so there is no separate schedule to move jobs out of.
+The hot path (enqueue, claim) is fixed SQL: building it with Peewee's query
+builder costs more than SQLite itself (see shared/anchors/PERFORMANCE.md).
+"""
+import contextlib
+import contextvars
+import datetime
+import json
+import os
+import time
+
+from huey.constants import EmptyData
+from huey.storage import BaseStorage
+
+from . import states
+from .db import is_sqlite
+
+# Per-call options of apply_async() that Huey's message has no field for.
+enqueue_options = contextvars.ContextVar('localq_enqueue_options', default=None)
+
+_CLAIMABLE = "state IN ('PENDING', 'RETRY')"
+_RUNNING = "state NOT IN ('PENDING', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED')"
+
+
+def to_epoch(dt):
+    """Huey's naive-UTC datetime (or None) as UNIX seconds."""
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=datetime.timezone.utc)
+    return dt.timestamp()
+
+
+class TaskRoute:
+    """What the storage needs to know about a task to write its row."""
+    __slots__ = ('name', 'queue', 'max_retries', 'acks_late', 'ignore_result')
+
+    def __init__(self, name=None, queue='default', max_retries=0, acks_late=False, ignore_result=False):
+        self.name, self.queue, self.max_retries = name, queue, max_retries
+        self.acks_late, self.ignore_result = acks_late, ignore_result
+
+
+DEFAULT_ROUTE = TaskRoute()
+
+
+class JobStorage(BaseStorage):
+    blocking = False  # idle waiting is the worker's job (worker.py)
+
+    # routes: Huey's registry string of a task -> its TaskRoute (set by Task).
+    def __init__(self, name='localq', database=None, routes=None, **kwargs):
+        super().__init__(name)
+        self.database = database
+        self.routes = routes if routes is not None else {}
+        self.queues = None          # None: every queue; set by a worker
+        self.worker_id = None
+        self.lease_seconds = 15.0
+        self._sql = {}
+        self._param = '?' if is_sqlite(database) else '%s'
+        self._greatest = 'MAX' if is_sqlite(database) else 'GREATEST'
+
+    # -- plumbing ---------------------------------------------------------
+    def sql(self, query, params=()):
+        """Run fixed SQL written with '?' placeholders on this thread's connection."""
+        if self._param != '?':
+            query = self._sql.get(query) or self._sql.setdefault(query, query.replace('?', self._param))
+        return self.database.execute_sql(query, params)
+
+    def close(self):
+        if not self.database.is_closed():
+            self.database.close()
+            return True
+        return False
+
+    def _queue_filter(self):
+        if not self.queues:
+            return '', ()
+        return ' AND queue IN (%s)' % ','.join('?' * len(self.queues)), tuple(self.queues)
+
+    # -- queue ------------------------------------------------------------
+    def enqueue(self, data, priority=None):
+        m = json.loads(bytes(data))['m']
+        options = enqueue_options.get() or {}
+        route = self.routes.get(m['name'], DEFAULT_ROUTE)
+        now = time.time()
+        eta = m.get('eta')
+        eta = to_epoch(datetime.datetime.fromisoformat(eta['$dt'])) if eta else now
+        expires = m.get('expires_resolved')
+        expires = to_epoch(datetime.datetime.fromisoformat(expires['$dt'])) if expires else None
+        text = data.decode('utf-8') if isinstance(data, bytes) else bytes(data).decode('utf-8')
+        # A retry or a re-queue sends an id that exists: refresh its message
+        # and eta, keep its history; a revoked or finished row stays so.
+        self.sql(
+            'INSERT INTO job (id, task, queue, priority, state, args, kwargs, message, '
+            'attempts, max_retries, acks_late, ignore_result, idempotency_key, queued_at, eta, '
+            'expires_at, revoke_requested) '
+            "VALUES (?, ?, ?, ?, 'PENDING', ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?) "
+            'ON CONFLICT (id) DO UPDATE SET message = excluded.message, eta = excluded.eta, '
+            "state = CASE WHEN job.state IN ('PENDING', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED') "
+            "THEN job.state ELSE 'PENDING' END",
+            (m['id'], route.name or m['name'], options.get('queue') or route.queue,
+             int(priority or 0), json.dumps(m['args']), json.dumps(m['kwargs']), text,
+             route.max_retries, route.acks_late, route.ignore_result,
+             options.get('idempotency_key'), now, eta, expires, False))
+
+    def dequeue(self):
+        now = time.time()
+        qsql, qparams = self._queue_filter()
+        # Cheap read first: an idle worker never takes the write lock.
+        if not self.sql('SELECT 1 FROM job WHERE %s AND eta <= ?%s LIMIT 1' % (_CLAIMABLE, qsql),
+                        (now,) + qparams).fetchone():
+            return None
+        lock = ' FOR UPDATE SKIP LOCKED' if self._param != '?' else ''
+        row = self.sql(
+            "UPDATE job SET state = 'STARTED', started_at = ?, worker = ?, worker_pid = ?, "
+            'lease_until = ?, attempts = attempts + 1, finished_at = NULL '
+            'WHERE id = (SELECT id FROM job WHERE %s AND eta <= ?%s '
+            'AND queue NOT IN (SELECT name FROM queue_pause) '
+            'ORDER BY priority DESC, eta LIMIT 1%s) AND %s '
+            'RETURNING message' % (_CLAIMABLE, qsql, lock, _CLAIMABLE),
+            (now, self.worker_id, os.getpid(), now + self.lease_seconds, now) + qparams,
+        ).fetchone()
+        return row[0].encode('utf-8') if row else None
+
+    def queue_size(self):
+        qsql, qparams = self._queue_filter()
+        return self.sql('SELECT COUNT(*) FROM job WHERE %s AND eta <= ?%s' % (_CLAIMABLE, qsql),
+                        (time.time(),) + qparams).fetchone()[0]
+
+    def enqueued_items(self, limit=None):
+        qsql, qparams = self._queue_filter()
+        rows = self.sql('SELECT message FROM job WHERE %s AND eta <= ?%s '
+                        'ORDER BY priority DESC, eta LIMIT ?' % (_CLAIMABLE, qsql),
+                        (time.time(),) + qparams + (limit or -1 if self._param == '?' else limit,))
+        return [m.encode('utf-8') for m, in rows]
+
+    def flush_queue(self):
+        qsql, qparams = self._queue_filter()
+        self.sql("UPDATE job SET state = 'REVOKED', finished_at = ?, wait_reason = 'flushed' "
+                 'WHERE %s%s' % (_CLAIMABLE, qsql), (time.time(),) + qparams)
+
+    # -- schedule: the claim honours eta, so there is no separate schedule --
+    def add_to_schedule(self, data, ts):
+        m = json.loads(bytes(data))['m']
+        text = bytes(data).decode('utf-8')
+        self.sql("UPDATE job SET message = ?, eta = ?, state = CASE WHEN %s THEN 'PENDING' "
+                 'ELSE state END WHERE id = ?' % _RUNNING, (text, to_epoch(ts), m['id']))
+
+    def read_schedule(self, ts):
+        return []
+
+    def schedule_size(self):
+        return self.sql('SELECT COUNT(*) FROM job WHERE %s AND eta > ?' % _CLAIMABLE,
+                        (time.time(),)).fetchone()[0]
+
+    def scheduled_items(self, limit=None):
+        rows = self.sql('SELECT message FROM job WHERE %s AND eta > ? ORDER BY eta' % _CLAIMABLE,
+                        (time.time(),)).fetchall()
+        return [m.encode('utf-8') for m, in rows[:limit]]
+
+    def flush_schedule(self):
+        self.sql("UPDATE job SET state = 'REVOKED', finished_at = ? WHERE %s AND eta > ?" % _CLAIMABLE,
+                 (time.time(), time.time()))
+
+    # -- key/value (Huey's locks and chords) -------------------------------
+    def put_data(self, key, value, is_result=False):
+        self.sql('INSERT INTO kv (queue, key, value) VALUES (?, ?, ?) '
+                 'ON CONFLICT (queue, key) DO UPDATE SET value = excluded.value',
+                 (self.name, key, bytes(value)))
+
+    def peek_data(self, key):
+        row = self.sql('SELECT value FROM kv WHERE queue = ? AND key = ?', (self.name, key)).fetchone()
+        return bytes(row[0]) if row else EmptyData
+
+    def pop_data(self, key):
+        # Read first: Huey pops keys that are almost never there, and a read
+        # takes no write lock.
+        value = self.peek_data(key)
+        if value is EmptyData:
+            return EmptyData
+        cursor = self.sql('DELETE FROM kv WHERE queue = ? AND key = ?', (self.name, key))
+        return value if cursor.rowcount == 1 else EmptyData
+
+    def has_data_for_key(self, key):
+        return self.peek_data(key) is not EmptyData
+
+    def put_if_empty(self, key, value, ttl=None):
+        if ttl is not None:
+            raise NotImplementedError('ttl is not supported by this storage.')
+        cursor = self.sql('INSERT INTO kv (queue, key, value) VALUES (?, ?, ?) '
+                          'ON CONFLICT (queue, key) DO NOTHING', (self.name, key, bytes(value)))
+        return cursor.rowcount == 1
+
+    def result_store_size(self):
+        return self.sql('SELECT COUNT(*) FROM kv WHERE queue = ?', (self.name,)).fetchone()[0]
+
+    def result_items(self):
+        return {k: bytes(v) for k, v in self.sql('SELECT key, value FROM kv WHERE queue = ?', (self.name,))}
+
+    def flush_results(self):
+        self.sql('DELETE FROM kv WHERE queue = ?', (self.name,))
+
+    def incr(self, key, amount=1):
+        return self.sql('INSERT INTO counter (queue, key, value) VALUES (?, ?, ?) '
+                        'ON CONFLICT (queue, key) DO UPDATE SET value = counter.value + excluded.value '
+                        'RETURNING value', (self.name, key, amount)).fetchone()[0]
+
+    def delete_counter(self, key):
+        self.sql('DELETE FROM counter WHERE queue = ? AND key = ?', (self.name, key))
+
+    def flush_counters(self):
+        self.sql('DELETE FROM counter WHERE queue = ?', (self.name,))
+
+    def flush_all(self):
+        self.flush_results()
+        self.flush_counters()
+
+    # -- rate limits --------------------------------------------------------
+    def reserve_rate_slot(self, key, interval, now=None):
+        """Reserve the next start slot of a rate-limited task; returns its time.
+
+        One atomic statement, so every worker process shares the pace."""
+        now = time.time() if now is None else now
+        (next_at,) = self.sql(
+            'INSERT INTO rate_slot (key, next_at) VALUES (?, ?) ON CONFLICT (key) DO UPDATE '
+            'SET next_at = %s(rate_slot.next_at, ?) + ? RETURNING next_at' % self._greatest,
+            (key, now + interval, now, interval)).fetchone()
+        return next_at - interval

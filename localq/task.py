@@ -1,0 +1,203 @@
+"""Task: what @app.task returns. Celery's calling API on top of a Huey task.
+
+A Task wraps the user's function in `_execute`, the function Huey actually
+registers. `_execute` is where localq's retry policy lives, because Huey
+retries on any exception while Celery (and the course) retries only on
+`autoretry_for` and `self.retry()`.
+"""
+import datetime
+import random
+import threading
+import time
+
+from huey.exceptions import RateLimitExceeded, TaskTimeout
+
+from . import storage as storage_mod
+from .errors import MaxRetriesExceededError, Retry, TaskArgumentError
+from .serializer import dumps_json
+
+_local = threading.local()
+
+
+def current_context():
+    """The ExecutionContext of the task running in this thread, or None."""
+    return getattr(_local, 'context', None)
+
+
+def backoff_delay(options, retries_done, rng=random):
+    """Seconds before the next automatic retry.
+
+    retry_backoff=True starts at 1 s (a number starts there), doubles per
+    retry, and stops at retry_backoff_max. Jitter keeps it between half and
+    all of that ("equal jitter"): delays still visibly grow, yet workers that
+    failed together do not retry together. Without retry_backoff it is
+    default_retry_delay, as in Celery.
+    """
+    if not options.retry_backoff:
+        return float(options.default_retry_delay)
+    factor = 1.0 if options.retry_backoff is True else float(options.retry_backoff)
+    delay = min(float(options.retry_backoff_max), factor * (2 ** retries_done))
+    if options.retry_jitter:
+        delay = rng.uniform(delay / 2.0, delay)
+    return delay
+
+
+class Request:
+    """Celery's self.request: facts about the running attempt."""
+
+    def __init__(self, id, task, args, kwargs, retries, hostname=None, is_eager=False):
+        self.id, self.task, self.args, self.kwargs = id, task, args, kwargs
+        self.retries, self.hostname, self.is_eager = retries, hostname, is_eager
+
+    def __repr__(self):
+        return '<Request %s %s retries=%s>' % (self.task, self.id, self.retries)
+
+
+class ExecutionContext:
+    """The `self` of a bind=True task: request, update_state(), retry()."""
+
+    def __init__(self, task, request, huey_task=None):
+        self.task, self.request, self._huey_task = task, request, huey_task
+        self.name = task.name
+        self.max_retries = task.options.max_retries
+        self.app = task.app
+
+    def update_state(self, task_id=None, state=None, meta=None):
+        """Record progress: a state such as "PROCESSING" and its meta dict."""
+        job_id = task_id or self.request.id
+        if job_id is None:  # called directly, not through a worker
+            return
+        self.app.tracker.update_state(job_id, state or 'PROGRESS', meta)
+
+    def retry(self, exc=None, countdown=None, eta=None, max_retries=None, **_ignored):
+        """Schedule another attempt (raises); past max_retries re-raise exc."""
+        remaining = self._huey_task.retries if self._huey_task is not None else 0
+        if max_retries is not None and self.request.retries >= max_retries:
+            remaining = 0
+        if remaining <= 0:
+            if exc is not None:
+                raise exc
+            raise MaxRetriesExceededError("can't retry %s[%s]: max_retries (%s) reached" % (
+                self.name, self.request.id, self.max_retries))
+        if eta is not None:
+            countdown = max(0.0, eta.timestamp() - time.time())
+        raise Retry(exc=exc, countdown=self.task.options.default_retry_delay if countdown is None else countdown)
+
+    def AsyncResult(self, job_id):
+        return self.app.AsyncResult(job_id)
+
+
+class Task:
+    """A declared task: call it to run in-process, delay() to queue it."""
+
+    def __init__(self, app, func, options):
+        self.app, self.func, self.options = app, func, options
+        self.name = options.name
+        self.__doc__, self.__name__ = func.__doc__, func.__name__
+        self.__wrapped__ = func
+        self.huey_task = app.huey.task(
+            retries=options.max_retries, context=True, name=options.name,
+            timeout=options.time_limit, priority=options.priority)(self._execute)
+        # Huey names a task by module and class; the storage writes our name.
+        app.routes[app.huey._registry.task_to_string(self.huey_task.task_class)] = storage_mod.TaskRoute(
+            options.name, options.queue, options.max_retries, options.acks_late, options.ignore_result)
+
+    def __repr__(self):
+        return '<@task %s>' % self.name
+
+    # -- calling ----------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        """Run the logic here and now, as a plain function (the course's "test it directly")."""
+        if self.options.bind:
+            request = Request(None, self.name, args, kwargs, 0, is_eager=True)
+            return self.func(ExecutionContext(self, request), *args, **kwargs)
+        return self.func(*args, **kwargs)
+
+    def delay(self, *args, **kwargs):
+        """Queue a call; returns an AsyncResult at once."""
+        return self.apply_async(args, kwargs)
+
+    def apply_async(self, args=None, kwargs=None, countdown=None, eta=None, expires=None,
+                    queue=None, priority=None, task_id=None, idempotency_key=None, **unknown):
+        """Queue a call with options; returns an AsyncResult at once."""
+        if unknown:
+            raise TypeError('apply_async() got unknown option(s) %s' % ', '.join(sorted(unknown)))
+        args = tuple(args or ())
+        kwargs = dict(kwargs or {})
+        if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
+            raise TaskArgumentError('kwargs of %s must be a dict with str keys' % self.name)
+        if isinstance(eta, datetime.datetime) and eta.tzinfo is not None:
+            eta = eta.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        elif isinstance(eta, datetime.datetime):  # naive means local time, as in Celery
+            eta = eta.astimezone().astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        expires = self.options.expires if expires is None else expires
+        if isinstance(expires, datetime.datetime):
+            expires = max(0.0, expires.timestamp() - time.time())
+        huey_task = self.huey_task.s(
+            *args, **kwargs)
+        huey_task.kwargs = kwargs  # s() pops option names; users' kwargs stay whole
+        if task_id:
+            huey_task.id, huey_task.revoke_id = str(task_id), 'r:%s' % task_id
+        if countdown is not None or eta is not None:
+            from huey.utils import normalize_time
+            huey_task.eta = normalize_time(eta, countdown, True)
+        if priority is not None:
+            huey_task.priority = priority
+        if expires:
+            huey_task.expires = expires
+        return self.app.enqueue(huey_task, queue=queue, idempotency_key=idempotency_key)
+
+    def s(self, *args, **kwargs):
+        """A signature-like Huey task, for Huey pipelines (.then())."""
+        return self.huey_task.s(*args, **kwargs)
+
+    # -- running (in a worker) --------------------------------------------
+    def _execute(self, *args, task=None, **kwargs):
+        """What Huey runs: the user's function under localq's retry policy."""
+        options = self.options
+        retries_done = options.max_retries - task.retries
+        request = Request(task.id, self.name, args, kwargs, retries_done,
+                          hostname=self.app.huey.storage.worker_id)
+        context = ExecutionContext(self, request, task)
+        _local.context = context
+        self.app.watchdog.running[task.id] = threading.get_ident()
+        try:
+            if options.rate_limit:
+                self._take_rate_slot(task)
+            with self.app.watchdog.limit(options.soft_time_limit):
+                if options.bind:
+                    return self.func(context, *args, **kwargs)
+                return self.func(*args, **kwargs)
+        except RateLimitExceeded:
+            task.retry_delay = 0  # Huey would prefer a leftover retry delay to ours
+            raise
+        except Retry as exc:
+            # self.retry() found retries left: Huey requeues after our delay.
+            task.retry_delay, task.retry_backoff = max(exc.countdown, 0.001), 0
+            raise
+        except Exception as exc:
+            if task.retries > 0 and options.autoretry_for and isinstance(exc, options.autoretry_for) \
+                    and not isinstance(exc, TaskTimeout):
+                task.retry_delay, task.retry_backoff = max(backoff_delay(options, retries_done), 0.001), 0
+            else:
+                task.retries = 0  # not retryable: fail now, as Celery does
+            raise
+        finally:
+            _local.context = None
+            self.app.watchdog.running.pop(task.id, None)
+
+    def _take_rate_slot(self, task):
+        """Wait for a start slot shared by every worker; rescheduled if it is later."""
+        storage = self.app.huey.storage
+        reserved = self.app.tracker.reserved_slot(task.id)
+        now = time.time()
+        if reserved is not None and reserved <= now + 0.05:
+            return
+        slot = storage.reserve_rate_slot('task:' + self.name, self.options.rate_interval, now)
+        if slot <= now + 0.05:
+            return
+        raise RateLimitExceeded(self.name, slot - now)
+
+
+def check_json(value, what):
+    dumps_json(value, what)

@@ -1,0 +1,176 @@
+"""JobTracker: writes each outcome Huey reports onto the Job row and its Attempt rows.
+
+Huey calls post-execute hooks with (task, value, exception) after every
+execution, before it requeues a retry; that is the one place an outcome is
+known whole, so it is the one place it is stored. Signals cover what never
+reaches a post-execute hook (interrupted, expired, revoked).
+Bookkeeping never breaks a task: failures here are logged, never raised.
+"""
+import json
+import logging
+import time
+import traceback as tb
+
+from huey import signals as S
+from huey.exceptions import RateLimitExceeded, TaskTimeout
+
+from . import states
+from .errors import Retry, Revoked, WorkerLost
+
+logger = logging.getLogger(__name__)
+
+_RUNNING = "state NOT IN ('PENDING', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED')"
+
+
+def error_fields(exc):
+    """(type, message, traceback) as stored on a row."""
+    if isinstance(exc, Retry) and exc.exc is not None:
+        exc = exc.exc
+    name = type(exc).__qualname__
+    module = type(exc).__module__
+    if module not in ('builtins', '__main__'):
+        name = '%s.%s' % (module, name)
+    text = ''.join(tb.format_exception(type(exc), exc, exc.__traceback__))
+    return name, str(exc), text
+
+
+class JobTracker:
+    def __init__(self, app):
+        self.app = app
+
+    @property
+    def storage(self):
+        return self.app.huey.storage
+
+    def connect(self, huey):
+        huey.post_execute(name='localq-record-outcome')(self.record_outcome)
+        huey.signal(S.SIGNAL_INTERRUPTED)(self.on_interrupted)
+        huey.signal(S.SIGNAL_EXPIRED)(self.on_expired)
+        huey.signal(S.SIGNAL_ENQUEUED)(self.on_enqueued)
+
+    # -- from inside a task ------------------------------------------------
+    def update_state(self, job_id, state, meta):
+        if state in states.TERMINAL or state in states.READY_TO_CLAIM:
+            raise ValueError('update_state() cannot set %s; return or raise instead' % state)
+        meta_json = json.dumps(meta, default=repr) if meta is not None else None
+        self.storage.sql('UPDATE job SET state = ?, meta = ? WHERE id = ? AND %s' % _RUNNING,
+                         (state, meta_json, job_id))
+
+    def reserved_slot(self, job_id):
+        row = self.storage.sql("SELECT eta FROM job WHERE id = ? AND wait_reason = 'rate-limited'",
+                               (job_id,)).fetchone()
+        return row[0] if row else None
+
+    # -- outcomes ------------------------------------------------------------
+    def record_outcome(self, task, value, exception):
+        try:
+            self._record(task, value, exception)
+        except Exception:
+            logger.exception('%s: could not record the outcome of %s', task.id, task.name)
+
+    def _finish(self, job_id, sets, params, outcome, error=(None, None, None), running_only=True):
+        """Update the job and add its attempt row in one short write transaction."""
+        now = time.time()
+        guard = ' AND %s' % _RUNNING if running_only else ''
+        with self.app.write_transaction():
+            cursor = self.storage.sql('UPDATE job SET %s, lease_until = NULL WHERE id = ?%s' % (sets, guard),
+                                      tuple(params) + (job_id,))
+            if cursor.rowcount != 1:
+                return False
+            self.storage.sql(
+                'INSERT INTO attempt (job_id, number, worker, started_at, finished_at, outcome, '
+                'error_type, error_message, traceback) '
+                'SELECT id, attempts, worker, started_at, ?, ?, ?, ?, ? FROM job WHERE id = ?',
+                (now, outcome) + tuple(error) + (job_id,))
+        return True
+
+    def _record(self, task, value, exception):
+        now = time.time()
+        route = self.route(task)
+        if exception is None:
+            if route is not None and route.ignore_result:
+                result = None
+            else:
+                try:
+                    result = json.dumps(value, allow_nan=False)
+                except (TypeError, ValueError) as exc:
+                    err = ('localq.errors.ResultNotSerializable',
+                           'the return value of %s is not JSON-serialisable: %s' % (task.name, exc), '')
+                    self._finish(task.id, "state = 'FAILURE', finished_at = ?, error_type = ?, "
+                                 'error_message = ?, traceback = ?', (now,) + err, states.FAILURE, err)
+                    return
+            self._finish(task.id, "state = 'SUCCESS', finished_at = ?, result = ?, wait_reason = NULL, "
+                         'error_type = NULL, error_message = NULL, traceback = NULL',
+                         (now, result), states.SUCCESS)
+        elif isinstance(exception, RateLimitExceeded):
+            # Not an attempt: the job waits for the start slot it reserved.
+            # The eta is set here too: Huey writes it only after this hook, and
+            # in between another worker could claim the job with its old eta.
+            self.storage.sql("UPDATE job SET state = 'PENDING', attempts = attempts - 1, eta = ?, "
+                             "wait_reason = 'rate-limited', lease_until = NULL WHERE id = ? AND %s" % _RUNNING,
+                             (now + exception.delay, task.id))
+        elif isinstance(exception, Revoked):
+            err = error_fields(exception)
+            self._finish(task.id, "state = 'REVOKED', finished_at = ?, error_type = ?, error_message = ?, "
+                         'traceback = ?', (now,) + err, states.REVOKED, err)
+        elif task.retries > 0:
+            # Huey requeues it right after this hook, with the eta _execute chose.
+            err = error_fields(exception)
+            eta = now + (task.retry_delay or 0)
+            self._finish(task.id, "state = 'RETRY', eta = ?, wait_reason = ?, error_type = ?, "
+                         'error_message = ?, traceback = ?',
+                         (eta, 'retry %d of %d' % (self._retries_done(task) + 1, route.max_retries if route else 0))
+                         + err, states.RETRY, err)
+        else:
+            err = error_fields(exception)
+            outcome = 'TIMEOUT' if isinstance(exception, TaskTimeout) else states.FAILURE
+            self._finish(task.id, "state = 'FAILURE', finished_at = ?, wait_reason = NULL, error_type = ?, "
+                         'error_message = ?, traceback = ?', (now,) + err, outcome, err)
+
+    def route(self, task):
+        return self.app.routes.get(self.app.huey._registry.task_to_string(type(task)))
+
+    def _retries_done(self, task):
+        route = self.route(task)
+        return (route.max_retries if route else 0) - task.retries
+
+    def on_interrupted(self, signal, task, *args):
+        """A worker stopped mid-task: acks_late jobs go back now, others fail as lost."""
+        self.release_lost_job(task.id, 'worker stopped while running the job (shutdown)')
+
+    def release_lost_job(self, job_id, why):
+        now = time.time()
+        err = ('localq.errors.WorkerLost', why, '')
+        with self.app.write_transaction():
+            row = self.storage.sql('SELECT acks_late, revoke_requested FROM job WHERE id = ? AND %s' % _RUNNING,
+                                   (job_id,)).fetchone()
+            if row is None:
+                return None
+            acks_late, revoke_requested = bool(row[0]), bool(row[1])
+            self.storage.sql(
+                'INSERT INTO attempt (job_id, number, worker, started_at, finished_at, outcome, '
+                'error_type, error_message, traceback) '
+                "SELECT id, attempts, worker, started_at, ?, 'LOST', ?, ?, ? FROM job WHERE id = ?",
+                (now,) + err + (job_id,))
+            if acks_late and not revoke_requested:
+                self.storage.sql("UPDATE job SET state = 'PENDING', eta = ?, lease_until = NULL, "
+                                 "wait_reason = 'rescued after worker loss' WHERE id = ?", (now, job_id))
+                return states.PENDING
+            final = states.REVOKED if revoke_requested else states.FAILURE
+            self.storage.sql('UPDATE job SET state = ?, finished_at = ?, lease_until = NULL, '
+                             'error_type = ?, error_message = ?, traceback = ? WHERE id = ?',
+                             (final, now) + err + (job_id,))
+            return final
+
+    def on_expired(self, signal, task, *args):
+        self.storage.sql("UPDATE job SET state = 'REVOKED', finished_at = ?, lease_until = NULL, "
+                         "attempts = attempts - 1, wait_reason = 'expired before it started' WHERE id = ?",
+                         (time.time(), task.id))
+
+    def on_enqueued(self, signal, task, *args):
+        # Immediate mode runs the task inside enqueue() without the storage:
+        # give it a row anyway, so tests of task logic see real records.
+        if self.app.huey.immediate:
+            self.storage.enqueue(self.app.huey.serialize_task(task), task.priority)
+            self.storage.sql("UPDATE job SET state = 'STARTED', started_at = ?, attempts = attempts + 1, "
+                             "worker = 'immediate' WHERE id = ?", (time.time(), task.id))

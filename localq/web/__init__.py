@@ -1,0 +1,53 @@
+"""The Flask app: pages for people, JSON for scripts, both reading the Job rows."""
+import os
+
+from flask import Flask, jsonify, request
+
+from ..errors import JobNotFound
+from ..models import database
+
+TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'templates')
+
+
+def create_app(localq_app, test_config=None):
+    """Build the web app for a LocalQ app."""
+    localq_app.setup()
+    web = Flask(__name__, template_folder=TEMPLATES)
+    web.config.update(MAX_CONTENT_LENGTH=localq_app.config.max_upload_mb * 1024 * 1024)
+    if test_config:
+        web.config.update(test_config)
+    web.extensions['localq'] = localq_app
+
+    @web.teardown_appcontext
+    def close_db(exc):
+        # Connect per request on demand, close on teardown (playhouse.flask_utils style).
+        if not database.is_closed():
+            database.close()
+
+    def wants_json():
+        return request.path.startswith(('/api/', '/tasks/', '/healthcheck')) or \
+            request.accept_mimetypes.best == 'application/json'
+
+    @web.errorhandler(JobNotFound)
+    def job_not_found(exc):
+        return error_response(404, str(exc))
+
+    @web.errorhandler(400)
+    @web.errorhandler(404)
+    @web.errorhandler(405)
+    @web.errorhandler(413)
+    @web.errorhandler(500)
+    def http_error(exc):
+        code = getattr(exc, 'code', 500)
+        return error_response(code, getattr(exc, 'description', 'internal error'))
+
+    def error_response(status, message):
+        if wants_json():
+            return jsonify(ok=False, error=message, status=status), status
+        from flask import render_template
+        return render_template('error.html', status=status, message=message), status
+
+    from . import api, pages
+    web.register_blueprint(pages.bp)
+    web.register_blueprint(api.bp)
+    return web

@@ -1,0 +1,20 @@
+"""HTML pages: the dashboard and job detail."""
+from flask import Blueprint, render_template, request
+
+from .. import jobs, states
+
+bp = Blueprint('pages', __name__)
+
+
+@bp.get('/')
+def dashboard():
+    """Counts per state and the newest jobs, refreshed live."""
+    state = request.args.get('state') or None
+    return render_template('dashboard.html', counts=jobs.count_by_state(), jobs=jobs.list_jobs(state=state),
+                           state=state, states=states.BUILTIN)
+
+
+@bp.get('/jobs/<job_id>')
+def job_detail(job_id):
+    """One job: arguments, result, progress, every attempt."""
+    return render_template('job_detail.html', job=jobs.get_job(job_id, with_attempts=True))

@@ -1,0 +1,191 @@
+"""The worker: Huey's consumer with prompt wake-up, heartbeats, leases and rescue.
+
+Extensions to Huey's Consumer, each where Huey cannot give the guarantee:
+  - LocalqWorker.sleep(): Huey polls an empty queue with a growing delay (up
+    to 10 s). An idle worker here watches SQLite's `PRAGMA data_version`
+    (changes when another connection commits; a cheap shared-memory read)
+    and an in-process event, so it starts a new job within milliseconds.
+  - the heartbeat thread renews the lease of the jobs this process runs,
+    delivers revocations to running jobs, and rescues jobs of dead workers.
+  - thread workers get time limits from the watchdog (Huey has none there).
+  - SIGINT and SIGTERM both stop gracefully; unfinished jobs are released.
+"""
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+
+from huey.consumer import Consumer, ThreadEnvironment, Worker
+
+from .db import is_sqlite
+from .errors import Revoked
+from .recovery import recover_stale_jobs
+
+logger = logging.getLogger(__name__)
+
+
+class LocalqThreadEnvironment(ThreadEnvironment):
+    """Thread workers with enforced time limits and interruptible shutdown."""
+
+    def __init__(self, app, *args):
+        super().__init__(*args)
+        self.app = app
+
+    def timeout(self, seconds):
+        return self.app.watchdog.hard_limit(seconds)
+
+    def interrupt_workers(self, procs):
+        from .watchdog import raise_in_thread
+        for thread_id in list(self.app.watchdog.running.values()):
+            raise_in_thread(thread_id, KeyboardInterrupt)
+
+
+class LocalqWorker(Worker):
+    def __init__(self, app, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.app = app
+        self.wake = threading.Event()
+        app.add_wake_listener(self.wake)
+
+    def sleep(self):
+        """Wait until a job may be ready: a local enqueue, another connection's commit, or an eta."""
+        storage = self.huey.storage
+        poll = self.default_delay
+        if not is_sqlite(storage.database):
+            self.stop_flag.wait(max(poll, 0.05))
+            return
+        version = storage.sql('PRAGMA data_version').fetchone()[0]
+        qsql, qparams = storage._queue_filter()
+        row = storage.sql("SELECT MIN(eta) FROM job WHERE state IN ('PENDING', 'RETRY')%s" % qsql,
+                          qparams).fetchone()
+        wake_at = min(row[0] if row[0] is not None else float('inf'), time.time() + self.max_delay)
+        while not self.stop_flag.is_set():
+            if self.wake.wait(poll):
+                self.wake.clear()
+                return
+            if storage.sql('PRAGMA data_version').fetchone()[0] != version or time.time() >= wake_at:
+                return
+
+
+class LocalqConsumer(Consumer):
+    """Huey's Consumer for a LocalQ app; see the module docstring."""
+
+    def __init__(self, app, workers=None, worker_type=None, queues=None, name=None, max_tasks=None):
+        self.app = app
+        cfg = app.config
+        app.setup()
+        storage = app.huey.storage
+        storage.queues = list(queues or cfg.queue_list)
+        self.worker_id = name or cfg.worker_name or '%s:%d' % (socket.gethostname(), os.getpid())
+        storage.worker_id = self.worker_id
+        super().__init__(app.huey, workers=workers or cfg.workers,
+                         worker_type=worker_type or cfg.worker_type,
+                         initial_delay=cfg.poll_interval, max_delay=1.0, backoff=1.0,
+                         periodic=True, check_worker_health=True, health_check_interval=1,
+                         max_tasks=max_tasks, shutdown_timeout=cfg.shutdown_timeout)
+        # Ctrl-C and SIGTERM both mean "finish what you run, then stop".
+        self._signal_actions[signal.SIGINT] = (False, True)
+        self._signal_actions[signal.SIGTERM] = (False, True)
+        self._heartbeat_stop = threading.Event()
+        self._heartbeat = None
+
+    def get_environment(self, worker_type):
+        if worker_type == 'thread':
+            return LocalqThreadEnvironment(self.app, self._graceful_sig, self._interrupt_sig)
+        return super().get_environment(worker_type)
+
+    def _create_worker(self):
+        return LocalqWorker(self.app, huey=self.huey, stop_flag=self.stop_flag,
+                            default_delay=self.default_delay, max_delay=self.max_delay,
+                            backoff=self.backoff, max_tasks=self.max_tasks)
+
+    # -- lifecycle ----------------------------------------------------------
+    def start(self):
+        self._register()
+        if self.environment.forks:
+            self.app.database.close()  # children must not share the parent's connection
+        super().start()
+        self._heartbeat = threading.Thread(target=self._heartbeat_loop, name='localq-heartbeat', daemon=True)
+        self._heartbeat.start()
+
+    def start_in_thread(self):
+        """Start workers without signal handlers (the embedded worker of run.py)."""
+        self._set_signal_handlers = lambda: None
+        self.start()
+
+    def stop(self, graceful=False):
+        super().stop(graceful=graceful)
+        self._heartbeat_stop.set()
+        if self._heartbeat is not None and self._heartbeat is not threading.current_thread():
+            self._heartbeat.join()
+
+    def run(self):
+        super().run()
+        self._unregister()
+
+    def shutdown(self):
+        """Stop from another thread (embedded mode): graceful, then release the rest."""
+        self.stop(graceful=True)
+        self.huey.notify_interrupted_tasks()
+        self._unregister()
+
+    def _register(self):
+        now = time.time()
+        cfg = self.app.config
+        self.app.huey.storage.sql(
+            'INSERT INTO worker (id, host, pid, queues, concurrency, worker_type, started_at, last_seen, processed) '
+            'VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at, '
+            'last_seen = excluded.last_seen, stopped_at = NULL, pid = excluded.pid, queues = excluded.queues',
+            (self.worker_id, socket.gethostname(), os.getpid(), ','.join(self.app.huey.storage.queues),
+             self.workers, self.worker_type, now, now))
+
+    def _unregister(self):
+        try:
+            self.app.huey.storage.sql('UPDATE worker SET stopped_at = ? WHERE id = ?', (time.time(), self.worker_id))
+        except Exception:
+            logger.exception('could not mark worker %s stopped', self.worker_id)
+
+    def _alive_pids(self):
+        if self.environment.forks:
+            return [p.pid for _, p in self.worker_threads if p.is_alive()]
+        return [os.getpid()]
+
+    def _heartbeat_loop(self):
+        cfg = self.app.config
+        storage = self.app.huey.storage
+        next_beat = next_sweep = 0.0
+        while not self._heartbeat_stop.wait(min(0.25, cfg.heartbeat_interval)):
+            try:
+                now = time.time()
+                if now >= next_beat:
+                    next_beat = now + cfg.heartbeat_interval
+                    pids = self._alive_pids()
+                    storage.sql('UPDATE worker SET last_seen = ? WHERE id = ?', (now, self.worker_id))
+                    if pids:
+                        storage.sql(
+                            'UPDATE job SET lease_until = ? WHERE worker = ? AND worker_pid IN (%s) AND '
+                            "state NOT IN ('PENDING', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED')" %
+                            ','.join('?' * len(pids)), (now + cfg.lease_timeout, self.worker_id) + tuple(pids))
+                if now >= next_sweep:
+                    next_sweep = now + cfg.heartbeat_interval
+                    recover_stale_jobs(self.app, now)
+                self._deliver_revokes()
+            except Exception:
+                logger.exception('heartbeat of %s failed; retrying', self.worker_id)
+        storage.database.close()  # this thread's connection
+
+    def _deliver_revokes(self):
+        running = self.app.watchdog.running
+        if not running:
+            return
+        from .watchdog import raise_in_thread
+        rows = self.app.huey.storage.sql(
+            'SELECT id FROM job WHERE worker = ? AND worker_pid = ? AND revoke_requested = ?',
+            (self.worker_id, os.getpid(), True)).fetchall()
+        for job_id, in rows:
+            thread_id = running.get(job_id)
+            if thread_id is not None:
+                logger.info('%s: revoked while running; stopping it', job_id)
+                raise_in_thread(thread_id, Revoked)

@@ -1,0 +1,57 @@
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def app(tmp_path):
+    """The sample tasks' app on a fresh SQLite file under tmp_path."""
+    from tests.sample_tasks import app, gates
+    app.configure(data_dir=str(tmp_path / 'data'), database_url='', lease_timeout=15.0,
+                  heartbeat_interval=2.0, poll_interval=0.005)
+    app.huey.immediate = False
+    app.setup()
+    gates.clear()
+    yield app
+    app.database.close()
+
+
+@pytest.fixture
+def worker(app):
+    """A real Huey consumer (2 threads) in this process, stopped gracefully after the test."""
+    from localq.worker import LocalqConsumer
+    consumer = LocalqConsumer(app, workers=2, name='test-worker')
+    consumer.start_in_thread()
+    yield consumer
+    consumer.shutdown()
+
+
+def wait_for(predicate, timeout=10.0, what='condition'):
+    """Poll an observable condition (a row, a file) until true; fail with `what` after timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.005)
+    raise AssertionError('timed out after %ss waiting for %s' % (timeout, what))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def spawn_worker(data_dir, *extra, app='tests.sample_tasks:app', env=None):
+    """A `localq worker` subprocess on the same data folder, in its own process group."""
+    full_env = dict(os.environ, PYTHONPATH=ROOT, **(env or {}))
+    return subprocess.Popen([sys.executable, '-m', 'localq.cli', '-A', app, '--data-dir', str(data_dir),
+                             'worker', *extra], cwd=ROOT, env=full_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)

@@ -1,0 +1,91 @@
+"""Separate worker processes on one SQLite file, and `python run.py` end to end."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+
+from localq.models import Job
+from tests.conftest import ROOT, free_port, spawn_worker, wait_for
+from tests.sample_tasks import paced, pid
+
+
+def stop(proc):
+    """SIGTERM a worker; return its exit code (its output is shown if the test fails)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+    output = proc.communicate(timeout=30)[0]
+    print(output.decode(errors='replace'))
+    return proc.returncode
+
+
+def test_rate_limit_holds_across_two_worker_processes(app):
+    # Given two worker processes serving the same file
+    workers = [spawn_worker(app.config.data_dir, '-c', '2', '-n', 'w%d' % i) for i in range(2)]
+    try:
+        # When 6 calls of a "5/s" task arrive at once
+        results = [paced.delay(i) for i in range(6)]
+        starts = sorted(r.get(timeout=30) for r in results)
+    finally:
+        codes = [stop(w) for w in workers]
+    # Then their starts are paced 0.2 s apart across both processes
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    assert min(gaps) >= 0.18, gaps
+    assert len({Job.get_by_id(r.id).worker for r in results}) >= 1
+    assert codes == [0, 0]
+
+
+def test_a_cli_worker_runs_jobs_and_stops_gracefully_on_sigterm(app):
+    proc = spawn_worker(app.config.data_dir, '-c', '1', '-n', 'cli-worker')
+    try:
+        result = pid.delay()
+        worker_pid = result.get(timeout=30)
+    finally:
+        code = stop(proc)
+    assert worker_pid == proc.pid and code == 0
+    assert Job.get_by_id(result.id).worker == 'cli-worker'
+
+
+def test_python_run_py_serves_the_dashboard_and_runs_a_job_queued_from_the_cli(tmp_path):
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    server = subprocess.Popen([sys.executable, 'run.py', '--port', str(port), '--data-dir', str(tmp_path)],
+                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              start_new_session=True)
+    try:
+        line = server.stdout.readline()
+        assert 'http://127.0.0.1:%d/' % port in line, line
+        out = subprocess.run([sys.executable, '-m', 'localq.cli', '--data-dir', str(tmp_path), 'enqueue',
+                              'localq.add', '2', '3', '--wait', '20'], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=60)
+        job_id, value = out.stdout.split()
+        assert value == '5', out
+        page = urllib.request.urlopen('http://127.0.0.1:%d/' % port, timeout=10).read().decode()
+        assert job_id[:8] in page and 'SUCCESS' in page
+        status = json.load(urllib.request.urlopen('http://127.0.0.1:%d/tasks/%s' % (port, job_id), timeout=10))
+        assert status['status'] == 'SUCCESS' and status['result'] == 5
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        rest = server.communicate(timeout=30)[0]
+    assert server.returncode == 0, rest
+    assert 'Traceback' not in rest
+
+
+def test_run_py_moves_to_a_free_port_when_its_port_is_taken(tmp_path):
+    import socket
+    with socket.socket() as taken:
+        taken.bind(('127.0.0.1', 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = subprocess.Popen([sys.executable, 'run.py', '--port', str(port), '--data-dir', str(tmp_path)],
+                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  start_new_session=True)
+        try:
+            first = server.stdout.readline()
+            second = server.stdout.readline()
+        finally:
+            os.killpg(server.pid, signal.SIGINT)
+            server.communicate(timeout=30)
+    assert 'port %d is in use' % port in first
+    assert 'http://127.0.0.1:' in second and ':%d/' % port not in second

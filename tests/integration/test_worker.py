@@ -1,0 +1,136 @@
+"""A real SQLite file and a real Huey consumer: states, retries, limits, results, history."""
+import pytest
+
+from localq import AsyncResult, ResultTimeout, TaskRevoked
+from localq.models import Attempt, Job
+from tests.conftest import wait_for
+from tests.sample_tasks import (add, bad_input, fire_and_forget, flaky, gate, loop_until_revoked, manual_retry,
+                                progress, runaway, soft, unjsonable, wait_gate)
+
+
+def outcomes(job_id):
+    return [a.outcome for a in Attempt.select().where(Attempt.job == job_id).order_by(Attempt.number)]
+
+
+def test_progress_and_custom_state_are_visible_from_another_thread_while_the_task_runs(worker):
+    # Given a task that reports PROCESSING at 50% and then waits
+    result = progress.delay('p1')
+    # Then another thread sees the state and the meta while it runs
+    wait_for(lambda: result.status == 'PROCESSING', what='PROCESSING')
+    assert result.info == {'step': 'halfway', 'progress': 50}
+    assert not result.ready()
+    gate('p1').set()
+    assert result.get(timeout=10) == 'done'
+    assert result.status == 'SUCCESS' and result.successful()
+
+
+def test_listed_exception_is_retried_until_it_succeeds(worker):
+    result = flaky.delay(2)
+    assert result.get(timeout=10) == 2
+    assert outcomes(result.id) == ['RETRY', 'RETRY', 'SUCCESS']
+    assert Job.get_by_id(result.id).attempts == 3
+
+
+def test_unlisted_exception_fails_at_once_without_retry(worker):
+    result = bad_input.delay('x')
+    with pytest.raises(ValueError, match='invalid input'):
+        result.get(timeout=10)
+    job = Job.get_by_id(result.id)
+    assert (job.state, job.attempts, job.error_type) == ('FAILURE', 1, 'ValueError')
+    assert 'Traceback' in job.traceback and result.failed()
+
+
+def test_after_max_retries_the_job_fails_with_the_last_error(worker):
+    result = flaky.delay(10)
+    with pytest.raises(ConnectionError, match='attempt 4'):
+        result.get(timeout=10)
+    assert outcomes(result.id) == ['RETRY', 'RETRY', 'RETRY', 'FAILURE']
+
+
+def test_manual_retry_with_countdown(worker):
+    assert manual_retry.delay(2).get(timeout=10) == 'ok after 2'
+    failing = manual_retry.delay(5)
+    with pytest.raises(TimeoutError, match='slow remote'):
+        failing.get(timeout=10)
+    assert outcomes(failing.id) == ['RETRY', 'RETRY', 'FAILURE']
+
+
+def test_time_limit_stops_a_runaway_task_on_a_thread_worker(worker):
+    result = runaway.delay()
+    with pytest.raises(Exception) as info:
+        result.get(timeout=10)
+    job = Job.get_by_id(result.id)
+    assert job.state == 'FAILURE' and job.error_type == 'localq.watchdog.TimeLimitExceeded'
+    assert outcomes(result.id) == ['TIMEOUT']
+    # The worker thread is free again.
+    assert add.delay(1, 1).get(timeout=10) == 2
+
+
+def test_soft_time_limit_lets_the_task_clean_up(worker):
+    assert soft.delay().get(timeout=10) == 'cleaned up'
+
+
+def test_get_timeout_raises_and_reading_never_deletes(worker):
+    held = wait_gate.delay('held')
+    with pytest.raises(ResultTimeout):
+        held.get(timeout=0.05)
+    gate('held').set()
+    assert held.get(timeout=10) == 'released'
+    assert held.get(timeout=1) == 'released' and AsyncResult(held.id).result == 'released'
+
+
+def test_ignore_result_stores_the_state_but_no_result(worker):
+    result = fire_and_forget.delay(21)
+    wait_for(lambda: result.ready(), what='finish')
+    assert result.status == 'SUCCESS' and Job.get_by_id(result.id).result is None
+
+
+def test_a_result_that_is_not_json_fails_the_job_clearly(worker):
+    result = unjsonable.delay()
+    wait_for(lambda: result.ready(), what='finish')
+    assert result.status == 'FAILURE' and 'JSON' in Job.get_by_id(result.id).error_message
+
+
+def test_revoked_waiting_job_never_starts(app):
+    result = add.apply_async((1, 2), countdown=60)
+    assert result.revoke() == 'REVOKED'
+    from localq.worker import LocalqConsumer
+    consumer = LocalqConsumer(app, workers=1)
+    consumer.start_in_thread()
+    try:
+        assert add.delay(0, 0).get(timeout=10) == 0
+    finally:
+        consumer.shutdown()
+    assert result.status == 'REVOKED' and Job.get_by_id(result.id).attempts == 0
+    with pytest.raises(TaskRevoked):
+        result.get(timeout=1)
+
+
+def test_revoking_a_running_job_stops_it(worker):
+    result = loop_until_revoked.delay('running')
+    assert gate('running').wait(10)
+    result.revoke()
+    wait_for(lambda: result.status == 'REVOKED', what='REVOKED')
+    assert outcomes(result.id) == ['REVOKED']
+
+
+def test_countdown_delays_the_start(worker):
+    import time
+    before = time.time()
+    result = add.apply_async((1, 1), countdown=0.3)
+    assert result.get(timeout=10) == 2
+    assert Job.get_by_id(result.id).started_at >= before + 0.3
+
+
+def test_rows_and_attempts_survive_a_restart(app, worker):
+    result = flaky.delay(1)
+    assert result.get(timeout=10) == 1
+    worker.shutdown()
+    app.database.close()
+    # A new process would open the file afresh: do the same.
+    app.configure(data_dir=app.config.data_dir)
+    app.setup()
+    job = Job.get_by_id(result.id)
+    assert (job.state, job.task, job.args, job.result) == ('SUCCESS', 'tests.flaky', '[1]', '1')
+    assert outcomes(result.id) == ['RETRY', 'SUCCESS']
+    assert job.queued_at <= job.started_at <= job.finished_at
