@@ -37,6 +37,7 @@ class Job(BaseModel):
     expires_at = pw.FloatField(null=True)
     started_at = pw.FloatField(null=True)
     finished_at = pw.FloatField(null=True)
+    updated_at = pw.FloatField(null=True)      # last outcome written by a worker
     worker = pw.CharField(max_length=200, null=True)
     worker_pid = pw.IntegerField(null=True)
     lease_until = pw.FloatField(null=True)     # a running job whose lease passes is lost
@@ -129,8 +130,10 @@ ALL_MODELS = [Job, Attempt, WorkerRecord, QueuePause, KeyValue, Counter, RateSlo
 
 def create_extra_indexes(db):
     """Indexes Peewee's Meta cannot express: the partial index the claim query walks."""
+    # Claim order. The queue filter is applied while walking it: one index
+    # serves a worker of any set of queues without sorting.
     db.execute_sql(
-        'CREATE INDEX IF NOT EXISTS job_ready ON job (queue, priority DESC, eta) '
+        'CREATE INDEX IF NOT EXISTS job_ready ON job (priority DESC, eta) '
         "WHERE state IN ('PENDING', 'RETRY')")
     db.execute_sql(
         'CREATE INDEX IF NOT EXISTS job_running ON job (lease_until) '

@@ -68,21 +68,27 @@ class JobTracker:
         except Exception:
             logger.exception('%s: could not record the outcome of %s', task.id, task.name)
 
-    def _finish(self, job_id, sets, params, outcome, error=(None, None, None), running_only=True):
-        """Update the job and add its attempt row in one short write transaction."""
+    def _finish(self, job_id, sets, params, outcome, error=(None, None, None), defer=False):
+        """Update a running job and add its attempt row, in one short write transaction.
+
+        With defer, the two statements ride on this worker thread's next claim
+        (JobStorage.defer_until_next_claim)."""
         now = time.time()
-        guard = ' AND %s' % _RUNNING if running_only else ''
+        statements = [
+            ('UPDATE job SET %s, lease_until = NULL, updated_at = ? WHERE id = ? AND %s' % (sets, _RUNNING),
+             tuple(params) + (now, job_id)),
+            # Only if the update above applied: it stamped updated_at with this `now`.
+            ('INSERT INTO attempt (job_id, number, worker, started_at, finished_at, outcome, '
+             'error_type, error_message, traceback) '
+             'SELECT id, attempts, worker, started_at, ?, ?, ?, ?, ? FROM job WHERE id = ? AND updated_at = ?',
+             (now, outcome) + tuple(error) + (job_id, now)),
+        ]
+        if defer and not self.app.huey.immediate:
+            self.storage.defer_until_next_claim(statements)
+            return
         with self.app.write_transaction():
-            cursor = self.storage.sql('UPDATE job SET %s, lease_until = NULL WHERE id = ?%s' % (sets, guard),
-                                      tuple(params) + (job_id,))
-            if cursor.rowcount != 1:
-                return False
-            self.storage.sql(
-                'INSERT INTO attempt (job_id, number, worker, started_at, finished_at, outcome, '
-                'error_type, error_message, traceback) '
-                'SELECT id, attempts, worker, started_at, ?, ?, ?, ?, ? FROM job WHERE id = ?',
-                (now, outcome) + tuple(error) + (job_id,))
-        return True
+            for query, query_params in statements:
+                self.storage.sql(query, query_params)
 
     def _record(self, task, value, exception):
         now = time.time()
@@ -101,7 +107,7 @@ class JobTracker:
                     return
             self._finish(task.id, "state = 'SUCCESS', finished_at = ?, result = ?, wait_reason = NULL, "
                          'error_type = NULL, error_message = NULL, traceback = NULL',
-                         (now, result), states.SUCCESS)
+                         (now, result), states.SUCCESS, defer=True)
         elif isinstance(exception, RateLimitExceeded):
             # Not an attempt: the job waits for the start slot it reserved.
             # The eta is set here too: Huey writes it only after this hook, and

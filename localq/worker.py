@@ -49,7 +49,17 @@ class LocalqWorker(Worker):
         self.wake = threading.Event()
         app.add_wake_listener(self.wake)
 
+    def loop(self, now=None):
+        super().loop(now)
+        if self.stop_flag.is_set():
+            # The last outcome may be waiting for a next claim that won't come.
+            self.huey.storage.flush_deferred()
+
     def sleep(self):
+        self.huey.storage.flush_deferred()
+        self._wait_for_work()
+
+    def _wait_for_work(self):
         """Wait until a job may be ready: a local enqueue, another connection's commit, or an eta."""
         storage = self.huey.storage
         poll = self.default_delay
