@@ -7,7 +7,7 @@ from huey import Huey
 
 from . import config as config_mod
 from . import db as db_mod
-from .errors import JobNotFound
+from .errors import JobNotFound, LocalqError
 from .options import resolve_options
 from .results import AsyncResult
 from .serializer import JSONSerializer
@@ -106,11 +106,17 @@ class LocalQ:
             raise TypeError('@app.task takes keyword options only')
         return lambda func: self._make_task(func, options)
 
-    def _make_task(self, func, options):
+    def periodic_task(self, run_every, **options):
+        """Declare a task that the scheduler queues on a crontab: @app.periodic_task(crontab(minute='*/5')).
+
+        Every worker runs a scheduler; each tick is queued once, whichever runs it."""
+        return lambda func: self._make_task(func, options, periodic=run_every)
+
+    def _make_task(self, func, options, periodic=None):
         resolved = resolve_options(func, options)
         if resolved.name in self.tasks:
             raise ValueError('a task named %r is already declared; give one a different name=' % resolved.name)
-        task = Task(self, func, resolved)
+        task = Task(self, func, resolved, periodic=periodic)
         self.tasks[resolved.name] = task
         return task
 
@@ -119,18 +125,36 @@ class LocalQ:
         self.setup()
         token = enqueue_options.set({'queue': queue, 'idempotency_key': idempotency_key})
         try:
-            self.huey.enqueue(huey_task)
-        except peewee.IntegrityError:
             if idempotency_key is None:
-                raise
-            existing = self.job_id_for_key(idempotency_key)
-            if existing is None:
-                raise
-            return AsyncResult(existing, app=self)
+                self.huey.enqueue(huey_task)
+            else:
+                existing = self._enqueue_once(huey_task, idempotency_key)
+                if existing is not None:
+                    return AsyncResult(existing, app=self)
         finally:
             enqueue_options.reset(token)
         self.wake_workers()
         return AsyncResult(huey_task.id, app=self)
+
+    def _enqueue_once(self, huey_task, key):
+        """Queue unless a job holds this idempotency key; return that job's id if one does.
+
+        A REVOKED job gives its key up, so the work can be asked for again.
+        The unique index decides races between processes; the savepoint
+        keeps a caller's own transaction usable after the losing insert."""
+        storage = self.huey.storage
+        for _ in range(3):
+            try:
+                with self.write_transaction():
+                    storage.sql("UPDATE job SET idempotency_key = NULL WHERE idempotency_key = ? "
+                                "AND state = 'REVOKED'", (key,))
+                    self.huey.enqueue(huey_task)
+                return None
+            except peewee.IntegrityError:
+                existing = self.job_id_for_key(key)
+                if existing is not None:
+                    return existing
+        raise LocalqError('could not queue with idempotency key %r: it keeps changing hands' % key)
 
     def job_id_for_key(self, key):
         row = self.huey.storage.sql('SELECT id FROM job WHERE idempotency_key = ?', (key,)).fetchone()
@@ -161,6 +185,27 @@ class LocalQ:
             storage.sql('UPDATE job SET revoke_requested = ? WHERE id = ?', (True, job_id))
         self.wake_workers()
         return state
+
+    def pause_queue(self, name):
+        """Workers stop taking jobs from this queue (running ones finish)."""
+        self.setup()
+        self.huey.storage.sql('INSERT INTO queue_pause (name, paused_at) VALUES (?, ?) '
+                              'ON CONFLICT (name) DO NOTHING', (name, time.time()))
+
+    def resume_queue(self, name):
+        self.setup()
+        self.huey.storage.sql('DELETE FROM queue_pause WHERE name = ?', (name,))
+        self.wake_workers()
+
+    def paused_queues(self):
+        self.setup()
+        return [n for n, in self.huey.storage.sql('SELECT name FROM queue_pause ORDER BY name')]
+
+    def create_tables(self, models):
+        """Create the app's own Peewee models (bound to localq.models.database) if missing."""
+        db = self.setup()
+        with db.connection_context():
+            db.create_tables(models, safe=True)
 
     # -- waking workers -------------------------------------------------------
     _wake_listeners = ()

@@ -22,6 +22,7 @@ import threading
 import time
 
 from huey.constants import EmptyData
+from peewee import IntegrityError
 from huey.storage import BaseStorage
 
 from . import states
@@ -45,10 +46,11 @@ def to_epoch(dt):
 
 class TaskRoute:
     """What the storage needs to know about a task to write its row."""
-    __slots__ = ('name', 'queue', 'max_retries', 'acks_late', 'ignore_result')
+    __slots__ = ('name', 'queue', 'max_retries', 'acks_late', 'ignore_result', 'periodic')
 
-    def __init__(self, name=None, queue='default', max_retries=0, acks_late=False, ignore_result=False):
-        self.name, self.queue, self.max_retries = name, queue, max_retries
+    def __init__(self, name=None, queue='default', max_retries=0, acks_late=False, ignore_result=False,
+                 periodic=False):
+        self.name, self.queue, self.max_retries, self.periodic = name, queue, max_retries, periodic
         self.acks_late, self.ignore_result = acks_late, ignore_result
 
 
@@ -100,6 +102,19 @@ class JobStorage(BaseStorage):
         expires = m.get('expires_resolved')
         expires = to_epoch(datetime.datetime.fromisoformat(expires['$dt'])) if expires else None
         text = data.decode('utf-8') if isinstance(data, bytes) else bytes(data).decode('utf-8')
+        key = options.get('idempotency_key')
+        if route.periodic and key is None and not self.sql('SELECT 1 FROM job WHERE id = ?', (m['id'],)).fetchone():
+            # Every worker runs Huey's scheduler: one row per tick, whoever queues it first.
+            key = 'periodic:%s:%d' % (route.name, int(now // 60))
+            try:
+                with self.write_transaction():
+                    self._insert(m, text, route, options, priority, key, now, eta, expires)
+            except IntegrityError:
+                pass
+            return
+        self._insert(m, text, route, options, priority, key, now, eta, expires)
+
+    def _insert(self, m, text, route, options, priority, key, now, eta, expires):
         # A retry or a re-queue sends an id that exists: refresh its message
         # and eta, keep its history; a revoked or finished row stays so.
         self.sql(
@@ -113,7 +128,7 @@ class JobStorage(BaseStorage):
             (m['id'], route.name or m['name'], options.get('queue') or route.queue,
              int(priority or 0), json.dumps(m['args']), json.dumps(m['kwargs']), text,
              route.max_retries, route.acks_late, route.ignore_result,
-             options.get('idempotency_key'), now, eta, expires, False))
+             key, now, eta, expires, False))
 
     def dequeue(self):
         now = time.time()

@@ -90,17 +90,21 @@ class ExecutionContext:
 class Task:
     """A declared task: call it to run in-process, delay() to queue it."""
 
-    def __init__(self, app, func, options):
+    def __init__(self, app, func, options, periodic=None):
         self.app, self.func, self.options = app, func, options
         self.name = options.name
         self.__doc__, self.__name__ = func.__doc__, func.__name__
         self.__wrapped__ = func
-        self.huey_task = app.huey.task(
-            retries=options.max_retries, context=True, name=options.name,
-            timeout=options.time_limit, priority=options.priority)(self._execute)
+        settings = dict(retries=options.max_retries, context=True, name=options.name,
+                        timeout=options.time_limit, priority=options.priority)
+        if periodic is None:
+            self.huey_task = app.huey.task(**settings)(self._execute)
+        else:
+            self.huey_task = app.huey.periodic_task(periodic, **settings)(self._execute)
         # Huey names a task by module and class; the storage writes our name.
         app.routes[app.huey._registry.task_to_string(self.huey_task.task_class)] = storage_mod.TaskRoute(
-            options.name, options.queue, options.max_retries, options.acks_late, options.ignore_result)
+            options.name, options.queue, options.max_retries, options.acks_late, options.ignore_result,
+            periodic=periodic is not None)
 
     def __repr__(self):
         return '<@task %s>' % self.name

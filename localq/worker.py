@@ -22,8 +22,11 @@ from huey.consumer import Consumer, ThreadEnvironment, Worker
 from .db import is_sqlite
 from .errors import Revoked
 from .recovery import recover_stale_jobs
+from .retention import prune_jobs
 
 logger = logging.getLogger(__name__)
+
+PRUNE_EVERY = 300.0  # seconds between retention sweeps of each worker
 
 
 class LocalqThreadEnvironment(ThreadEnvironment):
@@ -166,6 +169,7 @@ class LocalqConsumer(Consumer):
         cfg = self.app.config
         storage = self.app.huey.storage
         next_beat = next_sweep = 0.0
+        next_prune = time.time() + PRUNE_EVERY
         while not self._heartbeat_stop.wait(min(0.25, cfg.heartbeat_interval)):
             try:
                 now = time.time()
@@ -181,6 +185,9 @@ class LocalqConsumer(Consumer):
                 if now >= next_sweep:
                     next_sweep = now + cfg.heartbeat_interval
                     recover_stale_jobs(self.app, now)
+                if now >= next_prune:
+                    next_prune = now + PRUNE_EVERY
+                    prune_jobs(self.app, now)
                 self._deliver_revokes()
             except Exception:
                 logger.exception('heartbeat of %s failed; retrying', self.worker_id)

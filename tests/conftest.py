@@ -12,11 +12,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture
 def app(tmp_path):
     """The sample tasks' app on a fresh SQLite file under tmp_path."""
-    from tests.sample_tasks import app, gates
+    from tests.sample_tasks import APP_MODELS, app, gates
     app.configure(data_dir=str(tmp_path / 'data'), database_url='', lease_timeout=15.0,
                   heartbeat_interval=2.0, poll_interval=0.005)
     app.huey.immediate = False
     app.setup()
+    app.create_tables(APP_MODELS)
     gates.clear()
     yield app
     app.database.close()

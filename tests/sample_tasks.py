@@ -103,3 +103,63 @@ def unjsonable():
 @app.task(name='tests.pid')
 def pid():
     return os.getpid()
+
+
+# -- the app's own data, in the same database ----------------------------------------
+import peewee  # noqa: E402
+
+from localq.models import BaseModel  # noqa: E402
+
+
+class Effect(BaseModel):
+    """One row per job whose side effect happened (get_or_create keeps it once)."""
+    key = peewee.CharField(unique=True)
+
+
+class Order(BaseModel):
+    order_id = peewee.CharField(null=True)
+    user_id = peewee.CharField()
+    product_id = peewee.CharField()
+
+
+APP_MODELS = [Effect, Order]
+
+
+def _log_execution(line):
+    with open(os.path.join(app.config.data_dir, 'executions.log'), 'a') as fh:
+        fh.write(line + '\n')
+
+
+@app.task(name='tests.critical', acks_late=True, max_retries=0)
+def critical(i, seconds=0.05):
+    _log_execution('start %s %d' % (i, os.getpid()))
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.005)
+    Effect.get_or_create(key=str(i))
+    return i
+
+
+@app.task(name='tests.not_critical', acks_late=False)
+def not_critical(i, seconds=0.05):
+    return critical.func(i, seconds)
+
+
+@app.task(name='tests.create_order_naive')
+def create_order_naive(user_id, product_id):
+    Order.create(user_id=user_id, product_id=product_id)
+
+
+@app.task(name='tests.create_order')
+def create_order(order_id, user_id, product_id):
+    Order.get_or_create(order_id=order_id, user_id=user_id, product_id=product_id)
+
+
+@app.task(name='tests.high_task', queue='high')
+def high_task(i):
+    return time.time()
+
+
+@app.task(name='tests.low_task', queue='low')
+def low_task(i):
+    return time.time()
