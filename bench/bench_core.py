@@ -136,6 +136,85 @@ def bench_enqueue(side, n, reps):
     return rate
 
 
+def bench_enqueue_bulk(side, n, reps):
+    """All n enqueues in one transaction (localq: the app's db.atomic(); Huey has no such API)."""
+    times = []
+    for _ in range(reps):
+        side.fresh()
+        t0 = time.perf_counter()
+        with side.mod.app.database.atomic():
+            for i in range(n):
+                side.enqueue(i)
+        times.append(time.perf_counter() - t0)
+        side.close()
+    rate = n / statistics.median(times)
+    emit({'bench': 'enqueue_bulk', 'system': side.label, 'n': n, 'tasks_per_s': round(rate, 1)})
+    return rate
+
+
+class TxnCounter:
+    """Counts SQLite write transactions from the statements a connection runs."""
+
+    def __init__(self):
+        self.count, self.in_txn = 0, {}
+
+    def attach(self, conn):
+        key = id(conn)
+        self.in_txn[key] = False
+
+        def trace(sql):
+            head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ''
+            if head == 'BEGIN':
+                self.in_txn[key] = True
+                self.count += 1
+            elif head in ('COMMIT', 'ROLLBACK', 'END'):
+                self.in_txn[key] = False
+            elif head in ('INSERT', 'UPDATE', 'DELETE', 'REPLACE') and not self.in_txn[key]:
+                self.count += 1
+        conn.set_trace_callback(trace)
+
+
+def bench_txns(side, n):
+    """Write transactions per job: n enqueues, then an in-process 1-thread worker drains them."""
+    import sqlite3
+    counter = TxnCounter()
+    original_connect = sqlite3.connect
+
+    def counting_connect(*a, **k):
+        conn = original_connect(*a, **k)
+        counter.attach(conn)
+        return conn
+    sqlite3.connect = counting_connect
+    try:
+        side.fresh()
+        for i in range(n):
+            side.enqueue(i)
+        enqueue_txns = counter.count
+        if isinstance(side, LocalqSide):
+            from localq.worker import LocalqConsumer
+            consumer = LocalqConsumer(side.mod.app, workers=1)
+            consumer.start_in_thread()
+            while side.done_count() < n:
+                time.sleep(0.02)
+            consumer.shutdown()
+        else:
+            consumer = side.mod.huey.create_consumer(workers=1, initial_delay=0.001, max_delay=0.01)
+            consumer._set_signal_handlers = lambda: None
+            consumer.start()
+            while side.done_count() < n:
+                time.sleep(0.02)
+            consumer.stop(graceful=True)
+        total = counter.count
+        side.close()
+    finally:
+        sqlite3.connect = original_connect
+    record = {'bench': 'write_txns_per_job', 'system': side.label, 'n': n,
+              'enqueue': round(enqueue_txns / n, 2), 'drain': round((total - enqueue_txns) / n, 2),
+              'total': round(total / n, 2)}
+    emit(record)
+    return record
+
+
 def bench_drain(side, n, reps, workers, kind):
     times = []
     for _ in range(reps):
@@ -184,8 +263,8 @@ def main():
     ap.add_argument('--n', type=int, default=10000)
     ap.add_argument('--reps', type=int, default=3)
     ap.add_argument('--samples', type=int, default=100)
-    ap.add_argument('--what', default='enqueue,drain,latency')
-    ap.add_argument('--drain-configs', default='1:thread,4:thread,2:process')
+    ap.add_argument('--what', default='enqueue,bulk,txns,drain,latency')
+    ap.add_argument('--drain-configs', default='1:thread,4:thread,2:process,4:process')
     args = ap.parse_args()
     what = args.what.split(',')
     scratch = tempfile.mkdtemp(prefix='localq-bench-')
@@ -195,6 +274,12 @@ def main():
         if 'enqueue' in what:
             rates = [bench_enqueue(s, args.n, args.reps) for s in sides]
             table.append(('enqueue tasks/s', rates))
+        if 'bulk' in what:
+            rates = [bench_enqueue_bulk(s, args.n, args.reps) for s in sides[1:]]
+            table.append(('bulk enqueue tasks/s', [float('nan')] + rates))
+        if 'txns' in what:
+            recs = [bench_txns(s, min(args.n, 2000)) for s in sides]
+            table.append(('write txns per job', [r['total'] for r in recs]))
         if 'drain' in what:
             for cfg in args.drain_configs.split(','):
                 w, kind = cfg.split(':')
