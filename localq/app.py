@@ -74,6 +74,9 @@ class LocalQ:
             with self._setup_lock:
                 if self.database is None:
                     db = db_mod.init_db(self.config)
+                    from . import documents
+                    with db.connection_context():
+                        db.create_tables(documents.MODELS, safe=True)
                     storage = JobStorage(self.main, database=db, routes=self.routes)
                     storage.lease_seconds = self.config.lease_timeout
                     self.huey.storage = storage

@@ -1,5 +1,6 @@
 """The Flask app: pages for people, JSON for scripts, both reading the Job rows."""
 import os
+import secrets
 
 from flask import Flask, jsonify, request
 
@@ -12,11 +13,21 @@ TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path
 def create_app(localq_app, test_config=None):
     """Build the web app for a LocalQ app."""
     localq_app.setup()
+    cfg = localq_app.config
     web = Flask(__name__, template_folder=TEMPLATES)
-    web.config.update(MAX_CONTENT_LENGTH=localq_app.config.max_upload_mb * 1024 * 1024)
+    # The whole request may carry several files plus form overhead.
+    web.config.update(MAX_CONTENT_LENGTH=cfg.max_upload_mb * 1024 * 1024 * 20 + 65536,
+                      SECRET_KEY=cfg.secret_key or secrets.token_hex(32),
+                      SESSION_COOKIE_SAMESITE='Lax', SESSION_COOKIE_HTTPONLY=True)
     if test_config:
         web.config.update(test_config)
     web.extensions['localq'] = localq_app
+
+    from . import security
+    if cfg.host not in ('127.0.0.1', 'localhost', '::1'):
+        web.before_request(security.make_token_check(cfg.auth_token))
+    web.before_request(security.check_csrf)
+    web.jinja_env.globals['csrf_token'] = security.csrf_token
 
     @web.teardown_appcontext
     def close_db(exc):
@@ -25,14 +36,19 @@ def create_app(localq_app, test_config=None):
             database.close()
 
     def wants_json():
-        return request.path.startswith(('/api/', '/tasks/', '/healthcheck')) or \
-            request.accept_mimetypes.best == 'application/json'
+        # API paths always; other POSTs unless a browser asks for a page.
+        if request.path.startswith(('/api/', '/tasks/', '/healthcheck', '/metrics')):
+            return True
+        if request.method not in ('GET', 'HEAD'):
+            return request.accept_mimetypes.best != 'text/html'
+        return request.accept_mimetypes.best == 'application/json'
 
     @web.errorhandler(JobNotFound)
     def job_not_found(exc):
         return error_response(404, str(exc))
 
     @web.errorhandler(400)
+    @web.errorhandler(401)
     @web.errorhandler(404)
     @web.errorhandler(405)
     @web.errorhandler(413)

@@ -1,5 +1,5 @@
 """JSON API: the seeds' /tasks/<id>, Flower-like /api/..., and /healthcheck."""
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, abort, current_app, jsonify, request
 
 from .. import jobs
 
@@ -42,3 +42,54 @@ def healthcheck():
     """OK when the database answers."""
     jobs.count_by_state()
     return jsonify(ok=True, status=200)
+
+
+@bp.post('/upload')
+def upload():
+    """Save each uploaded file and queue a document job for it.
+
+    curl -F file=@report.pdf http://127.0.0.1:8000/upload
+    -> 202 {"task_id": "...", "jobs": [{"task_id": "...", "filename": "report.pdf"}]}
+    Bad files -> 400 {"ok": false, "error": "...", "status": 400}; nothing is stored or queued.
+    """
+    from ..uploads import UploadRejected, save_upload
+    app = current_app.extensions['localq']
+    task = app.tasks.get('documents.process')
+    if task is None:
+        abort(404, description='this app has no documents.process task to run uploads')
+    files = request.files.getlist('file')
+    if not files:
+        abort(400, description='no file in the request (send it as form field "file")')
+    stored = []
+    try:
+        for f in files:
+            name, size = save_upload(f.stream, f.filename, app.config.upload_dir,
+                                     app.config.max_upload_mb * 1024 * 1024)
+            stored.append((name, f.filename, size))
+    except UploadRejected as exc:
+        _remove([name for name, _, _ in stored], app.config.upload_dir)
+        abort(400, description=str(exc))
+    finally:
+        for f in files:
+            f.close()  # werkzeug's spooled temp files, at once rather than at GC
+    queued = []
+    for name, filename, size in stored:
+        result = task.delay(name, filename, request.form.get('user_id', ''))
+        queued.append({'task_id': result.id, 'filename': filename, 'bytes': size})
+    return jsonify(task_id=queued[0]['task_id'], jobs=queued), 202
+
+
+def _remove(names, folder):
+    import os
+    for name in names:
+        os.unlink(os.path.join(folder, name))
+
+
+@bp.get('/api/documents/search')
+def search_documents():
+    """Best-matching stored chunks: GET /api/documents/search?q=refund+policy."""
+    from .. import documents
+    query = request.args.get('q', '').strip()
+    if not query:
+        abort(400, description='give a query: ?q=words')
+    return jsonify(query=query, matches=documents.search(query))

@@ -18,3 +18,10 @@ def dashboard():
 def job_detail(job_id):
     """One job: arguments, result, progress, every attempt."""
     return render_template('job_detail.html', job=jobs.get_job(job_id, with_attempts=True))
+
+
+@bp.get('/upload')
+def upload_page():
+    """Choose or drop files; each becomes a document job with a live progress bar."""
+    from flask import current_app
+    return render_template('upload.html', max_mb=current_app.extensions['localq'].config.max_upload_mb)

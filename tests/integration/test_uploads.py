@@ -1,0 +1,134 @@
+"""Uploads through the web app: real files, real worker, the JSON error shape on every bad input."""
+import io
+import os
+
+import pytest
+
+from localq.documents import Chunk, Document
+from localq.models import Attempt, Job
+from localq.web import create_app
+from localq.worker import LocalqConsumer
+from tests.conftest import wait_for
+
+TEXT = ('Refunds are paid within fourteen days. Shipping is free above fifty euros. '
+        'Support answers every message within one working day. ') * 20
+
+
+@pytest.fixture
+def site(tmp_path):
+    """localq's own app (with documents.process) on a fresh folder, a worker, and a test client."""
+    from localq.tasks import app
+    app.configure(data_dir=str(tmp_path / 'data'), max_upload_mb=1)
+    web = create_app(app)
+    consumer = LocalqConsumer(app, workers=2, name='upload-worker')
+    consumer.start_in_thread()
+    yield app, web.test_client()
+    consumer.shutdown()
+    app.database.close()
+
+
+def post(client, name, data, headers=None):
+    """POST one file as multipart/form-data, body built in memory (as a browser sends it)."""
+    body = (b'--BOUNDARY\r\nContent-Disposition: form-data; name="file"; filename="' + name.encode() +
+            b'"\r\nContent-Type: application/octet-stream\r\n\r\n' + data + b'\r\n--BOUNDARY--\r\n')
+    return client.post('/upload', data=body, headers=headers or {},
+                       content_type='multipart/form-data; boundary=BOUNDARY')
+
+
+def uploads(app):
+    folder = app.config.upload_dir
+    return os.listdir(folder) if os.path.isdir(folder) else []
+
+
+def test_an_upload_is_queued_processed_in_four_steps_and_searchable(site):
+    app, client = site
+    response = post(client, 'policy.txt', TEXT.encode())
+    assert response.status_code == 202
+    task_id = response.get_json()['task_id']
+    result = app.AsyncResult(task_id).get(timeout=20)
+    assert result['chunks'] == Chunk.select().count() > 1 and not result['duplicate']
+    status = client.get('/tasks/%s' % task_id).get_json()
+    assert status['status'] == 'SUCCESS' and status['result']['document_id'] == result['document_id']
+    matches = client.get('/api/documents/search?q=refund+days').get_json()['matches']
+    assert matches and 'Refunds' in matches[0]['text']
+
+
+def test_the_same_file_twice_makes_no_duplicate_and_says_so(site):
+    app, client = site
+    first = app.AsyncResult(post(client, 'a.md', TEXT.encode()).get_json()['task_id']).get(timeout=20)
+    second = app.AsyncResult(post(client, 'copy.md', TEXT.encode()).get_json()['task_id']).get(timeout=20)
+    assert second['duplicate'] and second['document_id'] == first['document_id']
+    assert 'already stored' in second['message'] and Document.select().count() == 1
+
+
+def test_html_is_reduced_to_its_text(site):
+    app, client = site
+    page = b'<html><head><style>p{}</style><script>var x</script></head><body><p>Hello localq</p></body></html>'
+    task_id = post(client, 'page.html', page).get_json()['task_id']
+    app.AsyncResult(task_id).get(timeout=20)
+    assert [c.text for c in Chunk.select()] == ['Hello localq']
+
+
+@pytest.mark.parametrize('name, data, reason', [
+    ('empty.txt', b'', 'empty'),
+    ('virus.exe', b'MZ...', 'unsupported file type'),
+    ('fake.pdf', b'just text', 'not a PDF'),
+    ('binary.txt', b'\x00\x01\x02abc', 'binary data'),
+    ('big.txt', b'a' * (1024 * 1024 + 1), 'larger than the limit'),
+    ('../../etc/passwd.txt', b'root', 'path'),
+    ('a\x07bell.txt', b'text', 'not allowed'),
+])
+def test_a_bad_upload_gets_a_clear_400_and_changes_nothing(site, name, data, reason):
+    app, client = site
+    response = post(client, name, data)
+    body = response.get_json()
+    assert response.status_code == 400 and body['ok'] is False and body['status'] == 400
+    assert reason in body['error']
+    assert uploads(app) == [] and Job.select().count() == 0
+
+
+def test_a_corrupt_pdf_fails_with_a_readable_reason_and_no_retry(site):
+    app, client = site
+    task_id = post(client, 'broken.pdf', b'%PDF-1.7\n garbage that is no pdf').get_json()['task_id']
+    result = app.AsyncResult(task_id)
+    wait_for(lambda: result.ready(), timeout=20, what='the job to end')
+    job = Job.get_by_id(task_id)
+    assert job.state == 'FAILURE' and 'not a readable PDF' in job.error_message
+    assert Attempt.select().where(Attempt.job == task_id).count() == 1
+
+
+def test_a_real_pdf_is_read(site, tmp_path):
+    pypdf = pytest.importorskip('pypdf')
+    from pypdf.generic import NameObject  # noqa: F401 (pypdf is present)
+    writer = pypdf.PdfWriter()
+    writer.add_blank_page(width=200, height=200)
+    buf = io.BytesIO()
+    writer.write(buf)
+    app, client = site
+    task_id = post(client, 'blank.pdf', buf.getvalue()).get_json()['task_id']
+    result = app.AsyncResult(task_id)
+    wait_for(lambda: result.ready(), timeout=20, what='the job to end')
+    # A blank page has no text: a clear failure, not a crash.
+    assert result.state == 'FAILURE' and 'no text' in Job.get_by_id(task_id).error_message
+
+
+def test_a_browser_post_without_the_csrf_token_is_refused(site):
+    app, client = site
+    response = post(client, 'a.txt', b'hello', headers={'Origin': 'http://evil.example'})
+    assert response.status_code == 400 and 'CSRF' in response.get_json()['error']
+    assert Job.select().count() == 0
+    page = client.get('/upload').get_data(as_text=True)
+    token = page.split('name="csrf-token" content="')[1].split('"')[0]
+    ok = post(client, 'a.txt', b'hello', headers={'Origin': 'http://localhost', 'X-CSRF-Token': token})
+    assert ok.status_code == 202
+
+
+@pytest.mark.parametrize('method, path, status', [
+    ('get', '/api/task/info/nope', 404), ('get', '/api/nothing-here', 404), ('put', '/upload', 405),
+    ('get', '/api/documents/search', 400), ('post', '/upload', 400)])
+def test_every_api_error_has_one_json_shape(site, method, path, status):
+    _, client = site
+    response = getattr(client, method)(path)
+    assert response.status_code == status
+    body = response.get_json()
+    assert set(body) == {'ok', 'error', 'status'} and body['ok'] is False and body['status'] == status
