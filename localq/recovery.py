@@ -2,9 +2,10 @@
 import logging
 import time
 
+from .states import SQL_RUNNING
+
 logger = logging.getLogger(__name__)
 
-_RUNNING = "state NOT IN ('PENDING', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED')"
 
 
 def recover_stale_jobs(app, now=None):
@@ -12,7 +13,7 @@ def recover_stale_jobs(app, now=None):
     now = time.time() if now is None else now
     storage = app.huey.storage
     stale = [job_id for job_id, in storage.sql(
-        'SELECT id FROM job WHERE %s AND lease_until < ?' % _RUNNING, (now,))]
+        'SELECT id FROM job WHERE %s AND lease_until < ?' % SQL_RUNNING, (now,))]
     outcome = {}
     for job_id in stale:
         try:

@@ -37,3 +37,7 @@ def is_running(state):
 def is_ready(state):
     """Celery's ready(): the job has finished one way or another."""
     return state in TERMINAL
+
+# The same sets as SQL predicates on job.state, for the fixed queries.
+SQL_CLAIMABLE = "state IN ('PENDING', 'RETRY')"
+SQL_RUNNING = "state NOT IN ('PENDING', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED')"

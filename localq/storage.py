@@ -13,7 +13,6 @@ table, so
 The hot path (enqueue, claim) is fixed SQL: building it with Peewee's query
 builder costs more than SQLite itself (see shared/anchors/PERFORMANCE.md).
 """
-import contextlib
 import contextvars
 import datetime
 import json
@@ -22,17 +21,15 @@ import threading
 import time
 
 from huey.constants import EmptyData
-from peewee import IntegrityError
 from huey.storage import BaseStorage
+from peewee import IntegrityError
 
-from . import states
+from .states import SQL_CLAIMABLE, SQL_RUNNING
 from .db import is_sqlite
 
 # Per-call options of apply_async() that Huey's message has no field for.
 enqueue_options = contextvars.ContextVar('localq_enqueue_options', default=None)
 
-_CLAIMABLE = "state IN ('PENDING', 'RETRY')"
-_RUNNING = "state NOT IN ('PENDING', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED')"
 
 
 def to_epoch(dt):
@@ -147,7 +144,7 @@ class JobStorage(BaseStorage):
                 row = self._claim(source, lock, qsql, qparams, now)
             self._local.deferred = None
             return row
-        if not self.sql('SELECT 1 FROM %s WHERE %s AND eta <= ?%s LIMIT 1' % (source, _CLAIMABLE, qsql),
+        if not self.sql('SELECT 1 FROM %s WHERE %s AND eta <= ?%s LIMIT 1' % (source, SQL_CLAIMABLE, qsql),
                         (now,) + qparams).fetchone():
             return None
         return self._claim(source, lock, qsql, qparams, now)
@@ -180,49 +177,49 @@ class JobStorage(BaseStorage):
             'WHERE id = (SELECT id FROM %s WHERE %s AND eta <= ?%s '
             'AND queue NOT IN (SELECT name FROM queue_pause) '
             'ORDER BY priority DESC, eta LIMIT 1%s) AND %s '
-            'RETURNING message' % (source, _CLAIMABLE, qsql, lock, _CLAIMABLE),
+            'RETURNING message' % (source, SQL_CLAIMABLE, qsql, lock, SQL_CLAIMABLE),
             (now, self.worker_id, os.getpid(), now + self.lease_seconds, now) + qparams,
         ).fetchone()
         return row[0].encode('utf-8') if row else None
 
     def queue_size(self):
         qsql, qparams = self._queue_filter()
-        return self.sql('SELECT COUNT(*) FROM job WHERE %s AND eta <= ?%s' % (_CLAIMABLE, qsql),
+        return self.sql('SELECT COUNT(*) FROM job WHERE %s AND eta <= ?%s' % (SQL_CLAIMABLE, qsql),
                         (time.time(),) + qparams).fetchone()[0]
 
     def enqueued_items(self, limit=None):
         qsql, qparams = self._queue_filter()
         rows = self.sql('SELECT message FROM job WHERE %s AND eta <= ?%s '
-                        'ORDER BY priority DESC, eta LIMIT ?' % (_CLAIMABLE, qsql),
+                        'ORDER BY priority DESC, eta LIMIT ?' % (SQL_CLAIMABLE, qsql),
                         (time.time(),) + qparams + (limit or -1 if self._param == '?' else limit,))
         return [m.encode('utf-8') for m, in rows]
 
     def flush_queue(self):
         qsql, qparams = self._queue_filter()
         self.sql("UPDATE job SET state = 'REVOKED', finished_at = ?, wait_reason = 'flushed' "
-                 'WHERE %s%s' % (_CLAIMABLE, qsql), (time.time(),) + qparams)
+                 'WHERE %s%s' % (SQL_CLAIMABLE, qsql), (time.time(),) + qparams)
 
     # -- schedule: the claim honours eta, so there is no separate schedule --
     def add_to_schedule(self, data, ts):
         m = json.loads(bytes(data))['m']
         text = bytes(data).decode('utf-8')
         self.sql("UPDATE job SET message = ?, eta = ?, state = CASE WHEN %s THEN 'PENDING' "
-                 'ELSE state END WHERE id = ?' % _RUNNING, (text, to_epoch(ts), m['id']))
+                 'ELSE state END WHERE id = ?' % SQL_RUNNING, (text, to_epoch(ts), m['id']))
 
     def read_schedule(self, ts):
         return []
 
     def schedule_size(self):
-        return self.sql('SELECT COUNT(*) FROM job WHERE %s AND eta > ?' % _CLAIMABLE,
+        return self.sql('SELECT COUNT(*) FROM job WHERE %s AND eta > ?' % SQL_CLAIMABLE,
                         (time.time(),)).fetchone()[0]
 
     def scheduled_items(self, limit=None):
-        rows = self.sql('SELECT message FROM job WHERE %s AND eta > ? ORDER BY eta' % _CLAIMABLE,
+        rows = self.sql('SELECT message FROM job WHERE %s AND eta > ? ORDER BY eta' % SQL_CLAIMABLE,
                         (time.time(),)).fetchall()
         return [m.encode('utf-8') for m, in rows[:limit]]
 
     def flush_schedule(self):
-        self.sql("UPDATE job SET state = 'REVOKED', finished_at = ? WHERE %s AND eta > ?" % _CLAIMABLE,
+        self.sql("UPDATE job SET state = 'REVOKED', finished_at = ? WHERE %s AND eta > ?" % SQL_CLAIMABLE,
                  (time.time(), time.time()))
 
     # -- key/value (Huey's locks and chords) -------------------------------

@@ -17,9 +17,10 @@ from huey.exceptions import RateLimitExceeded, TaskTimeout
 from . import states
 from .errors import Retry, Revoked, WorkerLost
 
+from .states import SQL_RUNNING
+
 logger = logging.getLogger(__name__)
 
-_RUNNING = "state NOT IN ('PENDING', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED')"
 
 
 def error_fields(exc):
@@ -53,7 +54,7 @@ class JobTracker:
         if state in states.TERMINAL or state in states.READY_TO_CLAIM:
             raise ValueError('update_state() cannot set %s; return or raise instead' % state)
         meta_json = json.dumps(meta, default=repr) if meta is not None else None
-        self.storage.sql('UPDATE job SET state = ?, meta = ? WHERE id = ? AND %s' % _RUNNING,
+        self.storage.sql('UPDATE job SET state = ?, meta = ? WHERE id = ? AND %s' % SQL_RUNNING,
                          (state, meta_json, job_id))
 
     def reserved_slot(self, job_id):
@@ -75,7 +76,7 @@ class JobTracker:
         (JobStorage.defer_until_next_claim)."""
         now = time.time()
         statements = [
-            ('UPDATE job SET %s, lease_until = NULL, updated_at = ? WHERE id = ? AND %s' % (sets, _RUNNING),
+            ('UPDATE job SET %s, lease_until = NULL, updated_at = ? WHERE id = ? AND %s' % (sets, SQL_RUNNING),
              tuple(params) + (now, job_id)),
             # Only if the update above applied: it stamped updated_at with this `now`.
             ('INSERT INTO attempt (job_id, number, worker, started_at, finished_at, outcome, '
@@ -113,7 +114,7 @@ class JobTracker:
             # The eta is set here too: Huey writes it only after this hook, and
             # in between another worker could claim the job with its old eta.
             self.storage.sql("UPDATE job SET state = 'PENDING', attempts = attempts - 1, eta = ?, "
-                             "wait_reason = 'rate-limited', lease_until = NULL WHERE id = ? AND %s" % _RUNNING,
+                             "wait_reason = 'rate-limited', lease_until = NULL WHERE id = ? AND %s" % SQL_RUNNING,
                              (now + exception.delay, task.id))
         elif isinstance(exception, Revoked):
             err = error_fields(exception)
@@ -148,7 +149,7 @@ class JobTracker:
         now = time.time()
         err = ('localq.errors.WorkerLost', why, '')
         with self.app.write_transaction():
-            row = self.storage.sql('SELECT acks_late, revoke_requested FROM job WHERE id = ? AND %s' % _RUNNING,
+            row = self.storage.sql('SELECT acks_late, revoke_requested FROM job WHERE id = ? AND %s' % SQL_RUNNING,
                                    (job_id,)).fetchone()
             if row is None:
                 return None

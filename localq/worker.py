@@ -23,6 +23,7 @@ from .db import is_sqlite
 from .errors import Revoked
 from .recovery import recover_stale_jobs
 from .retention import prune_jobs
+from .states import SQL_RUNNING
 
 logger = logging.getLogger(__name__)
 
@@ -179,9 +180,9 @@ class LocalqConsumer(Consumer):
                     storage.sql('UPDATE worker SET last_seen = ? WHERE id = ?', (now, self.worker_id))
                     if pids:
                         storage.sql(
-                            'UPDATE job SET lease_until = ? WHERE worker = ? AND worker_pid IN (%s) AND '
-                            "state NOT IN ('PENDING', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED')" %
-                            ','.join('?' * len(pids)), (now + cfg.lease_timeout, self.worker_id) + tuple(pids))
+                            'UPDATE job SET lease_until = ? WHERE worker = ? AND worker_pid IN (%s) AND %s' % (
+                                ','.join('?' * len(pids)), SQL_RUNNING),
+                            (now + cfg.lease_timeout, self.worker_id) + tuple(pids))
                 if now >= next_sweep:
                     next_sweep = now + cfg.heartbeat_interval
                     recover_stale_jobs(self.app, now)
