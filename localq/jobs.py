@@ -83,3 +83,34 @@ def _reset_retries(app, job_id):
     message['m']['retries'] = job.max_retries
     message['m']['eta'] = None
     Job.update(message=json.dumps(message)).where(Job.id == job_id).execute()
+
+
+def queue_lengths():
+    """Jobs waiting per queue (ready now or scheduled), as Flower's /api/queues/length counts them."""
+    from peewee import fn
+    query = (Job.select(Job.queue, fn.COUNT(Job.id)).where(Job.state.in_(list(states.READY_TO_CLAIM)))
+             .group_by(Job.queue).tuples())
+    return dict(query)
+
+
+def count_by_state_and_queue():
+    from peewee import fn
+    return list(Job.select(Job.state, Job.queue, fn.COUNT(Job.id)).group_by(Job.state, Job.queue).tuples())
+
+
+def list_workers(lease_timeout, now=None):
+    """Workers seen recently, with whether their heartbeat is current and what they run."""
+    from .models import WorkerRecord
+    now = time.time() if now is None else now
+    running = {}
+    for job_id, task, worker in (Job.select(Job.id, Job.task, Job.worker)
+                                 .where(Job.state.not_in(list(states.TERMINAL) + list(states.READY_TO_CLAIM)))
+                                 .tuples()):
+        running.setdefault(worker, []).append({'id': job_id, 'task': task})
+    workers = []
+    for w in WorkerRecord.select().order_by(WorkerRecord.host, WorkerRecord.id):
+        workers.append({'id': w.id, 'host': w.host, 'pid': w.pid, 'queues': w.queues.split(','),
+                        'concurrency': w.concurrency, 'type': w.worker_type, 'last_seen': w.last_seen,
+                        'online': w.stopped_at is None and now - w.last_seen < lease_timeout,
+                        'running': running.get(w.id, [])})
+    return workers

@@ -63,7 +63,8 @@ def create_app(localq_app, test_config=None):
         from flask import render_template
         return render_template('error.html', status=status, message=message), status
 
-    from . import api, pages
+    from . import api, metrics, pages
     web.register_blueprint(pages.bp)
     web.register_blueprint(api.bp)
+    web.register_blueprint(metrics.bp)
     return web

@@ -93,3 +93,41 @@ def search_documents():
     if not query:
         abort(400, description='give a query: ?q=words')
     return jsonify(query=query, matches=documents.search(query))
+
+
+@bp.get('/api/queues/length')
+def queue_length():
+    """Flower's shape: {"active_queues": [{"name": "default", "messages": 3}]}."""
+    return jsonify(active_queues=[{'name': q, 'messages': n} for q, n in sorted(jobs.queue_lengths().items())])
+
+
+@bp.get('/api/workers')
+def workers():
+    """Workers with heartbeat, queues and running jobs: {"workers": [...]}."""
+    app = current_app.extensions['localq']
+    return jsonify(workers=jobs.list_workers(app.config.lease_timeout))
+
+
+@bp.post('/api/task/revoke/<task_id>')
+def revoke(task_id):
+    """Revoke a job: POST /api/task/revoke/<id> -> {"ok": true, "state": "REVOKED"}."""
+    state = current_app.extensions['localq'].revoke(task_id)
+    return jsonify(ok=True, task_id=task_id, state=state)
+
+
+@bp.post('/api/task/retry/<task_id>')
+def retry(task_id):
+    """Re-queue a failed or revoked job: -> {"ok": true, "requeued": true}."""
+    jobs.get_job(task_id)  # 404 if unknown
+    done = jobs.requeue(current_app.extensions['localq'], [task_id])
+    return jsonify(ok=True, task_id=task_id, requeued=bool(done))
+
+
+@bp.post('/api/queues/<name>/<action>')
+def queue_action(name, action):
+    """Pause or resume a queue: POST /api/queues/default/pause."""
+    app = current_app.extensions['localq']
+    if action not in ('pause', 'resume'):
+        abort(404, description='unknown queue action %r; use pause or resume' % action)
+    (app.pause_queue if action == 'pause' else app.resume_queue)(name)
+    return jsonify(ok=True, queue=name, paused=name in app.paused_queues())

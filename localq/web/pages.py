@@ -25,3 +25,18 @@ def upload_page():
     """Choose or drop files; each becomes a document job with a live progress bar."""
     from flask import current_app
     return render_template('upload.html', max_mb=current_app.extensions['localq'].config.max_upload_mb)
+
+
+@bp.post('/jobs/<job_id>/<action>')
+def job_action(job_id, action):
+    """The Retry and Revoke buttons of the job page (CSRF-checked like every POST)."""
+    from flask import abort, current_app, redirect, url_for
+    app = current_app.extensions['localq']
+    jobs.get_job(job_id)
+    if action == 'retry':
+        jobs.requeue(app, [job_id])
+    elif action == 'revoke':
+        app.revoke(job_id)
+    else:
+        abort(404, description='unknown action %r' % action)
+    return redirect(url_for('pages.job_detail', job_id=job_id))

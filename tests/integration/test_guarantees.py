@@ -186,12 +186,17 @@ def test_a_periodic_tick_is_queued_once_even_by_two_schedulers(app):
     @app.periodic_task(crontab(minute='*'), name='tests.every_minute')
     def every_minute():
         return 'tick'
-    import datetime
-    now = datetime.datetime.utcnow().replace(second=0, microsecond=0)
-    for _ in range(2):  # two consumers' schedulers at the same tick
-        for task in app.huey.read_periodic(now):
-            app.huey.enqueue(task)
-    assert Job.select().where(Job.task == 'tests.every_minute').count() == 1
+    try:
+        import datetime
+        now = datetime.datetime.now(datetime.timezone.utc).replace(second=0, microsecond=0, tzinfo=None)
+        for _ in range(2):  # two consumers' schedulers at the same tick
+            for task in app.huey.read_periodic(now):
+                app.huey.enqueue(task)
+        assert Job.select().where(Job.task == 'tests.every_minute').count() == 1
+    finally:
+        # The app is shared by the suite: later workers' schedulers must not queue it.
+        app.huey._registry.unregister(every_minute.huey_task.task_class)
+        del app.tasks['tests.every_minute']
 
 
 def test_four_producers_and_four_workers_on_one_file_lose_and_repeat_nothing(app):
