@@ -69,6 +69,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+    # werkzeug logs every request at INFO unless told otherwise.
+    logging.getLogger('werkzeug').setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
         app = load_app(args.app)
         settings = {'data_dir': args.data_dir, 'database_url': args.database_url}

@@ -106,7 +106,10 @@ def chunk_text(text, size=500, overlap=100):
         chunks.append(text[start:end].strip())
         if end >= len(text):
             break
-        start = max(end - overlap, start + 1)
+        # Overlap by about `overlap` characters, starting at a word boundary.
+        next_start = max(end - overlap, start + 1)
+        space = text.find(' ', next_start, end)
+        start = space + 1 if space != -1 else next_start
     return [c for c in chunks if c]
 
 

@@ -46,5 +46,5 @@ def process_document(self, stored_name, filename, user_id=''):
     doc, created = documents.store_document(documents.content_hash(path), filename, kind, text, chunks,
                                             embeddings, user_id, time.time())
     return {'document_id': doc.id, 'chunks': len(chunks), 'duplicate': not created,
-            'message': 'stored %d chunks' % len(chunks) if created else
+            'message': 'stored %d chunk%s' % (len(chunks), '' if len(chunks) == 1 else 's') if created else
             'already stored as document %d (same content): nothing added' % doc.id}
