@@ -95,10 +95,8 @@ class LocalQ:
 
     def write_transaction(self):
         """A short write transaction that takes SQLite's write lock up front (no upgrade deadlock)."""
-        db = self.setup()
-        if db_mod.is_sqlite(db):
-            return db.atomic('IMMEDIATE')
-        return db.atomic()
+        self.setup()
+        return self.huey.storage.write_transaction()
 
     # -- tasks ----------------------------------------------------------------
     def task(self, *args, **options):

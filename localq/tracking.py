@@ -15,7 +15,7 @@ from huey import signals as S
 from huey.exceptions import RateLimitExceeded, TaskTimeout
 
 from . import states
-from .errors import Retry, Revoked, WorkerLost
+from .errors import Retry, Revoked
 
 from .states import SQL_RUNNING
 

@@ -147,7 +147,6 @@ class LocalqConsumer(Consumer):
 
     def _register(self):
         now = time.time()
-        cfg = self.app.config
         self.app.huey.storage.sql(
             'INSERT INTO worker (id, host, pid, queues, concurrency, worker_type, started_at, last_seen, processed) '
             'VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at, '

@@ -46,7 +46,6 @@ def test_sigkilled_workers_lose_no_acks_late_job_and_repeat_no_effect(app):
     finally:
         outputs += [finish(w)[1] for w in workers]
     # Then every job ended SUCCESS, its effect happened exactly once, and none is left running
-    states = {s: n for s, n in Job.select(Job.state, Job.id).tuples()}
     assert Job.select().where(Job.state != 'SUCCESS').count() == 0, [o for o in outputs if o][:2]
     assert Effect.select().count() == 300
     assert sorted(r.get(timeout=1) for r in results) == list(range(300))

@@ -7,7 +7,7 @@ import sys
 import urllib.request
 
 from localq.models import Job
-from tests.conftest import ROOT, free_port, spawn_worker, wait_for
+from tests.conftest import ROOT, free_port, spawn_worker
 from tests.sample_tasks import paced, pid
 
 

@@ -98,8 +98,7 @@ def test_a_corrupt_pdf_fails_with_a_readable_reason_and_no_retry(site):
 
 
 def test_a_real_pdf_is_read(site, tmp_path):
-    pypdf = pytest.importorskip('pypdf')
-    from pypdf.generic import NameObject  # noqa: F401 (pypdf is present)
+    import pypdf
     writer = pypdf.PdfWriter()
     writer.add_blank_page(width=200, height=200)
     buf = io.BytesIO()

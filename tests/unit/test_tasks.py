@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from localq import AsyncResult, InvalidTaskOptions, LocalQ, TaskArgumentError
+from localq import AsyncResult, InvalidTaskOptions, TaskArgumentError
 from localq.models import Job
 from localq.options import resolve_options
 from localq.task import backoff_delay
