@@ -9,6 +9,7 @@ measured with its default (NORMAL) and with FULL. Prints one JSON line per
 measurement and a ratio table at the end.
 """
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -122,33 +123,20 @@ def stop(proc):
         proc.wait()
 
 
-def bench_enqueue(side, n, reps):
+def bench_enqueue(side, n, reps, bulk=False):
+    """n enqueues one by one; with bulk, all in one transaction (localq's db.atomic(); Huey has none)."""
     times = []
     for _ in range(reps):
         side.fresh()
         t0 = time.perf_counter()
-        for i in range(n):
-            side.enqueue(i)
-        times.append(time.perf_counter() - t0)
-        side.close()
-    rate = n / statistics.median(times)
-    emit({'bench': 'enqueue', 'system': side.label, 'n': n, 'tasks_per_s': round(rate, 1)})
-    return rate
-
-
-def bench_enqueue_bulk(side, n, reps):
-    """All n enqueues in one transaction (localq: the app's db.atomic(); Huey has no such API)."""
-    times = []
-    for _ in range(reps):
-        side.fresh()
-        t0 = time.perf_counter()
-        with side.mod.app.database.atomic():
+        with side.mod.app.database.atomic() if bulk else contextlib.nullcontext():
             for i in range(n):
                 side.enqueue(i)
         times.append(time.perf_counter() - t0)
         side.close()
     rate = n / statistics.median(times)
-    emit({'bench': 'enqueue_bulk', 'system': side.label, 'n': n, 'tasks_per_s': round(rate, 1)})
+    emit({'bench': 'enqueue_bulk' if bulk else 'enqueue', 'system': side.label, 'n': n,
+          'tasks_per_s': round(rate, 1)})
     return rate
 
 
@@ -194,16 +182,15 @@ def bench_txns(side, n):
             from localq.worker import LocalqConsumer
             consumer = LocalqConsumer(side.mod.app, workers=1)
             consumer.start_in_thread()
-            while side.done_count() < n:
-                time.sleep(0.02)
-            consumer.shutdown()
+            stop_consumer = consumer.shutdown
         else:
             consumer = side.mod.huey.create_consumer(workers=1, initial_delay=0.001, max_delay=0.01)
             consumer._set_signal_handlers = lambda: None
             consumer.start()
-            while side.done_count() < n:
-                time.sleep(0.02)
-            consumer.stop(graceful=True)
+            stop_consumer = lambda: consumer.stop(graceful=True)  # noqa: E731
+        while side.done_count() < n:
+            time.sleep(0.02)
+        stop_consumer()
         total = counter.count
         side.close()
     finally:
@@ -275,7 +262,7 @@ def main():
             rates = [bench_enqueue(s, args.n, args.reps) for s in sides]
             table.append(('enqueue tasks/s', rates))
         if 'bulk' in what:
-            rates = [bench_enqueue_bulk(s, args.n, args.reps) for s in sides[1:]]
+            rates = [bench_enqueue(s, args.n, args.reps, bulk=True) for s in sides[1:]]
             table.append(('bulk enqueue tasks/s', [float('nan')] + rates))
         if 'txns' in what:
             recs = [bench_txns(s, min(args.n, 2000)) for s in sides]

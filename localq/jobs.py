@@ -64,25 +64,19 @@ def requeue(app, job_ids):
     now = time.time()
     done = []
     with app.write_transaction():
-        for job_id in job_ids:
-            n = (Job.update(state=states.PENDING, eta=now, finished_at=None, wait_reason='re-queued by a user',
-                            revoke_requested=False, error_type=None, error_message=None, traceback=None)
-                 .where((Job.id == job_id) & (Job.state.in_([states.FAILURE, states.REVOKED]))).execute())
-            if n:
-                done.append(job_id)
-    # The message still carries the retries left when it failed: reset them.
-    for job_id in done:
-        _reset_retries(app, job_id)
+        for job in Job.select().where(Job.id.in_(list(job_ids)) &
+                                      Job.state.in_([states.FAILURE, states.REVOKED])):
+            # The message still carries the retries left when it failed: give
+            # them back in the same statement that makes the job claimable.
+            message = json.loads(job.message)
+            message['m'].update(retries=job.max_retries, eta=None)
+            (Job.update(state=states.PENDING, eta=now, finished_at=None, wait_reason='re-queued by a user',
+                        revoke_requested=False, error_type=None, error_message=None, traceback=None,
+                        message=json.dumps(message))
+             .where(Job.id == job.id).execute())
+            done.append(job.id)
     app.wake_workers()
     return done
-
-
-def _reset_retries(app, job_id):
-    job = Job.get_by_id(job_id)
-    message = json.loads(job.message)
-    message['m']['retries'] = job.max_retries
-    message['m']['eta'] = None
-    Job.update(message=json.dumps(message)).where(Job.id == job_id).execute()
 
 
 def queue_lengths():

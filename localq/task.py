@@ -11,10 +11,10 @@ import threading
 import time
 
 from huey.exceptions import RateLimitExceeded, TaskTimeout
+from huey.utils import normalize_time
 
 from . import storage as storage_mod
 from .errors import MaxRetriesExceededError, Retry, TaskArgumentError
-from .serializer import dumps_json
 
 _local = threading.local()
 
@@ -128,7 +128,7 @@ class Task:
             raise TypeError('apply_async() got unknown option(s) %s' % ', '.join(sorted(unknown)))
         args = tuple(args or ())
         kwargs = dict(kwargs or {})
-        if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
+        if not all(isinstance(k, str) for k in kwargs):
             raise TaskArgumentError('kwargs of %s must be a dict with str keys' % self.name)
         if isinstance(eta, datetime.datetime) and eta.tzinfo is not None:
             eta = eta.astimezone(datetime.timezone.utc).replace(tzinfo=None)
@@ -137,23 +137,13 @@ class Task:
         expires = self.options.expires if expires is None else expires
         if isinstance(expires, datetime.datetime):
             expires = max(0.0, expires.timestamp() - time.time())
-        huey_task = self.huey_task.s(
-            *args, **kwargs)
-        huey_task.kwargs = kwargs  # s() pops option names; users' kwargs stay whole
-        if task_id:
-            huey_task.id, huey_task.revoke_id = str(task_id), 'r:%s' % task_id
-        if countdown is not None or eta is not None:
-            from huey.utils import normalize_time
-            huey_task.eta = normalize_time(eta, countdown, True)
-        if priority is not None:
-            huey_task.priority = priority
-        if expires:
-            huey_task.expires = expires
+        # Not TaskWrapper.s(): it reads eta, id, priority, ... out of the
+        # call's own kwargs, so a task argument named `id` would become the job id.
+        huey_task = self.huey_task.task_class(
+            args, kwargs, id=str(task_id) if task_id else None,
+            eta=normalize_time(eta, countdown, True) if countdown is not None or eta is not None else None,
+            priority=priority, expires=expires or None)
         return self.app.enqueue(huey_task, queue=queue, idempotency_key=idempotency_key)
-
-    def s(self, *args, **kwargs):
-        """A signature-like Huey task, for Huey pipelines (.then())."""
-        return self.huey_task.s(*args, **kwargs)
 
     # -- running (in a worker) --------------------------------------------
     def _execute(self, *args, task=None, **kwargs):
@@ -202,6 +192,3 @@ class Task:
             return
         raise RateLimitExceeded(self.name, slot - now)
 
-
-def check_json(value, what):
-    dumps_json(value, what)

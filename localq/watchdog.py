@@ -45,7 +45,7 @@ class Watchdog:
         # A forked worker process inherits no threads: start one per process.
         if self._pid != os.getpid():
             self._pid = os.getpid()
-            self._heap, self._live = [], {}
+            self._heap, self._live, self.running = [], {}, {}  # the parent's threads are not here
             threading.Thread(target=self._run, name='localq-watchdog', daemon=True).start()
 
     @contextlib.contextmanager

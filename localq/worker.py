@@ -60,6 +60,8 @@ class LocalqWorker(Worker):
             self.huey.storage.flush_deferred()
 
     def sleep(self):
+        # dequeue() flushes a deferred outcome with its claim; this covers a
+        # dequeue that raised, so an outcome never waits through an idle spell.
         self.huey.storage.flush_deferred()
         self._wait_for_work()
 

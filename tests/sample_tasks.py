@@ -163,3 +163,8 @@ def high_task(i):
 @app.task(name='tests.low_task', queue='low')
 def low_task(i):
     return time.time()
+
+
+@app.task(name='tests.echo')
+def echo(**kwargs):
+    return kwargs

@@ -1,7 +1,8 @@
 """JSON API: the seeds' /tasks/<id>, Flower-like /api/..., and /healthcheck."""
 from flask import Blueprint, abort, current_app, jsonify, request
 
-from .. import jobs
+from .. import jobs, states
+from ..errors import JobNotFound
 
 bp = Blueprint('api', __name__)
 
@@ -13,11 +14,10 @@ def task_status(task_id):
     GET /tasks/3f2c... -> {"task_id": "3f2c...", "status": "PROCESSING", "progress": {...}, "result": null}
     Unknown ids are PENDING, as in Celery.
     """
-    result = current_app.extensions['localq'].AsyncResult(task_id)
     try:
         job = jobs.get_job(task_id)
-    except Exception:
-        return jsonify(task_id=task_id, status=result.state, progress=None, result=None)
+    except JobNotFound:
+        return jsonify(task_id=task_id, status=states.PENDING, progress=None, result=None)
     return jsonify(task_id=task_id, status=job['state'], progress=job['meta'],
                    result=job['result'] if job['state'] == 'SUCCESS' else None,
                    error=job['error_message'] if job['state'] == 'FAILURE' else None)

@@ -97,17 +97,37 @@ def test_a_corrupt_pdf_fails_with_a_readable_reason_and_no_retry(site):
     assert Attempt.select().where(Attempt.job == task_id).count() == 1
 
 
-def test_a_real_pdf_is_read(site, tmp_path):
+def make_pdf(text=None):
+    """A one-page PDF, with a line of Helvetica text if given (pypdf only, no other tool)."""
     import pypdf
+    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
     writer = pypdf.PdfWriter()
-    writer.add_blank_page(width=200, height=200)
+    page = writer.add_blank_page(width=400, height=200)
+    if text:
+        font = DictionaryObject({NameObject('/Type'): NameObject('/Font'), NameObject('/Subtype'): NameObject('/Type1'),
+                                 NameObject('/BaseFont'): NameObject('/Helvetica')})
+        page[NameObject('/Resources')] = DictionaryObject(
+            {NameObject('/Font'): DictionaryObject({NameObject('/F1'): writer._add_object(font)})})
+        content = DecodedStreamObject()
+        content.set_data(b'BT /F1 12 Tf 20 100 Td (' + text.encode() + b') Tj ET')
+        page[NameObject('/Contents')] = writer._add_object(content)
     buf = io.BytesIO()
     writer.write(buf)
+    return buf.getvalue()
+
+
+def test_the_text_of_a_pdf_is_extracted_and_stored(site):
     app, client = site
-    task_id = post(client, 'blank.pdf', buf.getvalue()).get_json()['task_id']
+    task_id = post(client, 'terms.pdf', make_pdf('Refunds are paid within fourteen days.')).get_json()['task_id']
+    assert app.AsyncResult(task_id).get(timeout=20)['chunks'] == 1
+    assert [c.text for c in Chunk.select()] == ['Refunds are paid within fourteen days.']
+
+
+def test_a_pdf_without_text_fails_clearly(site):
+    app, client = site
+    task_id = post(client, 'blank.pdf', make_pdf()).get_json()['task_id']
     result = app.AsyncResult(task_id)
     wait_for(lambda: result.ready(), timeout=20, what='the job to end')
-    # A blank page has no text: a clear failure, not a crash.
     assert result.state == 'FAILURE' and 'no text' in Job.get_by_id(task_id).error_message
 
 

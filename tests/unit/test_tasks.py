@@ -48,6 +48,18 @@ def test_a_non_json_argument_is_refused_in_the_caller_and_queues_nothing(app):
     assert Job.select().count() == 0
 
 
+def test_task_arguments_named_like_options_stay_arguments(app):
+    from tests.sample_tasks import echo
+    app.immediate = True
+    try:
+        result = echo.delay(id='user-42', priority=5, retries=2, eta='tomorrow')
+        assert result.get(timeout=1) == {'id': 'user-42', 'priority': 5, 'retries': 2, 'eta': 'tomorrow'}
+        job = Job.get_by_id(result.id)
+        assert result.id != 'user-42' and job.priority == 0
+    finally:
+        app.immediate = False
+
+
 def test_an_unknown_job_id_is_pending_as_in_celery(app):
     result = AsyncResult('no-such-job')
     assert result.status == 'PENDING' and result.info is None and not result.ready()
