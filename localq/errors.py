@@ -14,7 +14,7 @@ class InvalidTaskOptions(LocalqError):
 
 
 class TaskArgumentError(LocalqError, TypeError):
-    """Raised in the caller when a task argument cannot be sent as JSON."""
+    """Raised in the caller when a call cannot bind to the task's parameters or be sent as JSON."""
 
 
 class JobNotFound(LocalqError, KeyError):

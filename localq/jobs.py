@@ -2,7 +2,9 @@
 import json
 import time
 
-from . import states
+from peewee import SQL
+
+from . import redact, states
 from .errors import JobNotFound
 from .models import Attempt, Job
 
@@ -11,28 +13,36 @@ def _loads(text):
     return json.loads(text) if text else None
 
 
-def job_to_dict(job):
+def job_to_dict(job, app=None):
+    """A job row as people see it. With the app, secret-looking arguments are masked (redact.py)."""
     meta = _loads(job.meta)
     progress = meta.get('progress') if isinstance(meta, dict) else None
     if job.state == states.SUCCESS:
         progress = 100
+    args, kwargs, result = _loads(job.args), _loads(job.kwargs), _loads(getattr(job, 'result', None))
+    if app is not None:
+        task = app.tasks.get(job.task)
+        args, kwargs = redact.mask_arguments(task and task.func, args, kwargs,
+                                             bound=bool(task and task.options.bind))
+        meta, result = redact.mask_value(meta), redact.mask_value(result)
     return {
         'id': job.id, 'task': job.task, 'queue': job.queue, 'priority': job.priority,
-        'state': job.state, 'args': _loads(job.args), 'kwargs': _loads(job.kwargs),
-        'meta': meta, 'progress': progress, 'result': _loads(job.result),
-        'error_type': job.error_type, 'error_message': job.error_message, 'traceback': job.traceback,
-        'attempts': job.attempts, 'max_retries': job.max_retries, 'acks_late': job.acks_late,
+        'state': job.state, 'args': args, 'kwargs': kwargs,
+        'meta': meta, 'progress': progress, 'result': result,
+        'error_type': job.error_type, 'error_message': job.error_message,
+        'traceback': getattr(job, 'traceback', None),
+        'attempts': job.attempts, 'max_retries': job.max_retries, 'acks_late': getattr(job, 'acks_late', None),
         'queued_at': job.queued_at, 'eta': job.eta, 'started_at': job.started_at,
         'finished_at': job.finished_at, 'worker': job.worker, 'wait_reason': job.wait_reason,
     }
 
 
-def get_job(job_id, with_attempts=False):
+def get_job(job_id, with_attempts=False, app=None):
     """The job as a dict (with its attempts if asked); raises JobNotFound."""
     job = Job.get_or_none(Job.id == job_id)
     if job is None:
         raise JobNotFound(job_id)
-    d = job_to_dict(job)
+    d = job_to_dict(job, app)
     if with_attempts:
         d['attempt_rows'] = [{
             'number': a.number, 'worker': a.worker, 'started_at': a.started_at,
@@ -40,18 +50,6 @@ def get_job(job_id, with_attempts=False):
             'error_message': a.error_message, 'traceback': a.traceback,
         } for a in Attempt.select().where(Attempt.job == job_id).order_by(Attempt.number, Attempt.id)]
     return d
-
-
-def list_jobs(state=None, task=None, queue=None, limit=50):
-    """Newest jobs first, filtered."""
-    query = Job.select().order_by(Job.queued_at.desc()).limit(limit)
-    if state:
-        query = query.where(Job.state == state)
-    if task:
-        query = query.where(Job.task == task)
-    if queue:
-        query = query.where(Job.queue == queue)
-    return [job_to_dict(j) for j in query]
 
 
 def count_by_state():
@@ -92,19 +90,145 @@ def count_by_state_and_queue():
     return list(Job.select(Job.state, Job.queue, fn.COUNT(Job.id)).group_by(Job.state, Job.queue).tuples())
 
 
-def list_workers(lease_timeout, now=None):
-    """Workers seen recently, with whether their heartbeat is current and what they run."""
+def list_workers(lease_timeout, now=None, recent=86400.0):
+    """Workers seen in the last day, online first: heartbeat age and what each one runs now."""
     from .models import WorkerRecord
     now = time.time() if now is None else now
     running = {}
-    for job_id, task, worker in (Job.select(Job.id, Job.task, Job.worker)
-                                 .where(Job.state.not_in(list(states.TERMINAL) + list(states.READY_TO_CLAIM)))
-                                 .tuples()):
-        running.setdefault(worker, []).append({'id': job_id, 'task': task})
+    # The literal running predicate lets SQLite use the small partial index job_running.
+    for job_id, task, state, worker, started in Job.select(
+            Job.id, Job.task, Job.state, Job.worker, Job.started_at).where(SQL(states.SQL_RUNNING)).tuples():
+        running.setdefault(worker, []).append({'id': job_id, 'task': task, 'state': state, 'started_at': started})
     workers = []
-    for w in WorkerRecord.select().order_by(WorkerRecord.host, WorkerRecord.id):
+    for w in (WorkerRecord.select().where(WorkerRecord.last_seen > now - recent)
+              .order_by(WorkerRecord.host, WorkerRecord.id)):
+        online = w.stopped_at is None and now - w.last_seen < lease_timeout
         workers.append({'id': w.id, 'host': w.host, 'pid': w.pid, 'queues': w.queues.split(','),
                         'concurrency': w.concurrency, 'type': w.worker_type, 'last_seen': w.last_seen,
-                        'online': w.stopped_at is None and now - w.last_seen < lease_timeout,
-                        'running': running.get(w.id, [])})
+                        'heartbeat_age': round(now - w.last_seen, 1), 'started_at': w.started_at,
+                        'stopped_at': w.stopped_at, 'online': online,
+                        'running': running.get(w.id, []) if online else []})
+    workers.sort(key=lambda w: not w['online'])
     return workers
+
+
+def run_now(app, job_id):
+    """Make a scheduled (or retry-waiting) job claimable at once; returns True if it was waiting."""
+    storage = app.huey.storage
+    with app.write_transaction():
+        row = storage.sql('SELECT message FROM job WHERE id = ? AND %s' % states.SQL_CLAIMABLE,
+                          (job_id,)).fetchone()
+        if row is None:
+            return False
+        # Huey re-schedules a message whose own eta is still ahead: clear it too.
+        message = json.loads(row[0])
+        message['m']['eta'] = None
+        storage.sql("UPDATE job SET eta = ?, message = ?, wait_reason = 'run now by a user' WHERE id = ?",
+                    (time.time(), json.dumps(message), job_id))
+    app.wake_workers()
+    return True
+
+
+def bulk_retry(app, job_filter):
+    """Re-queue every failed or revoked job matching the filter; returns how many."""
+    from .listing import matching_ids
+    done = 0
+    for ids in matching_ids(job_filter, (states.FAILURE, states.REVOKED)):
+        done += len(requeue(app, ids))
+    return done
+
+
+def bulk_discard(app, job_filter):
+    """Delete every job matching the filter that is not running (waiting ones never run); returns how many.
+
+    Running jobs are left alone: revoke them instead."""
+    from .listing import matching_ids
+    storage = app.huey.storage
+    done = 0
+    for ids in matching_ids(job_filter, states.READY_TO_CLAIM + tuple(states.TERMINAL)):
+        marks = ','.join('?' * len(ids))
+        with app.write_transaction():
+            storage.sql('DELETE FROM attempt WHERE job_id IN (%s)' % marks, ids)
+            # Re-check the state in the DELETE: a worker may have claimed one meanwhile.
+            done += storage.sql('DELETE FROM job WHERE id IN (%s) AND state IN (%s)' % (
+                marks, "'PENDING', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED'"), ids).rowcount
+    return done
+
+
+def explain_wait(app, job, now=None):
+    """Why a job that has not finished is not running yet, in a sentence, or None.
+
+    Checked in the order a worker would meet them: paused queue, eta (schedule,
+    retry or rate limit), no worker for the queue, jobs ahead of it."""
+    from datetime import datetime
+    from .models import QueuePause
+    if job['state'] not in states.READY_TO_CLAIM:
+        return None
+    now = time.time() if now is None else now
+
+    def at(ts):
+        return datetime.fromtimestamp(ts).strftime('%H:%M:%S') + ' (in %s)' % human_seconds(ts - now)
+
+    if QueuePause.get_or_none(QueuePause.name == job['queue']) is not None:
+        return "Queue '%s' is paused: no worker takes its jobs until it is resumed." % job['queue']
+    if job['eta'] > now:
+        if job['wait_reason'] == 'rate-limited':
+            return 'Rate-limited: its next start slot is at %s.' % at(job['eta'])
+        if job['state'] == states.RETRY:
+            return 'Retry %d of %d is scheduled at %s, after %s.' % (
+                job['attempts'], job['max_retries'], at(job['eta']), job['error_type'] or 'an error')
+        return 'Scheduled (countdown/eta) to run at %s.' % at(job['eta'])
+    serving = [w for w in list_workers(app.config.lease_timeout, now)
+               if w['online'] and job['queue'] in w['queues']]
+    if not serving:
+        return "Ready, but no worker online serves queue '%s'. Start one: localq worker -Q %s" % (
+            job['queue'], job['queue'])
+    ahead = app.huey.storage.sql(
+        'SELECT COUNT(*) FROM job WHERE %s AND queue = ? AND eta <= ? AND id != ? '
+        'AND (priority > ? OR (priority = ? AND eta < ?))' % states.SQL_CLAIMABLE,
+        (job['queue'], now, job['id'], job['priority'], job['priority'], job['eta'])).fetchone()[0]
+    return 'Ready: %d job(s) ahead of it in queue %s, %d worker(s) serving it.' % (
+        ahead, job['queue'], len(serving))
+
+
+def human_seconds(seconds):
+    seconds = max(0.0, seconds)
+    if seconds < 1:
+        return '%d ms' % (seconds * 1000)
+    if seconds < 120:
+        return '%.1f s' % seconds
+    if seconds < 7200:
+        return '%d min' % (seconds // 60)
+    return '%.1f h' % (seconds / 3600)
+
+
+def timeline(job):
+    """The job's events, oldest first: queued, scheduled, each attempt's start and end, now."""
+    events = [{'at': job['queued_at'], 'what': 'queued', 'detail': 'on queue %s, priority %d' % (
+        job['queue'], job['priority']), 'kind': 'PENDING'}]
+    if job['eta'] and job['eta'] > job['queued_at'] + 0.5 and not job.get('attempt_rows'):
+        events.append({'at': job['eta'], 'what': 'due', 'detail': job['wait_reason'] or 'scheduled',
+                       'kind': 'PENDING'})
+    for a in job.get('attempt_rows', []):
+        if a['started_at']:
+            events.append({'at': a['started_at'], 'what': 'attempt %d started' % a['number'],
+                           'detail': 'on %s' % (a['worker'] or '?'), 'kind': 'STARTED'})
+        detail = '%s: %s' % (a['error_type'], a['error_message']) if a['error_type'] else ''
+        took = ' after %s' % human_seconds(a['finished_at'] - a['started_at']) if a['started_at'] else ''
+        events.append({'at': a['finished_at'], 'what': 'attempt %d %s%s' % (a['number'], a['outcome'].lower(), took),
+                       'detail': detail, 'kind': a['outcome']})
+    finished_attempts = len(job.get('attempt_rows', []))
+    if states.is_running(job['state']) and job['started_at']:
+        events.append({'at': job['started_at'], 'what': 'attempt %d started' % job['attempts'],
+                       'detail': 'on %s, now %s' % (job['worker'] or '?', job['state']), 'kind': 'STARTED'})
+    if job['state'] == states.RETRY and job['eta']:
+        events.append({'at': job['eta'], 'what': 'next attempt due', 'detail': job['wait_reason'] or '',
+                       'kind': 'RETRY'})
+    if job['state'] in states.TERMINAL and job['finished_at'] and (
+            job['state'] == states.REVOKED or not finished_attempts):
+        events.append({'at': job['finished_at'], 'what': job['state'].lower(),
+                       'detail': job['wait_reason'] or '', 'kind': job['state']})
+    events.sort(key=lambda e: e['at'])
+    for e in events:
+        e['offset'] = '+' + human_seconds(e['at'] - job['queued_at'])
+    return events

@@ -6,6 +6,7 @@ retries on any exception while Celery (and the course) retries only on
 `autoretry_for` and `self.retry()`.
 """
 import datetime
+import inspect
 import random
 import threading
 import time
@@ -117,6 +118,20 @@ class Task:
             return self.func(ExecutionContext(self, request), *args, **kwargs)
         return self.func(*args, **kwargs)
 
+    def _check_call(self, args, kwargs):
+        # As Celery does: a call that cannot bind to the function's parameters
+        # fails here, in the caller, not later on a worker.
+        signature = self.__dict__.get('_signature')
+        if signature is None:
+            signature = self._signature = inspect.signature(self.func)
+        try:
+            if self.options.bind:
+                signature.bind(None, *args, **kwargs)
+            else:
+                signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TaskArgumentError('%s%s: %s' % (self.name, signature, exc)) from None
+
     def delay(self, *args, **kwargs):
         """Queue a call; returns an AsyncResult at once."""
         return self.apply_async(args, kwargs)
@@ -130,6 +145,7 @@ class Task:
         kwargs = dict(kwargs or {})
         if not all(isinstance(k, str) for k in kwargs):
             raise TaskArgumentError('kwargs of %s must be a dict with str keys' % self.name)
+        self._check_call(args, kwargs)
         if isinstance(eta, datetime.datetime) and eta.tzinfo is not None:
             eta = eta.astimezone(datetime.timezone.utc).replace(tzinfo=None)
         elif isinstance(eta, datetime.datetime):  # naive means local time, as in Celery

@@ -168,3 +168,9 @@ def low_task(i):
 @app.task(name='tests.echo')
 def echo(**kwargs):
     return kwargs
+
+
+@app.task(name='tests.charge')
+def charge(card_token, amount, **options):
+    """A call whose first argument is a secret by its parameter name."""
+    return {'charged': amount, 'receipt': {'auth_code': 'A-%s' % card_token[-4:]}}

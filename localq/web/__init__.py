@@ -1,20 +1,17 @@
 """The Flask app: pages for people, JSON for scripts, both reading the Job rows."""
-import os
 import secrets
 
 from flask import Flask, jsonify, request
 
 from ..errors import JobNotFound
+from ..listing import BadFilter
 from ..models import database
-
-TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'templates')
-
 
 def create_app(localq_app, test_config=None):
     """Build the web app for a LocalQ app."""
     localq_app.setup()
     cfg = localq_app.config
-    web = Flask(__name__, template_folder=TEMPLATES)
+    web = Flask(__name__)  # templates/ and static/ beside this file
     # The whole request may carry several files plus form overhead.
     web.config.update(MAX_CONTENT_LENGTH=cfg.max_upload_mb * 1024 * 1024 * 20 + 65536,
                       SECRET_KEY=cfg.secret_key or secrets.token_hex(32),
@@ -28,6 +25,8 @@ def create_app(localq_app, test_config=None):
         web.before_request(security.make_token_check(cfg.auth_token))
     web.before_request(security.check_csrf)
     web.jinja_env.globals['csrf_token'] = security.csrf_token
+    from . import formatting
+    formatting.install(web)
 
     @web.teardown_appcontext
     def close_db(exc):
@@ -46,6 +45,10 @@ def create_app(localq_app, test_config=None):
     @web.errorhandler(JobNotFound)
     def job_not_found(exc):
         return error_response(404, str(exc))
+
+    @web.errorhandler(BadFilter)
+    def bad_filter(exc):
+        return error_response(400, str(exc))
 
     @web.errorhandler(400)
     @web.errorhandler(401)

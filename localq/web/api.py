@@ -1,8 +1,11 @@
 """JSON API: the seeds' /tasks/<id>, Flower-like /api/..., and /healthcheck."""
+import json
+
 from flask import Blueprint, abort, current_app, jsonify, request
 
-from .. import jobs, states
-from ..errors import JobNotFound
+from .. import jobs, states, stats
+from ..errors import JobNotFound, TaskArgumentError
+from ..listing import JobFilter, page_jobs
 
 bp = Blueprint('api', __name__)
 
@@ -26,15 +29,92 @@ def task_status(task_id):
 @bp.get('/api/task/info/<task_id>')
 def task_info(task_id):
     """Everything about one job, with attempts. 404 with the JSON error shape if unknown."""
-    return jsonify(jobs.get_job(task_id, with_attempts=True))
+    app = current_app.extensions['localq']
+    return jsonify(flower_fields(jobs.get_job(task_id, with_attempts=True, app=app)))
+
+
+def flower_fields(job):
+    """Our job dict plus the names Flower's API uses for the same facts."""
+    return dict(job, uuid=job['id'], name=job['task'], routing_key=job['queue'], retries=max(0, job['attempts'] - 1),
+                exception=('%s: %s' % (job['error_type'], job['error_message'])) if job['error_type'] else None,
+                received=job['queued_at'], started=job['started_at'],
+                succeeded=job['finished_at'] if job['state'] == states.SUCCESS else None,
+                failed=job['finished_at'] if job['state'] == states.FAILURE else None)
 
 
 @bp.get('/api/tasks')
 def task_list():
-    """Newest jobs: GET /api/tasks?state=FAILURE&limit=20."""
-    limit = min(int(request.args.get('limit', 50)), 1000)
-    return jsonify(jobs.list_jobs(state=request.args.get('state'), task=request.args.get('taskname'),
-                                  queue=request.args.get('queue'), limit=limit))
+    """Jobs matching a filter, in the jobs list's order, as Flower answers: {task_id: {...}}.
+
+    GET /api/tasks?state=FAILURE&task=documents.process&queue=default&q=text&limit=20
+    The next page's cursor is in the X-Next-Cursor header: pass it back as ?cursor=.
+    """
+    app = current_app.extensions['localq']
+    args = request.args.to_dict()
+    args.setdefault('task', args.get('taskname', ''))  # Flower's name for it
+    try:
+        limit = min(max(int(request.args.get('limit', 50)), 1), 1000)
+    except ValueError:
+        abort(400, description='limit must be a whole number')
+    page = page_jobs(JobFilter.from_args(args), cursor=request.args.get('cursor'), limit=limit)
+    body = {row.id: flower_fields(jobs.job_to_dict(row, app)) for row in page.rows}
+    # Not jsonify: it sorts keys, and the order here is the page's order.
+    response = current_app.response_class(json.dumps(body), mimetype='application/json')
+    if page.next_cursor:
+        response.headers['X-Next-Cursor'] = page.next_cursor
+    return response
+
+
+@bp.get('/api/overview')
+def overview():
+    """The overview page's numbers: counts, queues, per-minute throughput, workers."""
+    return jsonify(stats.overview(current_app.extensions['localq']))
+
+
+def _apply(taskname):
+    app = current_app.extensions['localq']
+    task = app.tasks.get(taskname)
+    if task is None:
+        abort(404, description='no task named %r' % taskname)
+    body = request.get_json(silent=True) if request.data else {}
+    if body is None or not isinstance(body, dict):
+        abort(400, description='send a JSON object: {"args": [...], "kwargs": {...}}')
+    args, kwargs = body.get('args', []), body.get('kwargs', {})
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        abort(400, description='"args" must be a JSON list and "kwargs" a JSON object')
+    options = {k: body[k] for k in ('countdown', 'queue', 'priority', 'idempotency_key') if k in body}
+    try:
+        return task.apply_async(args, kwargs, **options)
+    except (TaskArgumentError, TypeError, ValueError) as exc:
+        abort(400, description=str(exc))
+
+
+@bp.post('/api/task/async-apply/<taskname>')
+def async_apply(taskname):
+    """Queue a task (Flower's async-apply): POST {"args": [2, 3]} -> {"task-id": ..., "state": "PENDING"}."""
+    result = _apply(taskname)
+    return jsonify({'task-id': result.id, 'state': result.state}), 202
+
+
+@bp.post('/api/task/apply/<taskname>')
+def apply(taskname):
+    """Queue a task and wait for it (Flower's apply), at most ?timeout= seconds (default 10, max 60).
+
+    -> 200 {"task-id", "state": "SUCCESS", "result"}; 202 with the state if it has not finished."""
+    try:
+        timeout = min(float(request.args.get('timeout', 10)), 60.0)
+    except ValueError:
+        abort(400, description='timeout must be a number of seconds')
+    result = _apply(taskname)
+    try:
+        value = result.get(timeout=timeout, propagate=False)
+    except TimeoutError:
+        return jsonify({'task-id': result.id, 'state': result.state}), 202
+    state = result.state
+    body = {'task-id': result.id, 'state': state, 'result': value if state == states.SUCCESS else None}
+    if state == states.FAILURE:
+        body['error'] = str(value)
+    return jsonify(body)
 
 
 @bp.get('/healthcheck')
@@ -121,6 +201,29 @@ def retry(task_id):
     jobs.get_job(task_id)  # 404 if unknown
     done = jobs.requeue(current_app.extensions['localq'], [task_id])
     return jsonify(ok=True, task_id=task_id, requeued=bool(done))
+
+
+@bp.post('/api/task/run-now/<task_id>')
+def run_now(task_id):
+    """Run a scheduled or retry-waiting job at once: -> {"ok": true, "moved": true}."""
+    jobs.get_job(task_id)
+    return jsonify(ok=True, task_id=task_id, moved=jobs.run_now(current_app.extensions['localq'], task_id))
+
+
+@bp.post('/api/tasks/<action>')
+def bulk(action):
+    """Retry or discard every job matching the filter in the query string.
+
+    POST /api/tasks/retry?state=FAILURE&task=documents.process -> {"ok": true, "count": 12}"""
+    app = current_app.extensions['localq']
+    job_filter = JobFilter.from_args(request.args)
+    if action == 'retry':
+        return jsonify(ok=True, count=jobs.bulk_retry(app, job_filter))
+    if action == 'discard':
+        if job_filter.is_empty():
+            abort(400, description='give a filter (state, task, queue or q) before discarding')
+        return jsonify(ok=True, count=jobs.bulk_discard(app, job_filter))
+    abort(404, description='unknown bulk action %r; use retry or discard' % action)
 
 
 @bp.post('/api/queues/<name>/<action>')

@@ -1,42 +1,131 @@
-"""HTML pages: the dashboard and job detail."""
-from flask import Blueprint, render_template, request
+"""HTML pages: overview, jobs list, job detail, upload, and the forms that change jobs.
 
-from .. import jobs, states
+Live regions are the same templates rendered without the page around them
+(?partial=1): static/live.js swaps them in every few seconds unless paused.
+"""
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+
+from .. import jobs, states, stats
+from ..listing import RUNNING, JobFilter, page_jobs
 
 bp = Blueprint('pages', __name__)
 
+TABS = (states.PENDING, RUNNING, states.RETRY, states.SUCCESS, states.FAILURE, states.REVOKED)
+
+
+def localq_app():
+    return current_app.extensions['localq']
+
+
+def partial():
+    return request.args.get('partial') == '1'
+
 
 @bp.get('/')
-def dashboard():
-    """Counts per state and the newest jobs, refreshed live."""
-    state = request.args.get('state') or None
-    return render_template('dashboard.html', counts=jobs.count_by_state(), jobs=jobs.list_jobs(state=state),
-                           state=state, states=states.BUILTIN)
+def overview():
+    """Counts, queues, throughput and failures per minute, workers: the page Flower would be."""
+    data = stats.overview(localq_app())
+    return render_template('_overview.html' if partial() else 'overview.html', o=data)
+
+
+def chart(series, width=600, height=130, left=40):
+    """Bar geometry for the throughput chart: succeeded stacked on failed, per minute."""
+    peak = max([1] + [p[states.SUCCESS] + p[states.FAILURE] for p in series])
+    step = (width - left) / max(1, len(series))
+    bars = []
+    for i, p in enumerate(series):
+        h_bad = height * p[states.FAILURE] / peak
+        h_ok = height * p[states.SUCCESS] / peak
+        base = height + 10
+        bars.append({'t': p['t'], 'ok': p[states.SUCCESS], 'bad': p[states.FAILURE], 'x': round(left + i * step, 1),
+                     'w': round(max(1.0, step - 2), 1), 'y_bad': round(base - h_bad, 1), 'h_bad': round(h_bad, 1),
+                     'y_ok': round(base - h_bad - h_ok, 1), 'h_ok': round(h_ok, 1)})
+    return {'bars': bars, 'peak': peak, 'width': width, 'height': height, 'left': left,
+            'start': series[0]['t'] if series else 0}
+
+
+@bp.app_context_processor
+def helpers():
+    return {'chart': chart}
+
+
+@bp.get('/jobs')
+def job_list():
+    """State tabs with counts, filters, keyset pages, bulk actions."""
+    app = localq_app()
+    job_filter = JobFilter.from_args(request.args)
+    page = page_jobs(job_filter, cursor=request.args.get('cursor'), limit=50)
+    rows = [jobs.job_to_dict(row, app) for row in page.rows]
+    counts = jobs.count_by_state()
+    tab_counts = {tab: counts.get(tab, 0) for tab in TABS}
+    tab_counts[RUNNING] = sum(n for s, n in counts.items() if states.is_running(s))
+    context = dict(rows=rows, page=page, f=job_filter, counts=tab_counts, total=sum(counts.values()),
+                   tabs=TABS, task_names=sorted(app.tasks), queue_names=app.config.queue_list,
+                   first_page=not request.args.get('cursor'))
+    return render_template('_job_rows.html' if partial() else 'jobs.html', **context)
 
 
 @bp.get('/jobs/<job_id>')
 def job_detail(job_id):
-    """One job: arguments, result, progress, every attempt."""
-    return render_template('job_detail.html', job=jobs.get_job(job_id, with_attempts=True))
+    """One job: arguments, result, progress, why it waits, its timeline and every attempt."""
+    app = localq_app()
+    job = jobs.get_job(job_id, with_attempts=True, app=app)
+    context = dict(job=job, why=jobs.explain_wait(app, job), events=jobs.timeline(job))
+    return render_template('_job.html' if partial() else 'job_detail.html', **context)
 
 
 @bp.get('/upload')
 def upload_page():
     """Choose or drop files; each becomes a document job with a live progress bar."""
-    from flask import current_app
-    return render_template('upload.html', max_mb=current_app.extensions['localq'].config.max_upload_mb)
+    return render_template('upload.html', max_mb=localq_app().config.max_upload_mb)
 
 
 @bp.post('/jobs/<job_id>/<action>')
 def job_action(job_id, action):
-    """The Retry and Revoke buttons of the job page (CSRF-checked like every POST)."""
-    from flask import abort, current_app, redirect, url_for
-    app = current_app.extensions['localq']
-    jobs.get_job(job_id)
+    """The job page's buttons: retry, revoke, run-now (CSRF-checked like every POST)."""
+    app = localq_app()
+    jobs.get_job(job_id)  # 404 for an unknown id
     if action == 'retry':
-        jobs.requeue(app, [job_id])
+        done = jobs.requeue(app, [job_id])
+        flash('Re-queued.' if done else 'Only a failed or revoked job can be retried.')
     elif action == 'revoke':
-        app.revoke(job_id)
+        state = app.revoke(job_id)
+        flash('Revoked.' if state == states.REVOKED else 'Asked the worker to stop it (%s).' % state)
+    elif action == 'run-now':
+        flash('It runs as soon as a worker is free.' if jobs.run_now(app, job_id)
+              else 'Only a waiting job can be run now.')
     else:
-        abort(404, description='unknown action %r' % action)
+        abort(404, description='unknown action %r; use retry, revoke or run-now' % action)
     return redirect(url_for('pages.job_detail', job_id=job_id))
+
+
+@bp.post('/jobs/bulk')
+def bulk_action():
+    """Retry or discard every job matching the list's current filter."""
+    app = localq_app()
+    job_filter = JobFilter.from_args(request.form)
+    action = request.form.get('action')
+    if action == 'retry':
+        flash('Re-queued %d failed or revoked job(s).' % jobs.bulk_retry(app, job_filter))
+    elif action == 'discard':
+        if job_filter.is_empty():
+            abort(400, description='choose a filter before discarding: this would delete every job')
+        flash('Discarded %d job(s); running ones were left alone.' % jobs.bulk_discard(app, job_filter))
+    else:
+        abort(400, description='unknown bulk action %r; use retry or discard' % action)
+    return redirect(url_for('pages.job_list', **job_filter.as_args()))
+
+
+@bp.post('/queues/<name>/<action>')
+def queue_action(name, action):
+    """The overview's Pause and Resume buttons."""
+    app = localq_app()
+    if action == 'pause':
+        app.pause_queue(name)
+        flash("Queue '%s' paused: running jobs finish, no new ones start." % name)
+    elif action == 'resume':
+        app.resume_queue(name)
+        flash("Queue '%s' resumed." % name)
+    else:
+        abort(404, description='unknown queue action %r; use pause or resume' % action)
+    return redirect(url_for('pages.overview'))

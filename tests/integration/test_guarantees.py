@@ -9,6 +9,7 @@ import time
 import pytest
 
 from localq import jobs
+from localq.listing import JobFilter, page_jobs
 from localq.models import Attempt, Job
 from localq.retention import prune_jobs
 from localq.worker import LocalqConsumer
@@ -154,7 +155,7 @@ def test_higher_priority_runs_first_within_a_queue(app):
 def test_dead_letters_stay_queryable_and_can_be_requeued(app, worker):
     failed = bad_input.delay('x')
     wait_for(lambda: failed.state == 'FAILURE', what='FAILURE')
-    assert [j['id'] for j in jobs.list_jobs(state='FAILURE')] == [failed.id]
+    assert [j.id for j in page_jobs(JobFilter(state='FAILURE')).rows] == [failed.id]
     assert jobs.requeue(app, [failed.id]) == [failed.id]
     wait_for(lambda: Job.get_by_id(failed.id).attempts == 2 and failed.state == 'FAILURE', what='second failure')
     # From the CLI, every failed job of a task:

@@ -62,8 +62,10 @@ def test_python_run_py_serves_the_dashboard_and_runs_a_job_queued_from_the_cli(t
                              text=True, timeout=60)
         job_id, value = out.stdout.split()
         assert value == '5', out
-        page = urllib.request.urlopen('http://127.0.0.1:%d/' % port, timeout=10).read().decode()
+        page = urllib.request.urlopen('http://127.0.0.1:%d/jobs' % port, timeout=10).read().decode()
         assert job_id[:8] in page and 'SUCCESS' in page
+        overview = urllib.request.urlopen('http://127.0.0.1:%d/' % port, timeout=10).read().decode()
+        assert 'data-state="SUCCESS"' in overview and 'Traceback' not in overview
         status = json.load(urllib.request.urlopen('http://127.0.0.1:%d/tasks/%s' % (port, job_id), timeout=10))
         assert status['status'] == 'SUCCESS' and status['result'] == 5
     finally:

@@ -104,3 +104,14 @@ def test_immediate_mode_runs_the_task_and_writes_its_row(app):
 def test_two_tasks_with_one_name_are_refused(app):
     with pytest.raises(ValueError, match='already declared'):
         app.task(name='tests.add')(lambda: None)
+
+
+def test_a_call_that_does_not_fit_the_signature_is_refused_in_the_caller(app):
+    from tests.sample_tasks import add, progress
+    with pytest.raises(TaskArgumentError, match=r"tests.add\(x, y\): missing a required argument: 'y'"):
+        add.delay(1)
+    with pytest.raises(TaskArgumentError, match='multiple values'):
+        add.apply_async((1, 2), {'x': 3})
+    with pytest.raises(TaskArgumentError, match='too many'):
+        progress.delay('gate', 'extra')  # bind=True: self is not the caller's to pass
+    assert Job.select().count() == 0

@@ -1,0 +1,166 @@
+"""Filtered job lists with keyset paging: fast on page 1 and page 20,000 alike.
+
+Each state tab is sorted the way its rows are naturally indexed, so a page is
+an index range, never a sort of a million rows:
+
+    all jobs          newest queued first     index job_queued_at (queued_at)
+    PENDING, RETRY    next to run first       partial index job_ready (priority DESC, eta)
+    STARTED           newest started first    partial index job_running (few rows)
+    SUCCESS, ...      newest finished first   index job_state_finished_at (state, finished_at)
+
+A page's cursor is the sort key of its last row; the next page is "rows after
+that key", which the database finds by seeking, not by counting an OFFSET.
+"""
+import base64
+import binascii
+import dataclasses
+import functools
+import json
+import operator
+
+from peewee import SQL
+
+from . import states
+from .errors import LocalqError
+from .models import Job
+
+RUNNING = 'STARTED'  # the tab of every running state, custom ones included
+
+ORDERS = {
+    None: ((Job.queued_at, True), (Job.id, True)),
+    states.PENDING: ((Job.priority, True), (Job.eta, False), (Job.id, False)),
+    states.RETRY: ((Job.priority, True), (Job.eta, False), (Job.id, False)),
+    RUNNING: ((Job.started_at, True), (Job.id, True)),
+    states.SUCCESS: ((Job.finished_at, True), (Job.id, True)),
+    states.FAILURE: ((Job.finished_at, True), (Job.id, True)),
+    states.REVOKED: ((Job.finished_at, True), (Job.id, True)),
+}
+
+# What a list row needs: no message, no traceback.
+LIST_COLUMNS = (Job.id, Job.task, Job.queue, Job.priority, Job.state, Job.args, Job.kwargs, Job.meta,
+                Job.error_type, Job.error_message, Job.attempts, Job.max_retries, Job.queued_at, Job.eta,
+                Job.started_at, Job.finished_at, Job.worker, Job.wait_reason)
+
+
+class BadFilter(LocalqError):
+    """A filter or cursor that cannot be applied (shown to the user as a 400)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class JobFilter:
+    """What the jobs list shows: a state tab plus task, queue and free text."""
+    state: str | None = None
+    task: str | None = None
+    queue: str | None = None
+    text: str | None = None
+
+    @classmethod
+    def from_args(cls, args):
+        """From query-string arguments (?state=&task=&queue=&q=); blanks mean "any"."""
+        def get(name):
+            value = (args.get(name) or '').strip()
+            return value or None
+        state = get('state')
+        if state is not None and state not in ORDERS:
+            # A custom progress state (PROCESSING) lives in the STARTED tab.
+            state = RUNNING
+        return cls(state=state, task=get('task'), queue=get('queue'), text=get('q'))
+
+    def as_args(self):
+        """The query-string arguments that reproduce this filter."""
+        return {k: v for k, v in (('state', self.state), ('task', self.task), ('queue', self.queue),
+                                  ('q', self.text)) if v}
+
+    def is_empty(self):
+        return not self.as_args()
+
+    def where(self):
+        """The filter as a list of Peewee conditions on Job."""
+        conds = []
+        if self.state == RUNNING:
+            conds.append(SQL(states.SQL_RUNNING))
+        elif self.state in states.READY_TO_CLAIM:
+            # The literal claimable predicate lets SQLite use the partial index job_ready.
+            conds += [SQL(states.SQL_CLAIMABLE), Job.state == self.state]
+        elif self.state:
+            conds.append(Job.state == self.state)
+        if self.task:
+            conds.append(Job.task == self.task)
+        if self.queue:
+            conds.append(Job.queue == self.queue)
+        if self.text:
+            # contains() escapes % and _ and is case-insensitive on SQLite and PostgreSQL.
+            conds.append(Job.id.startswith(self.text) | Job.args.contains(self.text) |
+                         Job.kwargs.contains(self.text) | Job.error_message.contains(self.text) |
+                         Job.error_type.contains(self.text))
+        return conds
+
+    def select(self, *columns):
+        query = Job.select(*columns)
+        for cond in self.where():
+            query = query.where(cond)
+        return query
+
+
+def encode_cursor(values):
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip('=')
+
+
+def decode_cursor(text, size):
+    try:
+        values = json.loads(base64.urlsafe_b64decode(text + '=' * (-len(text) % 4)))
+    except (ValueError, binascii.Error):
+        raise BadFilter('this page link is damaged; start again from the first page')
+    if not isinstance(values, list) or len(values) != size:
+        raise BadFilter('this page link does not fit this list; start again from the first page')
+    return values
+
+
+def _after(order, cursor):
+    """Rows strictly after `cursor` in `order`, with a plain range on the first key for the index."""
+    branches = []
+    for i, (field, desc) in enumerate(order):
+        cond = field < cursor[i] if desc else field > cursor[i]
+        for (prev, _), value in zip(order[:i], cursor[:i]):
+            cond = (prev == value) & cond
+        branches.append(cond)
+    first, desc = order[0]
+    seek = first <= cursor[0] if desc else first >= cursor[0]
+    return seek & functools.reduce(operator.or_, branches)
+
+
+@dataclasses.dataclass
+class Page:
+    rows: list
+    next_cursor: str | None
+
+
+def page_jobs(job_filter, cursor=None, limit=50):
+    """One page of jobs matching the filter, in its tab's order, and the cursor of the next page."""
+    order = ORDERS[job_filter.state]
+    query = job_filter.select(*LIST_COLUMNS)
+    if cursor:
+        query = query.where(_after(order, decode_cursor(cursor, len(order))))
+    query = query.order_by(*[f.desc() if desc else f.asc() for f, desc in order]).limit(limit + 1)
+    rows = list(query)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = None
+    if more:
+        last = rows[-1]
+        next_cursor = encode_cursor([getattr(last, f.name) for f, _ in order])
+    return Page(rows=rows, next_cursor=next_cursor)
+
+
+def matching_ids(job_filter, states_allowed, batch=500):
+    """Ids of jobs matching the filter and in one of states_allowed, in batches (for bulk actions)."""
+    last = None
+    while True:
+        query = job_filter.select(Job.id).where(Job.state.in_(list(states_allowed)))
+        if last is not None:
+            query = query.where(Job.id > last)
+        ids = [i for i, in query.order_by(Job.id).limit(batch).tuples()]
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]

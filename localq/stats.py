@@ -1,0 +1,74 @@
+"""The dashboard's overview numbers: counts, queues, a per-minute throughput series, workers.
+
+All read from the job rows through indexes, so the numbers survive restarts
+and need no counters on the workers' hot path.
+"""
+import time
+
+from . import jobs, states
+from .models import QueuePause
+
+
+def state_counts():
+    """{state: n} for every state present, custom progress states included."""
+    return jobs.count_by_state()
+
+
+def queue_table(app):
+    """One row per known queue: waiting now, scheduled, running, failed, paused."""
+    storage = app.huey.storage
+    now = time.time()
+    rows = {}
+
+    def row(name):
+        return rows.setdefault(name, {'name': name, 'ready': 0, 'scheduled': 0, 'running': 0, 'failed': 0,
+                                      'paused': False})
+
+    for name in app.config.queue_list:
+        row(name)
+    for queue, ready, scheduled in storage.sql(
+            'SELECT queue, SUM(CASE WHEN eta <= ? THEN 1 ELSE 0 END), SUM(CASE WHEN eta > ? THEN 1 ELSE 0 END) '
+            'FROM job WHERE %s GROUP BY queue' % states.SQL_CLAIMABLE, (now, now)):
+        row(queue).update(ready=int(ready), scheduled=int(scheduled))
+    for queue, n in storage.sql('SELECT queue, COUNT(*) FROM job WHERE %s GROUP BY queue' % states.SQL_RUNNING):
+        row(queue)['running'] = n
+    for queue, n in storage.sql("SELECT queue, COUNT(*) FROM job WHERE state = 'FAILURE' GROUP BY queue"):
+        row(queue)['failed'] = n
+    for pause in QueuePause.select():
+        row(pause.name)['paused'] = True
+    return sorted(rows.values(), key=lambda r: r['name'])
+
+
+def throughput(app, minutes=60, now=None):
+    """Jobs finished per minute over the last `minutes`: [{'t': minute_start, 'SUCCESS': n, 'FAILURE': n}]."""
+    now = time.time() if now is None else now
+    end = int(now // 60) * 60 + 60
+    start = end - minutes * 60
+    series = {start + 60 * i: {'t': start + 60 * i, states.SUCCESS: 0, states.FAILURE: 0} for i in range(minutes)}
+    # A range on the (state, finished_at) index per state: cheap however long the history.
+    for state in (states.SUCCESS, states.FAILURE):
+        for minute, n in app.huey.storage.sql(
+                'SELECT CAST(finished_at / 60 AS INTEGER) * 60, COUNT(*) FROM job '
+                'WHERE state = ? AND finished_at >= ? GROUP BY 1', (state, start)):
+            if int(minute) in series:
+                series[int(minute)][state] = n
+    return [series[t] for t in sorted(series)]
+
+
+def overview(app):
+    """Everything the overview page shows, as one JSON-able dict."""
+    counts = state_counts()
+    custom = {s: n for s, n in counts.items() if s not in states.BUILTIN}
+    series = throughput(app)
+    last = series[-1] if series else {}
+    return {
+        'counts': {s: counts.get(s, 0) for s in states.BUILTIN},
+        'running_states': custom,
+        'running_total': counts.get(states.STARTED, 0) + sum(custom.values()),
+        'total': sum(counts.values()),
+        'queues': queue_table(app),
+        'throughput': series,
+        'last_minute': {'succeeded': last.get(states.SUCCESS, 0), 'failed': last.get(states.FAILURE, 0)},
+        'workers': jobs.list_workers(app.config.lease_timeout),
+        'now': time.time(),
+    }

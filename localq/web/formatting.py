@@ -1,0 +1,52 @@
+"""Jinja filters: times as people read them, calls as Python would show them."""
+import json
+import time
+from datetime import datetime
+
+from ..jobs import human_seconds
+
+
+def clock(ts):
+    """12:04:05 today, else 2026-11-20 12:04."""
+    if not ts:
+        return '—'
+    dt = datetime.fromtimestamp(ts)
+    if dt.date() == datetime.now().date():
+        return dt.strftime('%H:%M:%S')
+    return dt.strftime('%Y-%m-%d %H:%M')
+
+
+def ago(ts):
+    """'5 s ago', or 'in 2 min' for a time ahead."""
+    if not ts:
+        return '—'
+    delta = time.time() - ts
+    return ('%s ago' % human_seconds(delta)) if delta >= 0 else ('in %s' % human_seconds(-delta))
+
+
+def seconds(value):
+    return human_seconds(value or 0)
+
+
+def call_text(job, full=False):
+    """task arguments as a call: ('a.txt', 3, user_id=7); long ones cut unless full."""
+    parts = [json.dumps(a, ensure_ascii=False) for a in job['args'] or []]
+    parts += ['%s=%s' % (k, json.dumps(v, ensure_ascii=False)) for k, v in (job['kwargs'] or {}).items()]
+    text = '(%s)' % ', '.join(parts)
+    return text if full or len(text) <= 70 else text[:69] + '…)'
+
+
+def sort_time(job, state=None):
+    """The time the jobs list sorts this tab by."""
+    if state in ('PENDING', 'RETRY'):
+        return job['eta']
+    if state == 'STARTED':
+        return job['started_at']
+    if state:
+        return job['finished_at']
+    return job['queued_at']
+
+
+def install(web):
+    web.jinja_env.filters.update(clock=clock, ago=ago, seconds=seconds, call_text=call_text, sort_time=sort_time)
+    web.jinja_env.globals['now'] = time.time

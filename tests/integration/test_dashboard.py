@@ -1,0 +1,187 @@
+"""The dashboard's data: filtered keyset pages, why a job waits, bulk actions, masking, the API."""
+import json
+
+import pytest
+
+from localq import jobs
+from localq.listing import JobFilter, page_jobs
+from localq.models import Job
+from localq.web import create_app
+from tests.conftest import wait_for
+from tests.sample_tasks import add, bad_input, charge, echo, high_task, wait_gate
+
+ERROR_KEYS = {'ok', 'error', 'status'}
+
+
+@pytest.fixture
+def client(app):
+    return create_app(app).test_client()
+
+
+def all_pages(client, query, limit):
+    """Follow X-Next-Cursor from the first page to the last; returns the ids in order."""
+    ids, cursor = [], None
+    while True:
+        url = '/api/tasks?limit=%d&%s%s' % (limit, query, '&cursor=' + cursor if cursor else '')
+        response = client.get(url)
+        ids += list(response.get_json())
+        cursor = response.headers.get('X-Next-Cursor')
+        if not cursor:
+            return ids
+
+
+def test_pages_follow_each_tab_s_order_and_list_every_job_once_even_with_equal_keys(app, client):
+    with app.write_transaction():
+        queued = [add.delay(i, i).id for i in range(95)]
+    # Same eta and priority for all: only the id tiebreak orders them.
+    Job.update(eta=1000.0).execute()
+    pending = all_pages(client, 'state=PENDING', 20)
+    assert sorted(pending) == sorted(queued) and len(pending) == 95
+    assert pending == sorted(queued)  # priority, eta, then id ascending
+    newest_first = all_pages(client, '', 30)
+    times = [Job.get_by_id(i).queued_at for i in newest_first]
+    assert times == sorted(times, reverse=True) and len(set(newest_first)) == 95
+
+
+def test_filters_by_task_queue_state_and_text_in_arguments_or_errors(app, worker, client):
+    add.delay(1, 2).get(timeout=10)
+    echo.delay(city='Timbuktu').get(timeout=10)
+    high_task.delay(7).get(timeout=10)
+    failed = bad_input.delay('zebra')
+    wait_for(lambda: failed.state == 'FAILURE', what='FAILURE')
+
+    def ids(query):
+        return set(client.get('/api/tasks?' + query).get_json())
+
+    assert ids('task=tests.echo') == {Job.get(Job.task == 'tests.echo').id}
+    assert ids('taskname=tests.add') == {Job.get(Job.task == 'tests.add').id}  # Flower's spelling
+    assert ids('queue=high') == {Job.get(Job.task == 'tests.high_task').id}
+    assert ids('q=timbuk') == ids('task=tests.echo')              # text in kwargs, any case
+    assert ids('q=invalid input') == {failed.id}                  # text in the error
+    assert ids('q=' + failed.id[:8]) == {failed.id}               # a job id prefix
+    assert ids('state=FAILURE') == {failed.id}
+    assert ids('state=SUCCESS&q=zebra') == set()
+    page = client.get('/jobs?state=FAILURE&q=zebra').get_data(as_text=True)
+    assert failed.id[:8] in page and 'ValueError' in page
+
+
+def test_a_damaged_page_link_is_a_clear_400(app, client):
+    response = client.get('/api/tasks?cursor=not-a-cursor')
+    assert response.status_code == 400 and 'start again' in response.get_json()['error']
+
+
+def test_why_a_job_waits_scheduled_paused_no_worker_then_run_now(app, client):
+    later = add.apply_async((2, 3), countdown=600)
+    assert 'Scheduled' in jobs.explain_wait(app, jobs.get_job(later.id))
+    app.pause_queue('default')
+    ready = add.delay(1, 1)
+    assert 'paused' in jobs.explain_wait(app, jobs.get_job(ready.id))
+    app.resume_queue('default')
+    assert 'no worker online' in jobs.explain_wait(app, jobs.get_job(ready.id))
+    page = client.get('/jobs/%s' % later.id).get_data(as_text=True)
+    assert 'Why it waits' in page and 'data-action="run-now"' in page
+
+    script = create_app(app).test_client()  # no session cookie: a script, as curl would be
+    from localq.worker import LocalqConsumer
+    consumer = LocalqConsumer(app, workers=1, name='late-worker')
+    consumer.start_in_thread()
+    try:
+        assert ready.get(timeout=10) == 2
+        assert later.state == 'PENDING'  # still scheduled ten minutes ahead
+        assert script.post('/api/task/run-now/%s' % later.id).get_json()['moved'] is True
+        assert later.get(timeout=10) == 5
+        assert script.post('/api/task/run-now/%s' % later.id).get_json()['moved'] is False
+    finally:
+        consumer.shutdown()
+
+
+def test_bulk_retry_and_discard_act_only_on_jobs_matching_the_filter(app, worker, client):
+    failed = [bad_input.delay('x%d' % i) for i in range(3)]
+    ok = add.delay(1, 1)
+    ok.get(timeout=10)
+    wait_for(lambda: all(f.state == 'FAILURE' for f in failed), what='3 failures')
+    assert client.post('/api/tasks/retry?task=tests.add').get_json()['count'] == 0
+    assert client.post('/api/tasks/retry?task=tests.bad_input').get_json()['count'] == 3
+    wait_for(lambda: all(Job.get_by_id(f.id).attempts == 2 and f.state == 'FAILURE' for f in failed),
+             what='second failures')
+    refused = client.post('/api/tasks/discard')
+    assert refused.status_code == 400 and set(refused.get_json()) == ERROR_KEYS
+    assert client.post('/api/tasks/discard?state=FAILURE').get_json()['count'] == 3
+    assert [j.id for j in Job.select()] == [ok.id]
+
+
+def test_bulk_form_needs_csrf_and_reports_what_it_did(app, worker, client):
+    failed = bad_input.delay('y')
+    wait_for(lambda: failed.state == 'FAILURE', what='FAILURE')
+    browser = {'Origin': 'http://127.0.0.1'}
+    form = {'action': 'retry', 'state': 'FAILURE'}
+    assert client.post('/jobs/bulk', data=form, headers=browser).status_code == 400
+    page = client.get('/jobs?state=FAILURE').get_data(as_text=True)
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    done = client.post('/jobs/bulk', data=dict(form, csrf_token=token), headers=browser, follow_redirects=True)
+    assert 'Re-queued 1 failed or revoked job(s).' in done.get_data(as_text=True)
+
+
+def test_secret_looking_arguments_are_masked_in_pages_and_api_but_reach_the_task(app, worker, client):
+    result = charge.delay('tok_live_4242', 30, api_key='k-123', note='gift')
+    assert result.get(timeout=10) == {'charged': 30, 'receipt': {'auth_code': 'A-4242'}}
+    page = client.get('/jobs/%s' % result.id).get_data(as_text=True)
+    listing = client.get('/jobs').get_data(as_text=True)
+    info = json.dumps(client.get('/api/task/info/%s' % result.id).get_json())
+    for shown in (page, listing, info):
+        assert 'tok_live_4242' not in shown and 'k-123' not in shown and 'A-4242' not in shown
+        assert 'gift' in shown
+    assert json.loads(Job.get_by_id(result.id).args) == ['tok_live_4242', 30]  # the row keeps them
+
+
+def test_overview_counts_throughput_queues_and_workers(app, worker, client):
+    for i in range(5):
+        add.delay(i, i).get(timeout=10)
+    failed = bad_input.delay('z')
+    wait_for(lambda: failed.state == 'FAILURE', what='FAILURE')
+    blocker = wait_gate.delay('hold-overview')
+    wait_for(lambda: blocker.state == 'STARTED', what='running job')
+    app.pause_queue('low')
+    o = client.get('/api/overview').get_json()
+    assert o['counts']['SUCCESS'] == 5 and o['counts']['FAILURE'] == 1 and o['running_total'] == 1
+    assert o['last_minute'] == {'succeeded': 5, 'failed': 1} or sum(p['SUCCESS'] for p in o['throughput']) == 5
+    queues = {q['name']: q for q in o['queues']}
+    assert queues['low']['paused'] and queues['default']['running'] == 1 and queues['default']['failed'] == 1
+    (online,) = [w for w in o['workers'] if w['online']]
+    assert online['id'] == 'test-worker' and [j['id'] for j in online['running']] == [blocker.id]
+    page = client.get('/').get_data(as_text=True)
+    assert 'test-worker' in page and 'Resume' in page
+    app.revoke(blocker.id)
+    from tests.sample_tasks import gates
+    gates.setdefault('hold-overview', __import__('threading').Event()).set()
+
+
+def test_apply_and_async_apply_like_flower(app, worker, client):
+    done = client.post('/api/task/apply/tests.add', json={'args': [2, 40]})
+    assert done.status_code == 200 and done.get_json()['result'] == 42 and done.get_json()['state'] == 'SUCCESS'
+    queued = client.post('/api/task/async-apply/tests.add', json={'args': [1, 1]})
+    assert queued.status_code == 202 and app.AsyncResult(queued.get_json()['task-id']).get(timeout=10) == 2
+
+
+@pytest.mark.parametrize('method, path, body, status', [
+    ('get', '/api/task/info/nope', None, 404),
+    ('get', '/jobs/nope', None, 404),
+    ('post', '/api/task/retry/nope', None, 404),
+    ('post', '/api/task/run-now/nope', None, 404),
+    ('post', '/api/task/apply/no.such.task', {'args': []}, 404),
+    ('post', '/api/task/async-apply/tests.add', {'args': 'not a list'}, 400),
+    ('post', '/api/task/async-apply/tests.add', {'args': [object.__name__], 'kwargs': {'x': 1}}, 400),
+    ('post', '/api/tasks/explode', None, 404),
+    ('get', '/api/tasks?limit=many', None, 400),
+    ('get', '/api/documents/search', None, 400),
+    ('post', '/api/queues/default/explode', None, 404),
+    ('get', '/no/such/page', None, 404),
+    ('put', '/api/tasks', None, 405),
+])
+def test_every_error_path_answers_the_one_json_shape(app, client, method, path, body, status):
+    kwargs = {'json': body} if body is not None else {}
+    response = getattr(client, method)(path, headers={'Accept': 'application/json'}, **kwargs)
+    assert response.status_code == status
+    payload = response.get_json()
+    assert set(payload) == ERROR_KEYS and payload['ok'] is False and payload['status'] == status
+    assert isinstance(payload['error'], str) and payload['error']
