@@ -1,0 +1,165 @@
+"""The pages in a real browser: Debian's Chromium driven by Playwright, against `python run.py`.
+
+Screenshots land in test-artifacts/screenshots/ (look at them: the pages
+should look finished). Without a browser these tests skip locally; in CI
+(CI is set) a missing browser is a failure.
+"""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, free_port
+
+CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
+SHOTS = os.path.join(ROOT, 'test-artifacts', 'screenshots')
+FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+         '--disable-component-update', '--disable-sync']
+TEXT = ('Refunds are paid within fourteen days of a return. Shipping is free above fifty euros. ') * 30
+
+
+@pytest.fixture(scope='module')
+def server(tmp_path_factory):
+    """`python run.py` on a free port and a fresh data folder; its URL."""
+    data = tmp_path_factory.mktemp('browser-data')
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, 'run.py', '--port', str(port), '--data-dir', str(data)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    line = proc.stdout.readline()
+    assert 'http://127.0.0.1:%d/' % port in line, line
+    yield 'http://127.0.0.1:%d' % port
+    os.killpg(proc.pid, signal.SIGINT)
+    rest = proc.communicate(timeout=30)[0]
+    # Failed jobs log their traceback (as Celery's workers do); the web app must log no error.
+    assert proc.returncode == 0 and 'Exception on' not in rest, rest
+
+
+@pytest.fixture(scope='module')
+def browser():
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get('CI'):
+            pytest.fail('no chromium at %s: .ci/run should have installed it' % CHROMIUM)
+        pytest.skip('no chromium here (apt-get install chromium)')
+    sync_api = pytest.importorskip('playwright.sync_api')
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport={'width': 1280, 'height': 860})
+    page = context.new_page()
+    errors = []
+    page.on('pageerror', lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert not errors, 'JavaScript errors on %s: %s' % (request.node.name, errors)
+
+
+def shot(page, name):
+    os.makedirs(SHOTS, exist_ok=True)
+    page.screenshot(path=os.path.join(SHOTS, name + '.png'), full_page=True)
+
+
+def test_upload_two_files_watch_both_finish_then_open_a_job(server, page, tmp_path):
+    policy, faq = tmp_path / 'policy.txt', tmp_path / 'faq.md'
+    policy.write_text(TEXT)
+    faq.write_text('# FAQ\n\n' + TEXT.replace('Refunds', 'Returns'))
+    page.goto(server + '/upload')
+    page.set_input_files('#file', [str(policy), str(faq)])
+    done = page.locator('.file.done')
+    done.nth(1).wait_for(timeout=30000)
+    assert done.count() == 2
+    for row in done.all():
+        assert row.locator('.bar > span').get_attribute('style').replace(' ', '') == 'width:100%;'
+        assert re.search(r'stored \d+ chunks', row.locator('.status').inner_text())
+    page.fill('#search input[name=q]', 'refunds fourteen days')
+    page.click('#search button')
+    page.locator('#matches p').first.wait_for()
+    shot(page, 'upload-done')
+
+    with page.expect_navigation():
+        done.first.locator('a', has_text='details').click()
+    assert page.locator('h1 .pill').inner_text() == 'SUCCESS'
+    assert page.locator('.timeline li').count() >= 3  # queued, started, succeeded
+    assert 'documents.process' in page.locator('h1').inner_text()
+    shot(page, 'job-detail-success')
+
+
+def test_retry_a_failed_job_from_its_page(server, page):
+    page.goto(server + '/upload')
+    page.set_input_files('#file', files=[{'name': 'broken.pdf', 'mimeType': 'application/pdf',
+                                          'buffer': b'%PDF-1.7\n this is no pdf at all'}])
+    failed = page.locator('.file.failed')
+    failed.wait_for(timeout=30000)
+    assert 'PDF' in failed.locator('.status').inner_text()
+    with page.expect_navigation():
+        failed.locator('a', has_text='details').click()
+    assert page.locator('h1 .pill').inner_text() == 'FAILURE'
+    assert page.locator('table.attempts tbody tr').count() == 1
+    shot(page, 'job-detail-failure')
+
+    with page.expect_navigation():
+        page.click('button[data-action=retry]')
+    assert 'Re-queued.' in page.locator('.flash').inner_text()
+    # The page follows the job live until it has failed a second time.
+    page.locator('table.attempts tbody tr').nth(1).wait_for(timeout=30000)
+    page.locator('h1 .pill', has_text='FAILURE').wait_for()
+    shot(page, 'job-detail-retried')
+
+
+def test_filter_the_list_and_pause_live_updates(server, page):
+    page.clock.install()
+    page.goto(server + '/jobs')
+    page.select_option('select[name=task]', 'documents.process')
+    with page.expect_navigation():
+        page.click('#filters button')
+    rows = page.locator('table.jobs tbody tr[data-job]')
+    assert rows.count() >= 3 and 'task=documents.process' in page.url
+    page.fill('input[name=q]', 'broken.pdf')
+    with page.expect_navigation():
+        page.press('input[name=q]', 'Enter')
+    assert rows.count() == 1 and rows.first.get_attribute('data-state') == 'FAILURE'
+    shot(page, 'jobs-filtered')
+
+    # Live updates: paused, no refresh is fetched; resumed, a new job shows up.
+    page.goto(server + '/jobs?task=localq.add')
+    assert rows.count() == 0
+    refreshes = []
+    page.on('request', lambda r: refreshes.append(r.url) if 'partial=1' in r.url else None)
+    page.click('[data-live-toggle]')
+    assert page.get_attribute('[data-live-toggle]', 'aria-pressed') == 'true'
+    import json
+    import urllib.request
+    queued = urllib.request.Request(server + '/api/task/async-apply/localq.add', method='POST',
+                                    data=json.dumps({'args': [20, 22]}).encode(),
+                                    headers={'Content-Type': 'application/json'})
+    job_id = json.load(urllib.request.urlopen(queued, timeout=10))['task-id']
+    page.clock.run_for(10000)
+    assert refreshes == [] and rows.count() == 0
+    page.click('[data-live-toggle]')
+    page.clock.run_for(2500)
+    page.locator('tr[data-job="%s"][data-state=SUCCESS]' % job_id).wait_for(timeout=10000)
+    assert refreshes
+
+
+def test_overview_shows_counts_chart_queues_and_the_worker(server, page):
+    page.goto(server + '/')
+    assert int(page.locator('.stat[data-state=SUCCESS] b').inner_text().replace(',', '')) >= 2
+    assert int(page.locator('.stat[data-state=FAILURE] b').inner_text()) >= 1
+    assert page.locator('svg.chart rect.ok[height]:not([height="0.0"])').count() >= 1
+    assert page.locator('tr[data-worker] .dot.on').count() == 1
+    with page.expect_navigation():
+        page.click('tr[data-queue=low] button')
+    assert "Queue 'low' paused" in page.locator('.flash').inner_text()
+    assert page.locator('tr[data-queue=low] .pill').inner_text() == 'paused'
+    shot(page, 'overview')
+    with page.expect_navigation():
+        page.click('tr[data-queue=low] button')
+    assert page.locator('tr[data-queue=low] .pill').count() == 0
