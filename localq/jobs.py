@@ -2,8 +2,6 @@
 import json
 import time
 
-from peewee import SQL
-
 from . import redact, states
 from .errors import JobNotFound
 from .models import Attempt, Job
@@ -52,9 +50,24 @@ def get_job(job_id, with_attempts=False, app=None):
     return d
 
 
-def count_by_state():
-    from peewee import fn
-    return {s: n for s, n in Job.select(Job.state, fn.COUNT(Job.id)).group_by(Job.state).tuples()}
+def count_by_state(app):
+    """{state: n} for every state present, custom progress states included.
+
+    A GROUP BY over a million rows reads every index entry (~0.4 s). Instead,
+    in one read snapshot: COUNT(*) of the table (SQLite counts b-tree pages
+    without decoding rows), the small states through their indexes, and
+    SUCCESS, usually the bulk, as the remainder."""
+    storage = app.huey.storage
+    with storage.database.atomic():
+        total = storage.sql('SELECT COUNT(*) FROM job').fetchone()[0]
+        counts = dict(storage.sql('SELECT state, COUNT(*) FROM job WHERE %s GROUP BY state' % states.SQL_CLAIMABLE)
+                      .fetchall())
+        counts.update(storage.sql('SELECT state, COUNT(*) FROM %s WHERE %s GROUP BY state' % (
+            storage.table_by('job_running'), states.SQL_RUNNING)).fetchall())
+        for state in (states.FAILURE, states.REVOKED):
+            counts[state] = storage.sql('SELECT COUNT(*) FROM job WHERE state = ?', (state,)).fetchone()[0]
+    counts[states.SUCCESS] = total - sum(counts.values())
+    return {s: n for s, n in counts.items() if n}
 
 
 def requeue(app, job_ids):
@@ -85,19 +98,16 @@ def queue_lengths():
     return dict(query)
 
 
-def count_by_state_and_queue():
-    from peewee import fn
-    return list(Job.select(Job.state, Job.queue, fn.COUNT(Job.id)).group_by(Job.state, Job.queue).tuples())
-
-
-def list_workers(lease_timeout, now=None, recent=86400.0):
+def list_workers(app, now=None, recent=86400.0):
     """Workers seen in the last day, online first: heartbeat age and what each one runs now."""
     from .models import WorkerRecord
     now = time.time() if now is None else now
+    lease_timeout = app.config.lease_timeout
+    storage = app.huey.storage
     running = {}
-    # The literal running predicate lets SQLite use the small partial index job_running.
-    for job_id, task, state, worker, started in Job.select(
-            Job.id, Job.task, Job.state, Job.worker, Job.started_at).where(SQL(states.SQL_RUNNING)).tuples():
+    for job_id, task, state, worker, started in storage.sql(
+            'SELECT id, task, state, worker, started_at FROM %s WHERE %s' % (
+                storage.table_by('job_running'), states.SQL_RUNNING)):
         running.setdefault(worker, []).append({'id': job_id, 'task': task, 'state': state, 'started_at': started})
     workers = []
     for w in (WorkerRecord.select().where(WorkerRecord.last_seen > now - recent)
@@ -178,7 +188,7 @@ def explain_wait(app, job, now=None):
             return 'Retry %d of %d is scheduled at %s, after %s.' % (
                 job['attempts'], job['max_retries'], at(job['eta']), job['error_type'] or 'an error')
         return 'Scheduled (countdown/eta) to run at %s.' % at(job['eta'])
-    serving = [w for w in list_workers(app.config.lease_timeout, now)
+    serving = [w for w in list_workers(app, now)
                if w['online'] and job['queue'] in w['queues']]
     if not serving:
         return "Ready, but no worker online serves queue '%s'. Start one: localq worker -Q %s" % (

@@ -4,9 +4,10 @@ Each state tab is sorted the way its rows are naturally indexed, so a page is
 an index range, never a sort of a million rows:
 
     all jobs          newest queued first     index job_queued_at (queued_at)
-    PENDING, RETRY    next to run first       partial index job_ready (priority DESC, eta)
+    one task          newest queued first     index job_task_queued_at (task, queued_at)
+    PENDING, RETRY    next to run first       partial index job_claim (priority DESC, eta, queue)
     STARTED           newest started first    partial index job_running (few rows)
-    SUCCESS, ...      newest finished first   index job_state_finished_at (state, finished_at)
+    SUCCESS, ...      newest finished first   index job_state_done (state, finished_at, queue)
 
 A page's cursor is the sort key of its last row; the next page is "rows after
 that key", which the database finds by seeking, not by counting an OFFSET.
@@ -21,6 +22,7 @@ import operator
 from peewee import SQL
 
 from . import states
+from .db import database, is_sqlite
 from .errors import LocalqError
 from .models import Job
 
@@ -80,7 +82,7 @@ class JobFilter:
         if self.state == RUNNING:
             conds.append(SQL(states.SQL_RUNNING))
         elif self.state in states.READY_TO_CLAIM:
-            # The literal claimable predicate lets SQLite use the partial index job_ready.
+            # The literal claimable predicate lets SQLite use the partial index job_claim.
             conds += [SQL(states.SQL_CLAIMABLE), Job.state == self.state]
         elif self.state:
             conds.append(Job.state == self.state)
@@ -97,6 +99,10 @@ class JobFilter:
 
     def select(self, *columns):
         query = Job.select(*columns)
+        if self.state in (RUNNING,) + states.READY_TO_CLAIM and is_sqlite(database.obj):
+            # SQLite would rather sort every waiting row than walk the index in order.
+            index = 'job_running' if self.state == RUNNING else 'job_claim'
+            query = query.from_(SQL('"job" AS "t1" INDEXED BY %s' % index))
         for cond in self.where():
             query = query.where(cond)
         return query

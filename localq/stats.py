@@ -9,11 +9,6 @@ from . import jobs, states
 from .models import QueuePause
 
 
-def state_counts():
-    """{state: n} for every state present, custom progress states included."""
-    return jobs.count_by_state()
-
-
 def queue_table(app):
     """One row per known queue: waiting now, scheduled, running, failed, paused."""
     storage = app.huey.storage
@@ -28,9 +23,10 @@ def queue_table(app):
         row(name)
     for queue, ready, scheduled in storage.sql(
             'SELECT queue, SUM(CASE WHEN eta <= ? THEN 1 ELSE 0 END), SUM(CASE WHEN eta > ? THEN 1 ELSE 0 END) '
-            'FROM job WHERE %s GROUP BY queue' % states.SQL_CLAIMABLE, (now, now)):
+            'FROM %s WHERE %s GROUP BY queue' % (storage.table_by('job_claim'), states.SQL_CLAIMABLE), (now, now)):
         row(queue).update(ready=int(ready), scheduled=int(scheduled))
-    for queue, n in storage.sql('SELECT queue, COUNT(*) FROM job WHERE %s GROUP BY queue' % states.SQL_RUNNING):
+    for queue, n in storage.sql('SELECT queue, COUNT(*) FROM %s WHERE %s GROUP BY queue' % (
+            storage.table_by('job_running'), states.SQL_RUNNING)):
         row(queue)['running'] = n
     for queue, n in storage.sql("SELECT queue, COUNT(*) FROM job WHERE state = 'FAILURE' GROUP BY queue"):
         row(queue)['failed'] = n
@@ -57,7 +53,7 @@ def throughput(app, minutes=60, now=None):
 
 def overview(app):
     """Everything the overview page shows, as one JSON-able dict."""
-    counts = state_counts()
+    counts = jobs.count_by_state(app)
     custom = {s: n for s, n in counts.items() if s not in states.BUILTIN}
     series = throughput(app)
     last = series[-1] if series else {}
@@ -69,6 +65,6 @@ def overview(app):
         'queues': queue_table(app),
         'throughput': series,
         'last_minute': {'succeeded': last.get(states.SUCCESS, 0), 'failed': last.get(states.FAILURE, 0)},
-        'workers': jobs.list_workers(app.config.lease_timeout),
+        'workers': jobs.list_workers(app),
         'now': time.time(),
     }

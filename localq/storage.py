@@ -77,6 +77,10 @@ class JobStorage(BaseStorage):
             query = self._sql.get(query) or self._sql.setdefault(query, query.replace('?', self._param))
         return self.database.execute_sql(query, params)
 
+    def table_by(self, index):
+        """'job' pinned to one of its indexes where the planner would pick a worse one (SQLite)."""
+        return 'job INDEXED BY %s' % index if self._param == '?' else 'job'
+
     def close(self):
         if not self.database.is_closed():
             self.database.close()
@@ -130,10 +134,8 @@ class JobStorage(BaseStorage):
     def dequeue(self):
         now = time.time()
         qsql, qparams = self._queue_filter()
-        if self._param == '?':  # SQLite: pin the claim-order index (else it may sort)
-            source, lock = 'job INDEXED BY job_ready', ''
-        else:
-            source, lock = 'job', ' FOR UPDATE SKIP LOCKED'
+        source = self.table_by('job_claim')  # the claim-order index (else it may sort)
+        lock = '' if self._param == '?' else ' FOR UPDATE SKIP LOCKED'
         # Cheap read first: an idle worker never takes the write lock.
         deferred = getattr(self._local, 'deferred', None)
         if deferred:

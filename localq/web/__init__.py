@@ -1,17 +1,31 @@
 """The Flask app: pages for people, JSON for scripts, both reading the Job rows."""
 import secrets
 
-from flask import Flask, jsonify, request
+from flask import Flask, Request, current_app, jsonify, request
 
 from ..errors import JobNotFound
 from ..listing import BadFilter
 from ..models import database
+
+class LocalqRequest(Request):
+    """Werkzeug spools each uploaded file above 500 KiB to the system temp folder; this
+    keeps that spool inside the data folder (uploads/.incoming), so the app writes no
+    file outside its folder, and a 1 GB upload never sits in memory."""
+
+    def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
+        import os
+        import tempfile
+        folder = os.path.join(current_app.extensions['localq'].config.upload_dir, '.incoming')
+        os.makedirs(folder, exist_ok=True)
+        return tempfile.SpooledTemporaryFile(max_size=500 * 1024, mode='rb+', dir=folder)
+
 
 def create_app(localq_app, test_config=None):
     """Build the web app for a LocalQ app."""
     localq_app.setup()
     cfg = localq_app.config
     web = Flask(__name__)  # templates/ and static/ beside this file
+    web.request_class = LocalqRequest
     # The whole request may carry several files plus form overhead.
     web.config.update(MAX_CONTENT_LENGTH=cfg.max_upload_mb * 1024 * 1024 * 20 + 65536,
                       SECRET_KEY=cfg.secret_key or secrets.token_hex(32),

@@ -120,7 +120,7 @@ def apply(taskname):
 @bp.get('/healthcheck')
 def healthcheck():
     """OK when the database answers."""
-    jobs.count_by_state()
+    current_app.extensions['localq'].huey.storage.sql('SELECT 1 FROM job LIMIT 1').fetchall()
     return jsonify(ok=True, status=200)
 
 
@@ -185,7 +185,7 @@ def queue_length():
 def workers():
     """Workers with heartbeat, queues and running jobs: {"workers": [...]}."""
     app = current_app.extensions['localq']
-    return jsonify(workers=jobs.list_workers(app.config.lease_timeout))
+    return jsonify(workers=jobs.list_workers(app))
 
 
 @bp.post('/api/task/revoke/<task_id>')

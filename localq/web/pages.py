@@ -56,7 +56,7 @@ def job_list():
     job_filter = JobFilter.from_args(request.args)
     page = page_jobs(job_filter, cursor=request.args.get('cursor'), limit=50)
     rows = [jobs.job_to_dict(row, app) for row in page.rows]
-    counts = jobs.count_by_state()
+    counts = jobs.count_by_state(app)
     tab_counts = {tab: counts.get(tab, 0) for tab in TABS}
     tab_counts[RUNNING] = sum(n for s, n in counts.items() if states.is_running(s))
     context = dict(rows=rows, page=page, f=job_filter, counts=tab_counts, total=sum(counts.values()),

@@ -36,8 +36,11 @@ def post(client, name, data, headers=None):
 
 
 def uploads(app):
+    """Stored uploads and anything left in the spool folder."""
     folder = app.config.upload_dir
-    return os.listdir(folder) if os.path.isdir(folder) else []
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    spool = os.path.join(folder, '.incoming')
+    return [n for n in names if n != '.incoming'] + (os.listdir(spool) if os.path.isdir(spool) else [])
 
 
 def test_an_upload_is_queued_processed_in_four_steps_and_searchable(site):
@@ -85,6 +88,19 @@ def test_a_bad_upload_gets_a_clear_400_and_changes_nothing(site, name, data, rea
     assert response.status_code == 400 and body['ok'] is False and body['status'] == 400
     assert reason in body['error']
     assert uploads(app) == [] and Job.select().count() == 0
+
+
+def test_a_large_upload_is_spooled_inside_the_data_folder_not_the_system_temp(site, tmp_path, monkeypatch):
+    # Werkzeug spools files above 500 KiB to the system temp folder (often a
+    # small tmpfs). localq spools inside its data folder: with no usable
+    # system temp folder at all, the upload still works.
+    import tempfile
+    monkeypatch.setattr(tempfile, 'tempdir', str(tmp_path / 'no-such-folder'))
+    app, client = site
+    response = post(client, 'long.txt', TEXT.encode() * 250)  # ~0.8 MB, under the 1 MiB limit
+    assert response.status_code == 202, response.get_data(as_text=True)
+    app.AsyncResult(response.get_json()['task_id']).get(timeout=20)
+    assert len(uploads(app)) == 1  # the stored file; the spool file is gone
 
 
 def test_a_corrupt_pdf_fails_with_a_readable_reason_and_no_retry(site):

@@ -45,5 +45,6 @@ def test_metrics_count_jobs_by_state_and_queue(app, worker, client):
     add.delay(1, 2).get(timeout=10)
     add.apply_async((1, 2), countdown=60)
     text = client.get('/metrics').get_data(as_text=True)
-    assert 'localq_jobs{queue="default",state="SUCCESS"} 1.0' in text
-    assert 'localq_queue_length{queue="default"} 1.0' in text
+    assert 'localq_jobs{state="SUCCESS"} 1.0' in text and 'localq_jobs{state="PENDING"} 1.0' in text
+    assert 'localq_queue_length{queue="default"} 1.0' in text and 'localq_queue_length{queue="low"} 0.0' in text
+    assert 'localq_workers_online 1.0' in text
