@@ -185,3 +185,24 @@ def test_every_error_path_answers_the_one_json_shape(app, client, method, path, 
     payload = response.get_json()
     assert set(payload) == ERROR_KEYS and payload['ok'] is False and payload['status'] == status
     assert isinstance(payload['error'], str) and payload['error']
+
+
+@pytest.mark.parametrize('path, form', [
+    ('/jobs/{failed}/retry', {}),
+    ('/jobs/{later}/run-now', {}),
+    ('/jobs/{later}/revoke', {}),
+    ('/jobs/bulk', {'action': 'discard', 'state': 'FAILURE'}),
+    ('/queues/default/pause', {}),
+])
+def test_every_page_form_refuses_a_browser_post_without_its_csrf_token(app, client, path, form):
+    failed = bad_input.apply_async(('x',))
+    Job.update(state='FAILURE').where(Job.id == failed.id).execute()
+    later = add.apply_async((1, 2), countdown=600)
+    before = sorted(Job.select(Job.id, Job.state, Job.eta).tuples())
+    url = path.format(failed=failed.id, later=later.id)
+    for token in (None, 'forged'):
+        data = dict(form, **({'csrf_token': token} if token else {}))
+        response = client.post(url, data=data, headers={'Origin': 'http://evil.example', 'Accept': 'text/html'})
+        assert response.status_code == 400 and 'CSRF' in response.get_data(as_text=True)
+    assert sorted(Job.select(Job.id, Job.state, Job.eta).tuples()) == before
+    assert app.paused_queues() == []
