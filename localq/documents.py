@@ -27,7 +27,7 @@ class Document(BaseModel):
     kind = pw.CharField(max_length=10)
     user_id = pw.CharField(max_length=100, default='')
     characters = pw.IntegerField()
-    created_at = pw.FloatField()
+    created_at = pw.DoubleField()
 
     class Meta:
         table_name = 'document'

@@ -1,6 +1,6 @@
 """Peewee models: one Job row per enqueued call, one Attempt row per finished execution.
 
-Times are UNIX seconds (floats): cheap to compare in SQL on SQLite and PostgreSQL.
+Times are UNIX seconds in DoubleFields (8-byte; PostgreSQL's REAL would round them to minutes).
 """
 import peewee as pw
 
@@ -32,15 +32,15 @@ class Job(BaseModel):
     acks_late = pw.BooleanField(default=False)
     ignore_result = pw.BooleanField(default=False)
     idempotency_key = pw.CharField(max_length=200, null=True, unique=True)
-    queued_at = pw.FloatField()
-    eta = pw.FloatField()                      # not claimed before this time
-    expires_at = pw.FloatField(null=True)
-    started_at = pw.FloatField(null=True)
-    finished_at = pw.FloatField(null=True)
-    updated_at = pw.FloatField(null=True)      # last outcome written by a worker
+    queued_at = pw.DoubleField()
+    eta = pw.DoubleField()                      # not claimed before this time
+    expires_at = pw.DoubleField(null=True)
+    started_at = pw.DoubleField(null=True)
+    finished_at = pw.DoubleField(null=True)
+    updated_at = pw.DoubleField(null=True)      # last outcome written by a worker
     worker = pw.CharField(max_length=200, null=True)
     worker_pid = pw.IntegerField(null=True)
-    lease_until = pw.FloatField(null=True)     # a running job whose lease passes is lost
+    lease_until = pw.DoubleField(null=True)     # a running job whose lease passes is lost
     wait_reason = pw.CharField(max_length=200, null=True)
     revoke_requested = pw.BooleanField(default=False)
 
@@ -57,8 +57,8 @@ class Attempt(BaseModel):
     job = pw.ForeignKeyField(Job, backref='attempt_rows', on_delete='CASCADE', column_name='job_id')
     number = pw.IntegerField()
     worker = pw.CharField(max_length=200, null=True)
-    started_at = pw.FloatField(null=True)
-    finished_at = pw.FloatField()
+    started_at = pw.DoubleField(null=True)
+    finished_at = pw.DoubleField()
     outcome = pw.CharField(max_length=40)
     error_type = pw.CharField(max_length=200, null=True)
     error_message = pw.TextField(null=True)
@@ -76,9 +76,9 @@ class WorkerRecord(BaseModel):
     queues = pw.CharField(max_length=500)
     concurrency = pw.IntegerField()
     worker_type = pw.CharField(max_length=20)
-    started_at = pw.FloatField()
-    last_seen = pw.FloatField()
-    stopped_at = pw.FloatField(null=True)
+    started_at = pw.DoubleField()
+    last_seen = pw.DoubleField()
+    stopped_at = pw.DoubleField(null=True)
     processed = pw.IntegerField(default=0)
 
     class Meta:
@@ -88,7 +88,7 @@ class WorkerRecord(BaseModel):
 class QueuePause(BaseModel):
     """A paused queue: workers skip it until the row is removed."""
     name = pw.CharField(primary_key=True, max_length=100)
-    paused_at = pw.FloatField()
+    paused_at = pw.DoubleField()
 
     class Meta:
         table_name = 'queue_pause'
@@ -119,7 +119,7 @@ class Counter(BaseModel):
 class RateSlot(BaseModel):
     """Next free start time of each rate-limited task, shared by all workers."""
     key = pw.CharField(primary_key=True, max_length=300)
-    next_at = pw.FloatField()
+    next_at = pw.DoubleField()
 
     class Meta:
         table_name = 'rate_slot'

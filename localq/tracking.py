@@ -146,28 +146,35 @@ class JobTracker:
         self.release_lost_job(task.id, 'worker stopped while running the job (shutdown)')
 
     def release_lost_job(self, job_id, why):
+        """acks_late jobs go back to PENDING, others end FAILURE (REVOKED if asked); one LOST attempt.
+
+        One conditional UPDATE decides, so two callers (Huey can report one
+        interruption from the worker thread and from the consumer) release a
+        job once: on PostgreSQL the second waits for the row and finds it
+        no longer running."""
         now = time.time()
         err = ('localq.errors.WorkerLost', why, '')
         with self.app.write_transaction():
-            row = self.storage.sql('SELECT acks_late, revoke_requested FROM job WHERE id = ? AND %s' % SQL_RUNNING,
-                                   (job_id,)).fetchone()
+            row = self.storage.sql(
+                "UPDATE job SET state = CASE WHEN revoke_requested THEN 'REVOKED' WHEN acks_late THEN 'PENDING' "
+                "ELSE 'FAILURE' END, "
+                'eta = CASE WHEN acks_late AND NOT revoke_requested THEN ? ELSE eta END, '
+                'finished_at = CASE WHEN acks_late AND NOT revoke_requested THEN NULL ELSE ? END, '
+                "wait_reason = CASE WHEN acks_late AND NOT revoke_requested THEN 'rescued after worker loss' "
+                'ELSE wait_reason END, '
+                'error_type = CASE WHEN acks_late AND NOT revoke_requested THEN error_type ELSE ? END, '
+                'error_message = CASE WHEN acks_late AND NOT revoke_requested THEN error_message ELSE ? END, '
+                'traceback = CASE WHEN acks_late AND NOT revoke_requested THEN traceback ELSE ? END, '
+                'lease_until = NULL WHERE id = ? AND %s RETURNING state, attempts, worker, started_at' % SQL_RUNNING,
+                (now, now) + err + (job_id,)).fetchone()
             if row is None:
                 return None
-            acks_late, revoke_requested = bool(row[0]), bool(row[1])
+            state, attempts, worker, started_at = row
             self.storage.sql(
                 'INSERT INTO attempt (job_id, number, worker, started_at, finished_at, outcome, '
-                'error_type, error_message, traceback) '
-                "SELECT id, attempts, worker, started_at, ?, 'LOST', ?, ?, ? FROM job WHERE id = ?",
-                (now,) + err + (job_id,))
-            if acks_late and not revoke_requested:
-                self.storage.sql("UPDATE job SET state = 'PENDING', eta = ?, lease_until = NULL, "
-                                 "wait_reason = 'rescued after worker loss' WHERE id = ?", (now, job_id))
-                return states.PENDING
-            final = states.REVOKED if revoke_requested else states.FAILURE
-            self.storage.sql('UPDATE job SET state = ?, finished_at = ?, lease_until = NULL, '
-                             'error_type = ?, error_message = ?, traceback = ? WHERE id = ?',
-                             (final, now) + err + (job_id,))
-            return final
+                "error_type, error_message, traceback) VALUES (?, ?, ?, ?, ?, 'LOST', ?, ?, ?)",
+                (job_id, attempts, worker, started_at, now) + err)
+            return state
 
     def on_expired(self, signal, task, *args):
         self.storage.sql("UPDATE job SET state = 'REVOKED', finished_at = ?, lease_until = NULL, "

@@ -133,6 +133,13 @@ class LocalqConsumer(Consumer):
 
     def stop(self, graceful=False):
         super().stop(graceful=graceful)
+        if not self.environment.forks:
+            # Huey interrupts running tasks but does not wait for them: give each
+            # interrupted thread a moment to write its job's release before exit.
+            deadline = time.monotonic() + 5.0
+            for _, thread in self.worker_threads:
+                if thread is not threading.current_thread():
+                    thread.join(max(0.0, deadline - time.monotonic()))
         self._heartbeat_stop.set()
         if self._heartbeat is not None and self._heartbeat is not threading.current_thread():
             self._heartbeat.join()

@@ -9,11 +9,28 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# LOCALQ_DATABASE_URL=postgresql://... runs the same tests on PostgreSQL (.ci/run does, with a
+# real server); every app, worker and run.py the tests start reads it, as users' would.
+TEST_DATABASE_URL = os.environ.get('LOCALQ_DATABASE_URL', '')
+on_postgres = pytest.mark.skipif(not TEST_DATABASE_URL.startswith('postgres'), reason='needs LOCALQ_DATABASE_URL')
+sqlite_only = pytest.mark.skipif(bool(TEST_DATABASE_URL), reason='about the SQLite file itself')
+
+
+@pytest.fixture(autouse=True)
+def empty_database():
+    """An empty PostgreSQL database for each test (on SQLite each test has its own new file)."""
+    if TEST_DATABASE_URL:
+        from playhouse.db_url import connect
+        db = connect(TEST_DATABASE_URL)
+        db.execute_sql('DROP SCHEMA public CASCADE; CREATE SCHEMA public')
+        db.close()
+
+
 @pytest.fixture
 def app(tmp_path):
-    """The sample tasks' app on a fresh SQLite file under tmp_path."""
+    """The sample tasks' app on a fresh SQLite file under tmp_path (or an empty PostgreSQL database)."""
     from tests.sample_tasks import APP_MODELS, app, gates
-    app.configure(data_dir=str(tmp_path / 'data'), database_url='', lease_timeout=15.0,
+    app.configure(data_dir=str(tmp_path / 'data'), database_url=TEST_DATABASE_URL, lease_timeout=15.0,
                   heartbeat_interval=2.0, poll_interval=0.005)
     app.huey.immediate = False
     app.setup()

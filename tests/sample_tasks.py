@@ -126,6 +126,7 @@ APP_MODELS = [Effect, Order]
 
 
 def _log_execution(line):
+    os.makedirs(app.config.data_dir, exist_ok=True)  # on PostgreSQL nothing else creates it
     with open(os.path.join(app.config.data_dir, 'executions.log'), 'a') as fh:
         fh.write(line + '\n')
 

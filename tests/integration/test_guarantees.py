@@ -77,7 +77,7 @@ def test_graceful_shutdown_puts_a_running_acks_late_job_back_at_once(app):
     code, out = finish(worker, signal.SIGTERM)
     assert code == 0, out
     job = Job.get_by_id(result.id)
-    assert job.state == 'PENDING' and job.lease_until is None   # back now, not after a lease timeout
+    assert job.state == "PENDING" and job.lease_until is None, out  # back now, not after a lease timeout
     assert [a.outcome for a in Attempt.select().where(Attempt.job == result.id)] == ['LOST']
 
 
