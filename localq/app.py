@@ -140,7 +140,7 @@ class LocalQ:
                     return AsyncResult(existing, app=self)
         finally:
             enqueue_options.reset(token)
-        self.wake_workers()
+        self.wake_workers(notify=False)  # the storage's INSERT already notified other hosts
         return AsyncResult(huey_task.id, app=self)
 
     def _enqueue_once(self, huey_task, key):
@@ -217,10 +217,13 @@ class LocalQ:
     # -- waking workers -------------------------------------------------------
     _wake_listeners = ()
 
-    def wake_workers(self):
-        """Wake idle workers of this process at once (others notice within poll_interval)."""
+    def wake_workers(self, notify=True):
+        """Wake idle workers of this process at once; on PostgreSQL, NOTIFY those on other hosts
+        (on SQLite they notice the commit within poll_interval)."""
         for event in self._wake_listeners:
             event.set()
+        if notify and self.database is not None:
+            self.huey.storage.notify_workers()
 
     def add_wake_listener(self, event):
         self._wake_listeners = tuple(self._wake_listeners) + (event,)

@@ -12,6 +12,15 @@ def is_sqlite(db):
     return isinstance(db, peewee.SqliteDatabase)
 
 
+def write_transaction(db):
+    """A transaction that takes the write lock up front on SQLite (BEGIN IMMEDIATE).
+
+    A deferred SQLite transaction that reads and then writes cannot wait for
+    the lock: if another connection committed meanwhile it fails at once with
+    "database is locked". Taking the lock first makes it wait (busy_timeout)."""
+    return db.atomic('IMMEDIATE') if is_sqlite(db) else db.atomic()
+
+
 def open_database(config):
     """Create (not connect) the database named by config, with localq's pragmas."""
     url = config.resolved_database_url

@@ -139,8 +139,10 @@ def content_hash(path):
 
 def store_document(digest, filename, kind, text, chunks, embeddings, user_id, now):
     """get_or_create by content hash: the same file twice makes no duplicate. Returns (doc, created)."""
-    from .db import database
-    with database.atomic():
+    from .db import database, write_transaction
+    # Read-then-insert: take the write lock first, or two uploads stored at once
+    # make one fail with "database is locked" on SQLite.
+    with write_transaction(database.obj):
         doc, created = Document.get_or_create(content_hash=digest, defaults=dict(
             filename=filename, kind=kind, user_id=user_id, characters=len(text), created_at=now))
         if created:

@@ -42,9 +42,11 @@ def throughput(app, minutes=60, now=None):
     start = end - minutes * 60
     series = {start + 60 * i: {'t': start + 60 * i, states.SUCCESS: 0, states.FAILURE: 0} for i in range(minutes)}
     # A range on the (state, finished_at) index per state: cheap however long the history.
+    # (CAST truncates on SQLite but rounds on PostgreSQL, hence FLOOR there.)
+    to_minute = ('CAST(finished_at / 60 AS INTEGER)' if app.huey.storage.is_sqlite else 'FLOOR(finished_at / 60)')
     for state in (states.SUCCESS, states.FAILURE):
         for minute, n in app.huey.storage.sql(
-                'SELECT CAST(finished_at / 60 AS INTEGER) * 60, COUNT(*) FROM job '
+                'SELECT %s * 60, COUNT(*) FROM job ' % to_minute +
                 'WHERE state = ? AND finished_at >= ? GROUP BY 1', (state, start)):
             if int(minute) in series:
                 series[int(minute)][state] = n

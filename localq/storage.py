@@ -25,7 +25,7 @@ from huey.storage import BaseStorage
 from peewee import IntegrityError
 
 from .states import SQL_CLAIMABLE, SQL_RUNNING
-from .db import is_sqlite
+from .db import is_sqlite, write_transaction
 
 # Per-call options of apply_async() that Huey's message has no field for.
 enqueue_options = contextvars.ContextVar('localq_enqueue_options', default=None)
@@ -66,7 +66,8 @@ class JobStorage(BaseStorage):
         self.worker_id = None
         self.lease_seconds = 15.0
         self._sql = {}
-        self._param = '?' if is_sqlite(database) else '%s'
+        self.is_sqlite = is_sqlite(database)
+        self._param = '?' if self.is_sqlite else '%s'
         self._greatest = 'MAX' if is_sqlite(database) else 'GREATEST'
         self._local = threading.local()
 
@@ -130,6 +131,17 @@ class JobStorage(BaseStorage):
              int(priority or 0), json.dumps(m['args']), json.dumps(m['kwargs']), text,
              route.max_retries, route.acks_late, route.ignore_result,
              key, now, eta, expires, False))
+        if eta <= now + 0.001:
+            self.notify_workers()  # scheduled ones are found by their eta
+
+    # -- waking idle workers on other hosts (PostgreSQL) ----------------------
+    NOTIFY_CHANNEL = 'localq_jobs'
+
+    def notify_workers(self):
+        """PostgreSQL: wake every LISTENing worker when this transaction commits. SQLite: no-op
+        (workers there watch PRAGMA data_version)."""
+        if self._param != '?':
+            self.sql('NOTIFY %s' % self.NOTIFY_CHANNEL)
 
     def dequeue(self):
         now = time.time()
@@ -168,9 +180,7 @@ class JobStorage(BaseStorage):
             self._local.deferred = None
 
     def write_transaction(self):
-        if self._param == '?':
-            return self.database.atomic('IMMEDIATE')
-        return self.database.atomic()
+        return write_transaction(self.database)
 
     def _claim(self, source, lock, qsql, qparams, now):
         row = self.sql(

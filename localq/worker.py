@@ -2,9 +2,11 @@
 
 Extensions to Huey's Consumer, each where Huey cannot give the guarantee:
   - LocalqWorker.sleep(): Huey polls an empty queue with a growing delay (up
-    to 10 s). An idle worker here watches SQLite's `PRAGMA data_version`
-    (changes when another connection commits; a cheap shared-memory read)
-    and an in-process event, so it starts a new job within milliseconds.
+    to 10 s). An idle worker here waits on an in-process event, set by a
+    local enqueue and, on PostgreSQL, by the listener thread on each NOTIFY;
+    on SQLite it also watches `PRAGMA data_version` (changes when another
+    connection commits; a cheap shared-memory read). So it starts a new job
+    within milliseconds.
   - the heartbeat thread renews the lease of the jobs this process runs,
     delivers revocations to running jobs, and rescues jobs of dead workers.
   - thread workers get time limits from the watchdog (Huey has none there).
@@ -66,17 +68,21 @@ class LocalqWorker(Worker):
         self._wait_for_work()
 
     def _wait_for_work(self):
-        """Wait until a job may be ready: a local enqueue, another connection's commit, or an eta."""
+        """Wait until a job may be ready: a local enqueue, another connection's commit, or an eta.
+
+        SQLite: another process's commit changes PRAGMA data_version. PostgreSQL:
+        the consumer's listener thread turns NOTIFY into this worker's wake event."""
         storage = self.huey.storage
         poll = self.default_delay
-        if not is_sqlite(storage.database):
-            self.stop_flag.wait(max(poll, 0.05))
-            return
-        version = storage.sql('PRAGMA data_version').fetchone()[0]
         qsql, qparams = storage._queue_filter()
+        version = storage.sql('PRAGMA data_version').fetchone()[0] if is_sqlite(storage.database) else None
         row = storage.sql("SELECT MIN(eta) FROM job WHERE state IN ('PENDING', 'RETRY')%s" % qsql,
                           qparams).fetchone()
         wake_at = min(row[0] if row[0] is not None else float('inf'), time.time() + self.max_delay)
+        if version is None:
+            if self.wake.wait(max(0.0, wake_at - time.time())):
+                self.wake.clear()
+            return
         while not self.stop_flag.is_set():
             if self.wake.wait(poll):
                 self.wake.clear()
@@ -125,6 +131,32 @@ class LocalqConsumer(Consumer):
         super().start()
         self._heartbeat = threading.Thread(target=self._heartbeat_loop, name='localq-heartbeat', daemon=True)
         self._heartbeat.start()
+        self._listener = None
+        if not is_sqlite(self.app.huey.storage.database) and not self.environment.forks:
+            self._listener = threading.Thread(target=self._listen_loop, name='localq-listen', daemon=True)
+            self._listener.start()
+
+    def _listen_loop(self):
+        """PostgreSQL: LISTEN on the storage's channel and wake this process's idle workers on
+        each NOTIFY (sent when a job becomes ready on any host)."""
+        import select
+        storage = self.app.huey.storage
+        while not self._heartbeat_stop.is_set():
+            try:
+                conn = storage.database.connection()
+                conn.cursor().execute('LISTEN %s' % storage.NOTIFY_CHANNEL)
+                self.app.wake_workers(notify=False)  # anything queued while we were not listening
+                while not self._heartbeat_stop.is_set():
+                    if select.select([conn], [], [], 0.5)[0]:
+                        conn.poll()
+                        if conn.notifies:
+                            conn.notifies.clear()
+                            self.app.wake_workers(notify=False)
+            except Exception:
+                logger.exception('listener of %s lost its connection; reconnecting', self.worker_id)
+                storage.database.close()
+                self._heartbeat_stop.wait(1.0)
+        storage.database.close()
 
     def start_in_thread(self):
         """Start workers without signal handlers (the embedded worker of run.py)."""
@@ -132,6 +164,8 @@ class LocalqConsumer(Consumer):
         self.start()
 
     def stop(self, graceful=False):
+        self.stop_flag.set()
+        self.app.wake_workers(notify=False)  # idle workers waiting on their event see the stop now
         super().stop(graceful=graceful)
         if not self.environment.forks:
             # Huey interrupts running tasks but does not wait for them: give each
@@ -141,8 +175,9 @@ class LocalqConsumer(Consumer):
                 if thread is not threading.current_thread():
                     thread.join(max(0.0, deadline - time.monotonic()))
         self._heartbeat_stop.set()
-        if self._heartbeat is not None and self._heartbeat is not threading.current_thread():
-            self._heartbeat.join()
+        for thread in (self._heartbeat, getattr(self, '_listener', None)):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join()
 
     def run(self):
         super().run()

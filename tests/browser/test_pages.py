@@ -73,9 +73,10 @@ def test_upload_two_files_watch_both_finish_then_open_a_job(server, page, tmp_pa
     faq.write_text('# FAQ\n\n' + TEXT.replace('Refunds', 'Returns'))
     page.goto(server + '/upload')
     page.set_input_files('#file', [str(policy), str(faq)])
+    ended = page.locator('.file.done, .file.failed')
+    ended.nth(1).wait_for(timeout=30000)
     done = page.locator('.file.done')
-    done.nth(1).wait_for(timeout=30000)
-    assert done.count() == 2
+    assert done.count() == 2, ended.all_inner_texts()
     for row in done.all():
         assert row.locator('.bar > span').get_attribute('style').replace(' ', '') == 'width:100%;'
         assert re.search(r'stored \d+ chunks', row.locator('.status').inner_text())

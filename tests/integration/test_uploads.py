@@ -64,6 +64,17 @@ def test_the_same_file_twice_makes_no_duplicate_and_says_so(site):
     assert 'already stored' in second['message'] and Document.select().count() == 1
 
 
+def test_uploads_stored_at_the_same_time_all_succeed(site):
+    # Two worker threads store documents at once: each store takes the write
+    # lock first, or SQLite fails one with "database is locked".
+    app, client = site
+    ids = [post(client, 'doc%d.txt' % i, (TEXT + ' number %d' % i).encode()).get_json()['task_id'] for i in range(8)]
+    results = [app.AsyncResult(i) for i in ids]
+    wait_for(lambda: all(r.ready() for r in results), timeout=30, what='8 document jobs')
+    assert [r.state for r in results] == ['SUCCESS'] * 8, [Job.get_by_id(i).error_message for i in ids]
+    assert Document.select().count() == 8
+
+
 def test_html_is_reduced_to_its_text(site):
     app, client = site
     page = b'<html><head><style>p{}</style><script>var x</script></head><body><p>Hello localq</p></body></html>'
