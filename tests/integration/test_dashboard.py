@@ -4,7 +4,6 @@ import json
 import pytest
 
 from localq import jobs
-from localq.listing import JobFilter, page_jobs
 from localq.models import Job
 from localq.web import create_app
 from tests.conftest import wait_for
