@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import threading
+import time
 
 from .errors import ConfigError, LocalqError
 
@@ -62,6 +63,8 @@ def build_parser():
     requeue.add_argument('job_ids', nargs='*')
     requeue.add_argument('--all-failed', action='store_true', help='every FAILURE job (with --task: of that task)')
     requeue.add_argument('--task')
+    migrate = sub.add_parser('migrate', help='copy this data folder (SQLite) into an empty PostgreSQL database')
+    migrate.add_argument('to', metavar='DATABASE_URL', help='e.g. postgresql://user@db-host:5432/localq')
     return p
 
 
@@ -181,7 +184,28 @@ def cmd_requeue(app, args):
     return 0
 
 
-COMMANDS = {'run': cmd_run, 'worker': cmd_worker, 'enqueue': cmd_enqueue, 'status': cmd_status,
+def cmd_migrate(app, args):
+    from playhouse.db_url import connect
+
+    from .migrate import migrate
+    source_url = app.config.resolved_database_url
+    if not source_url.startswith('sqlite'):
+        raise ConfigError('migrate copies a SQLite data folder; the source here is %s' % source_url)
+    app.setup()
+    online = app.huey.storage.sql('SELECT COUNT(*) FROM worker WHERE stopped_at IS NULL AND last_seen > ?',
+                                  (time.time() - app.config.lease_timeout,)).fetchone()[0]
+    if online:
+        raise ConfigError('%d worker(s) still run on %s: stop them (and run.py) first' % (online, source_url))
+    dest = connect(args.to)
+    print('copying %s -> %s' % (source_url, args.to), flush=True)
+    copied = migrate(app.database, dest)
+    dest.close()
+    print('done: %d rows in %d tables. Start workers and the app with --database-url %s' % (
+        sum(copied.values()), len(copied), args.to))
+    return 0
+
+
+COMMANDS = {'migrate': cmd_migrate, 'run': cmd_run, 'worker': cmd_worker, 'enqueue': cmd_enqueue, 'status': cmd_status,
             'requeue': cmd_requeue}
 
 
