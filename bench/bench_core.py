@@ -45,7 +45,7 @@ class LocalqSide:
     def fresh(self):
         import bench_tasks
         self.dir = tempfile.mkdtemp(dir=self.scratch)
-        bench_tasks.app.configure(data_dir=self.dir, synchronous=self.synchronous)
+        bench_tasks.app.configure(data_dir=self.dir, synchronous=self.synchronous, database_url='')
         bench_tasks.app.setup()
         self.mod = bench_tasks
 
