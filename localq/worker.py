@@ -30,6 +30,7 @@ from .states import SQL_RUNNING
 logger = logging.getLogger(__name__)
 
 PRUNE_EVERY = 300.0  # seconds between retention sweeps of each worker
+ANALYZE_EVERY = 30.0  # PostgreSQL: seconds between refreshes of the job table's statistics
 
 
 class LocalqThreadEnvironment(ThreadEnvironment):
@@ -212,7 +213,7 @@ class LocalqConsumer(Consumer):
     def _heartbeat_loop(self):
         cfg = self.app.config
         storage = self.app.huey.storage
-        next_beat = next_sweep = 0.0
+        next_beat = next_sweep = next_analyze = 0.0
         next_prune = time.time() + PRUNE_EVERY
         while not self._heartbeat_stop.wait(min(0.25, cfg.heartbeat_interval)):
             try:
@@ -232,6 +233,13 @@ class LocalqConsumer(Consumer):
                 if now >= next_prune:
                     next_prune = now + PRUNE_EVERY
                     prune_jobs(self.app, now)
+                if not storage.is_sqlite and now >= next_analyze:
+                    # PostgreSQL plans the claim from table statistics. After a burst
+                    # of enqueues into a fresh table (before autovacuum's analyze,
+                    # up to a minute later) it believes a few rows wait and sorts all
+                    # of them on every claim: 2.7 ms instead of 0.8 ms at 5,000 jobs.
+                    next_analyze = now + ANALYZE_EVERY
+                    storage.sql('ANALYZE job')
                 self._deliver_revokes()
             except Exception:
                 logger.exception('heartbeat of %s failed; retrying', self.worker_id)
