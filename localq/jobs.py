@@ -17,7 +17,7 @@ def job_to_dict(job, app=None):
     progress = meta.get('progress') if isinstance(meta, dict) else None
     if job.state == states.SUCCESS:
         progress = 100
-    args, kwargs, result = _loads(job.args), _loads(job.kwargs), _loads(getattr(job, 'result', None))
+    args, kwargs, result = _loads(job.args), _loads(job.kwargs), _loads(job.result)
     if app is not None:
         task = app.tasks.get(job.task)
         args, kwargs = redact.mask_arguments(task and task.func, args, kwargs,
@@ -28,8 +28,8 @@ def job_to_dict(job, app=None):
         'state': job.state, 'args': args, 'kwargs': kwargs,
         'meta': meta, 'progress': progress, 'result': result,
         'error_type': job.error_type, 'error_message': job.error_message,
-        'traceback': getattr(job, 'traceback', None),
-        'attempts': job.attempts, 'max_retries': job.max_retries, 'acks_late': getattr(job, 'acks_late', None),
+        'traceback': job.traceback,  # None in list rows, which do not select it
+        'attempts': job.attempts, 'max_retries': job.max_retries, 'acks_late': job.acks_late,
         'queued_at': job.queued_at, 'eta': job.eta, 'started_at': job.started_at,
         'finished_at': job.finished_at, 'worker': job.worker, 'wait_reason': job.wait_reason,
     }
@@ -88,14 +88,6 @@ def requeue(app, job_ids):
             done.append(job.id)
     app.wake_workers()
     return done
-
-
-def queue_lengths():
-    """Jobs waiting per queue (ready now or scheduled), as Flower's /api/queues/length counts them."""
-    from peewee import fn
-    query = (Job.select(Job.queue, fn.COUNT(Job.id)).where(Job.state.in_(list(states.READY_TO_CLAIM)))
-             .group_by(Job.queue).tuples())
-    return dict(query)
 
 
 def list_workers(app, now=None, recent=86400.0):
@@ -160,8 +152,8 @@ def bulk_discard(app, job_filter):
         with app.write_transaction():
             storage.sql('DELETE FROM attempt WHERE job_id IN (%s)' % marks, ids)
             # Re-check the state in the DELETE: a worker may have claimed one meanwhile.
-            done += storage.sql('DELETE FROM job WHERE id IN (%s) AND state IN (%s)' % (
-                marks, "'PENDING', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED'"), ids).rowcount
+            done += storage.sql('DELETE FROM job WHERE id IN (%s) AND NOT (%s)' % (
+                marks, states.SQL_RUNNING), ids).rowcount
     return done
 
 

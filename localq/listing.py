@@ -38,10 +38,10 @@ ORDERS = {
     states.REVOKED: ((Job.finished_at, True), (Job.id, True)),
 }
 
-# What a list row needs: no message, no traceback.
+# What a list row needs: no message, no traceback (/api/task/info/<id> has those).
 LIST_COLUMNS = (Job.id, Job.task, Job.queue, Job.priority, Job.state, Job.args, Job.kwargs, Job.meta,
-                Job.error_type, Job.error_message, Job.attempts, Job.max_retries, Job.queued_at, Job.eta,
-                Job.started_at, Job.finished_at, Job.worker, Job.wait_reason)
+                Job.result, Job.error_type, Job.error_message, Job.attempts, Job.max_retries, Job.acks_late,
+                Job.queued_at, Job.eta, Job.started_at, Job.finished_at, Job.worker, Job.wait_reason)
 
 
 class BadFilter(LocalqError):

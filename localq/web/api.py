@@ -178,7 +178,9 @@ def search_documents():
 @bp.get('/api/queues/length')
 def queue_length():
     """Flower's shape: {"active_queues": [{"name": "default", "messages": 3}]}."""
-    return jsonify(active_queues=[{'name': q, 'messages': n} for q, n in sorted(jobs.queue_lengths().items())])
+    queues = stats.queue_table(current_app.extensions['localq'])
+    return jsonify(active_queues=[{'name': q['name'], 'messages': q['ready'] + q['scheduled']}
+                                  for q in queues if q['ready'] + q['scheduled']])
 
 
 @bp.get('/api/workers')

@@ -56,13 +56,15 @@ def job_list():
     job_filter = JobFilter.from_args(request.args)
     page = page_jobs(job_filter, cursor=request.args.get('cursor'), limit=50)
     rows = [jobs.job_to_dict(row, app) for row in page.rows]
+    context = dict(rows=rows, page=page, f=job_filter, first_page=not request.args.get('cursor'))
+    if partial():  # a live refresh redraws the rows only: no counts to compute
+        return render_template('_job_rows.html', **context)
     counts = jobs.count_by_state(app)
     tab_counts = {tab: counts.get(tab, 0) for tab in TABS}
     tab_counts[RUNNING] = sum(n for s, n in counts.items() if states.is_running(s))
-    context = dict(rows=rows, page=page, f=job_filter, counts=tab_counts, total=sum(counts.values()),
-                   tabs=TABS, task_names=sorted(app.tasks), queue_names=app.config.queue_list,
-                   first_page=not request.args.get('cursor'))
-    return render_template('_job_rows.html' if partial() else 'jobs.html', **context)
+    context.update(counts=tab_counts, total=sum(counts.values()), tabs=TABS, task_names=sorted(app.tasks),
+                   queue_names=app.config.queue_list)
+    return render_template('jobs.html', **context)
 
 
 @bp.get('/jobs/<job_id>')

@@ -206,3 +206,12 @@ def test_every_page_form_refuses_a_browser_post_without_its_csrf_token(app, clie
         assert response.status_code == 400 and 'CSRF' in response.get_data(as_text=True)
     assert sorted(Job.select(Job.id, Job.state, Job.eta).tuples()) == before
     assert app.paused_queues() == []
+
+
+def test_list_rows_and_the_api_list_carry_each_job_s_result(app, worker, client):
+    done = add.delay(20, 22)
+    assert done.get(timeout=10) == 42
+    assert '→ 42' in client.get('/jobs?state=SUCCESS').get_data(as_text=True)
+    row = client.get('/api/tasks?state=SUCCESS').get_json()[done.id]
+    assert row['result'] == 42 and row['acks_late'] is False
+    assert '→ 42' in client.get('/jobs?partial=1').get_data(as_text=True)  # the live refresh too
