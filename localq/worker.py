@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 
-from huey.consumer import Consumer, ThreadEnvironment, Worker
+from huey.consumer import Consumer, ThreadEnvironment, Worker, WorkerRecycle
 
 from .db import is_sqlite
 from .errors import Revoked
@@ -57,7 +57,14 @@ class LocalqWorker(Worker):
         app.add_wake_listener(self.wake)
 
     def loop(self, now=None):
-        super().loop(now)
+        try:
+            super().loop(now)
+        except WorkerRecycle:
+            # max_tasks reached: this worker exits without another claim, so the
+            # outcome deferred to that claim must be written now (else the job
+            # looks lost once its lease runs out).
+            self.huey.storage.flush_deferred()
+            raise
         if self.stop_flag.is_set():
             # The last outcome may be waiting for a next claim that won't come.
             self.huey.storage.flush_deferred()

@@ -48,6 +48,20 @@ def test_a_cli_worker_runs_jobs_and_stops_gracefully_on_sigterm(app):
     assert Job.get_by_id(result.id).worker == 'cli-worker'
 
 
+def test_a_recycled_worker_process_records_the_outcome_of_its_last_job(app):
+    # Given a process worker replaced after every 2 jobs (--max-tasks-per-child)
+    proc = spawn_worker(app.config.data_dir, '-c', '1', '-P', 'process', '--max-tasks-per-child', '2', '-n', 'recycler')
+    try:
+        # When 5 jobs run through it (so two child processes retire)
+        results = [pid.delay() for _ in range(5)]
+        pids = [r.get(timeout=30) for r in results]
+    finally:
+        stop(proc)
+    # Then each retired child's last job is SUCCESS, not left running until its lease marks it lost
+    assert [Job.get_by_id(r.id).state for r in results] == ['SUCCESS'] * 5
+    assert len(set(pids)) == 3
+
+
 def test_python_run_py_serves_the_dashboard_and_runs_a_job_queued_from_the_cli(tmp_path):
     port = free_port()
     env = dict(os.environ, PYTHONPATH=ROOT)
