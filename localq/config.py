@@ -17,7 +17,7 @@ SETTINGS = (
     ('port', 8000, 'Port the web app binds to.'),
     ('workers', 2, 'Worker threads (or processes) of the embedded or CLI worker.'),
     ('worker_type', 'thread', 'thread or process.'),
-    ('queues', 'high,default,low', 'Queues a worker serves, in order of preference.'),
+    ('queues', 'high,default,low', 'Queues a worker serves (priority= orders jobs, not the queue list).'),
     ('worker_name', '', 'Name shown for this worker; empty means host:pid.'),
     ('poll_interval', 0.005, 'Seconds an idle worker waits between cheap change checks.'),
     ('heartbeat_interval', 2.0, 'Seconds between worker heartbeats.'),
@@ -31,6 +31,7 @@ SETTINGS = (
     ('max_upload_mb', 50, 'Largest accepted upload, in MiB.'),
     ('secret_key', '', 'Key for CSRF tokens; empty means a random key per start.'),
     ('auth_token', '', 'Token required when binding to anything but loopback.'),
+    ('lab_speed', 1.0, 'Classroom lab: rate limits and Retry-After waits run this many times faster.'),
 )
 WORKER_TYPES = ('thread', 'process')
 SYNCHRONOUS = ('NORMAL', 'FULL')
@@ -58,6 +59,7 @@ class Config:
     max_upload_mb: int = 50
     secret_key: str = ''
     auth_token: str = ''
+    lab_speed: float = 1.0
 
     @property
     def queue_list(self):
@@ -105,6 +107,8 @@ def validate(config):
         raise ConfigError('workers must be at least 1, got %r' % config.workers)
     if not 0 < config.port < 65536:
         raise ConfigError('port must be 1-65535, got %r' % config.port)
+    if config.lab_speed <= 0:
+        raise ConfigError('lab_speed must be above 0, got %r' % config.lab_speed)
     if not config.queue_list:
         raise ConfigError('queues must name at least one queue')
     if config.lease_timeout <= config.heartbeat_interval:

@@ -1,0 +1,281 @@
+"""The classroom lab: each pattern of the course material as a scenario run on real workers.
+
+A scenario (scenarios.py) starts its own `localq worker` processes on its own
+queue (lab.<name>), queues real jobs, and reads back what happened from the
+job and attempt rows: `observe()` returns the figures, sentences and tables
+that the lab page and `localq lab <name>` both show. Nothing is simulated
+except the remote services the tasks pretend to call.
+"""
+import dataclasses
+import json
+import threading
+import time
+
+from ..errors import LocalqError
+from .models import MODELS, LabAlert, LabOrder, LabRun
+from .pool import WorkerPool
+
+
+class UnknownScenario(LocalqError, KeyError):
+    def __init__(self, name, known):
+        super().__init__(name)
+        self.name, self.known = name, known
+
+    def __str__(self):
+        return 'no lab scenario %r; known: %s' % (self.name, ', '.join(self.known))
+
+
+@dataclasses.dataclass
+class Observation:
+    """What a scenario shows at one moment, read from the database."""
+    done: bool
+    data: dict                                   # the figures it demonstrates (tests read these)
+    lines: list                                  # sentences a person reads
+    tables: list = dataclasses.field(default_factory=list)   # (title, columns, rows)
+    series: list = dataclasses.field(default_factory=list)   # (title, unit, {name: [(x, y), ...]})
+
+
+JOB_COLUMNS = ('id', 'task', 'queue', 'state', 'args', 'kwargs', 'result', 'meta', 'error_type',
+               'error_message', 'queued_at', 'started_at', 'finished_at', 'worker', 'attempts', 'message')
+
+
+class RunContext:
+    """What a scenario's code works with during one run: its queues, workers, jobs and notes."""
+
+    def __init__(self, lab, scenario, run):
+        self.lab, self.scenario, self.run = lab, scenario, run
+        self.app = lab.app
+        self.cancelled = threading.Event()
+
+    @property
+    def params(self):
+        return json.loads(self.run.params)
+
+    def queue(self, sub=None):
+        return 'lab.%s%s' % (self.scenario.name, '.' + sub if sub else '')
+
+    # -- workers --------------------------------------------------------------
+    def start_worker(self, queues=None, concurrency=1, pool='thread', max_tasks=None):
+        return self.lab.pool.start('lab-' + self.scenario.name, queues or [self.queue()],
+                                   concurrency=concurrency, pool=pool, max_tasks=max_tasks)
+
+    def workers(self):
+        return self.lab.pool.alive('lab-' + self.scenario.name)
+
+    def wait_online(self, names, timeout=30.0):
+        """Wait until these workers have registered (their consumer runs and can claim)."""
+        storage = self.app.huey.storage
+        marks = ','.join('?' * len(names))
+        self.wait_until(lambda: storage.sql(
+            'SELECT COUNT(*) FROM worker WHERE id IN (%s) AND stopped_at IS NULL AND started_at >= ?' % marks,
+            tuple(names) + (self.run.started_at - 1,)).fetchone()[0] == len(names),
+            timeout, 'workers %s to start (see %s/lab/<name>.log)' % (', '.join(names), self.app.config.data_dir))
+
+    def wait_until(self, predicate, timeout=60.0, what='the scenario'):
+        """Poll rows written by other processes until `predicate()` is true (or cancelled)."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if self.cancelled.is_set():
+                raise Cancelled()
+            if time.monotonic() > deadline:
+                raise LocalqError('timed out after %ss waiting for %s' % (timeout, what))
+            self.cancelled.wait(0.05)
+
+    # -- jobs -----------------------------------------------------------------
+    def enqueue(self, task_name, *args, sub=None, **kwargs):
+        return self.app.tasks[task_name].apply_async(args, kwargs, queue=self.queue(sub))
+
+    def jobs(self, sub=None):
+        """This scenario's job rows, oldest first, with JSON columns decoded."""
+        sql, params = self.lab.queue_filter(self.scenario.name, sub)
+        rows = self.app.huey.storage.sql('SELECT %s FROM job WHERE %s ORDER BY queued_at, id' % (
+            ', '.join(JOB_COLUMNS), sql), params).fetchall()
+        jobs = []
+        for row in rows:
+            job = dict(zip(JOB_COLUMNS, row))
+            for key in ('args', 'kwargs', 'result', 'meta'):
+                job[key] = json.loads(job[key]) if job[key] else None
+            job['size'] = len(job.pop('message') or '')
+            jobs.append(job)
+        return jobs
+
+    def attempts(self, sub=None):
+        """{job id: [attempt dicts in order]} for this scenario's jobs."""
+        sql, params = self.lab.queue_filter(self.scenario.name, sub)
+        rows = self.app.huey.storage.sql(
+            'SELECT job_id, number, worker, started_at, finished_at, outcome, error_type, error_message '
+            'FROM attempt WHERE job_id IN (SELECT id FROM job WHERE %s) ORDER BY job_id, number' % sql,
+            params).fetchall()
+        out = {}
+        for job_id, number, worker, started, finished, outcome, etype, emsg in rows:
+            out.setdefault(job_id, []).append({'number': number, 'worker': worker, 'started_at': started,
+                                               'finished_at': finished, 'outcome': outcome,
+                                               'error_type': etype, 'error_message': emsg})
+        return out
+
+    # -- notes: figures the runner measured itself (not in job rows) ----------
+    @property
+    def notes(self):
+        return json.loads(LabRun.get_by_id(self.run.id).notes)
+
+    def note(self, **values):
+        with self.app.write_transaction():
+            notes = json.loads(LabRun.get_by_id(self.run.id).notes)
+            notes.update(values)
+            LabRun.update(notes=json.dumps(notes)).where(LabRun.id == self.run.id).execute()
+
+
+class Cancelled(Exception):
+    """The run was cleared or reset while its runner waited."""
+
+
+class Lab:
+    """The lab of one LocalQ app (the default app, which declares the demo tasks)."""
+
+    def __init__(self, app, app_spec='localq.tasks:app'):
+        from . import scenarios
+        self.app = app
+        app.setup()
+        app.create_tables(MODELS)
+        self.pool = WorkerPool(app, app_spec)
+        self.scenarios = {s.name: s for s in scenarios.ALL}
+        self._runners = {}   # scenario name -> (RunContext, Thread)
+
+    def scenario(self, name):
+        if name not in self.scenarios:
+            raise UnknownScenario(name, list(self.scenarios))
+        return self.scenarios[name]
+
+    @staticmethod
+    def queue_filter(name, sub=None):
+        queue = 'lab.%s%s' % (name, '.' + sub if sub else '')
+        return '(queue = ? OR queue LIKE ?)', (queue, queue + '.%')
+
+    # -- running ----------------------------------------------------------------
+    def start(self, name, background=True, **params):
+        """Clear the scenario's last run, then start a new one; returns its RunContext."""
+        scenario = self.scenario(name)
+        params = scenario.check_params(params)
+        self.clear(name)
+        run = LabRun.create(scenario=name, started_at=time.time(), params=json.dumps(params))
+        ctx = RunContext(self, scenario, run)
+
+        def runner():
+            try:
+                scenario.start(ctx)
+            except Cancelled:
+                pass
+            except Exception as exc:  # shown on the page and by the CLI, never swallowed
+                ctx.note(error='%s: %s' % (type(exc).__name__, exc))
+                if not background:
+                    raise
+            finally:
+                self.app.database.close()
+
+        if background:
+            thread = threading.Thread(target=runner, name='localq-lab-%s' % name, daemon=True)
+            self._runners[name] = (ctx, thread)
+            thread.start()
+        else:
+            self._runners[name] = (ctx, None)
+            runner()
+        return ctx
+
+    def run(self, name, timeout=900.0, autopilot=True, say=None, **params):
+        """Start a scenario and wait until it has shown what it shows (`localq lab` and the tests).
+
+        autopilot presses the scenario's buttons as a teacher would (kill the
+        worker, turn the autoscaler on); say(text) hears each new sentence."""
+        ctx = self.start(name, **params)
+        deadline = time.monotonic() + timeout
+        said = set()
+        while True:
+            obs = self.observe(name)
+            for line in obs.lines:
+                if say is not None and line not in said:
+                    said.add(line)
+                    say(line)
+            if obs.done:
+                return obs
+            if time.monotonic() > deadline:
+                raise LocalqError('scenario %s did not finish within %ss' % (name, timeout))
+            if autopilot:
+                message = ctx.scenario.autopilot(ctx)
+                if message and say is not None:
+                    say(message)
+            time.sleep(0.25)
+
+    def context(self, name):
+        """The RunContext of the scenario's latest run, or None if it never ran."""
+        scenario = self.scenario(name)
+        runner = self._runners.get(name)
+        run = LabRun.get_or_none(LabRun.scenario == name)
+        if run is None:
+            return None
+        if runner is not None and runner[0].run.id == run.id:
+            return runner[0]
+        return RunContext(self, scenario, run)   # started by another process (e.g. the CLI)
+
+    def observe(self, name):
+        ctx = self.context(name)
+        if ctx is None:
+            return None
+        obs = self.scenario(name).observe(ctx)
+        error = ctx.notes.get('error')
+        if error:
+            obs.lines.insert(0, 'The run stopped with an error: %s' % error)
+            obs.done = True
+        return obs
+
+    def action(self, name, action):
+        """A button of the scenario's page (kill a worker, add one, ...); returns a message."""
+        ctx = self.context(name)
+        if ctx is None:
+            raise LocalqError('run the scenario first')
+        return self.scenario(name).act(ctx, action)
+
+    # -- cleaning up --------------------------------------------------------------
+    def clear(self, name):
+        """Stop a scenario's runner and workers; delete its jobs and rows."""
+        runner = self._runners.pop(name, None)
+        if runner is not None:
+            runner[0].cancelled.set()
+            if runner[1] is not None and runner[1] is not threading.current_thread():
+                runner[1].join(10)
+        self.pool.stop_all('lab-' + name)
+        sql, params = self.queue_filter(name)
+        storage = self.app.huey.storage
+        with self.app.write_transaction():
+            storage.sql('DELETE FROM attempt WHERE job_id IN (SELECT id FROM job WHERE %s)' % sql, params)
+            storage.sql('DELETE FROM job WHERE %s' % sql, params)
+            storage.sql('DELETE FROM worker WHERE id LIKE ?', ('lab-%s-%%' % name,))
+            storage.sql('DELETE FROM queue_pause WHERE name = ? OR name LIKE ?', params)
+            LabRun.delete().where(LabRun.scenario == name).execute()
+            self.scenario(name).clear(self)
+
+    def reset(self):
+        """Back to a clean lab without restarting the app: every run, worker, job and row."""
+        for name in self.scenarios:
+            self.clear(name)
+        with self.app.write_transaction():
+            self.app.huey.storage.sql("DELETE FROM rate_slot WHERE key LIKE 'task:lab.%'")
+            LabOrder.delete().execute()
+            LabAlert.delete().execute()
+
+    def shutdown(self):
+        """Stop every lab worker (the app is exiting)."""
+        for ctx, _ in self._runners.values():
+            ctx.cancelled.set()
+        self.pool.stop_all()
+
+
+_labs = {}
+_labs_lock = threading.Lock()
+
+
+def get_lab(app):
+    """The process's Lab for this app, created on first use."""
+    with _labs_lock:
+        if id(app) not in _labs:
+            _labs[id(app)] = Lab(app)
+        return _labs[id(app)]

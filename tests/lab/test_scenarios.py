@@ -1,0 +1,164 @@
+"""Each lab scenario, run on real worker processes: it shows what the lesson says it shows."""
+import os
+
+import pytest
+
+from localq.errors import LocalqError
+from localq.lab.models import LabAlert, LabOrder, LabRun
+from localq.models import Job, WorkerRecord
+
+
+def test_request_or_queue_shows_the_queue_adds_latency_to_a_50_ms_operation(lab):
+    obs = lab.run('request-or-queue', timeout=60)
+    d = obs.data
+    assert 50 <= d['inline_ms'] < 100
+    # The answer through the queue comes later than the answer in the request, and the caller
+    # had only a task_id (almost at once) until then.
+    assert d['ready_ms'] > d['inline_ms'] and d['result_ms'] > d['inline_ms']
+    assert d['task_id_ms'] < d['inline_ms']
+    assert d['overhead_ms'] > 0 and any('too fast for a queue' in line for line in obs.lines)
+
+
+def test_progress_reports_the_four_pipeline_steps_in_order(lab):
+    obs = lab.run('progress', timeout=60, step_seconds=0.05)
+    assert obs.data['steps'] == [['extracting', 20], ['chunking', 40], ['embedding', 60], ['storing', 80]]
+    assert obs.data['state'] == 'SUCCESS' and obs.data['progress'] == 100
+
+
+def test_retry_waits_grow_within_their_jittered_backoff_windows(lab):
+    obs = lab.run('retry', timeout=60, jobs=2, failures=3)
+    assert set(obs.data['states'].values()) == {'SUCCESS'}
+    for delays in obs.data['delays'].values():
+        assert len(delays) == 3
+        for k, delay in enumerate(delays):   # retry k waits between 2**k / 2 and 2**k seconds (+ pickup)
+            assert 2 ** k / 2 - 0.05 <= delay <= 2 ** k + 0.5, delays
+    attempts = [Job.get_by_id(job_id).attempts for job_id in obs.data['delays']]
+    assert attempts == [4, 4]
+
+
+def test_error_strategies_follow_the_lessons_table(lab):
+    d = lab.run('errors', timeout=60).data
+    # Retried and then succeeded: timeouts and 5xx with backoff, 429 after its Retry-After.
+    for case in ('timeout', 'server_error'):
+        assert d[case]['state'] == 'SUCCESS' and d[case]['attempts'] == 3
+    assert d['rate_limited']['state'] == 'SUCCESS' and d['rate_limited']['attempts'] == 2
+    assert d['rate_limited']['waits'][0] >= 5.0 / lab.app.config.lab_speed
+    # Failed at once, never retried; only the auth error alerts a person.
+    for case in ('invalid_input', 'auth_error', 'file_not_found'):
+        assert (d[case]['state'], d[case]['attempts']) == ('FAILURE', 1), case
+    assert [case for case in d if d[case]['alerted']] == ['auth_error']
+    assert LabAlert.select().count() == 1
+
+
+def test_rate_limit_paces_thirty_calls_across_two_worker_processes(lab):
+    d = lab.run('rate-limit', timeout=60).data   # lab_speed 30: "10/m" becomes 300/min
+    assert d['started'] == 30 and d['limit_per_min'] == 300
+    assert d['min_gap'] >= d['interval'] - 0.02
+    assert d['observed_per_min'] <= d['limit_per_min'] * 1.02
+    assert len(d['by_worker']) == 2   # both processes served; the limit held across them
+
+
+def test_time_limit_stops_the_runaway_job_and_lets_the_other_finish(lab):
+    d = lab.run('time-limit', timeout=60).data
+    assert d['runaway']['state'] == 'FAILURE' and d['runaway']['error_type'].endswith('TimeLimitExceeded')
+    assert 2.0 <= d['runaway']['seconds'] < 3.0
+    assert d['bounded']['state'] == 'SUCCESS'
+
+
+def test_crash_a_killed_workers_acks_late_job_finishes_on_the_other_worker(lab):
+    obs = lab.run('crash', timeout=90, seconds=3.0)   # autopilot presses "Kill worker 1"
+    d = obs.data
+    assert d['killed'] == 'lab-crash-1'
+    assert d['acks_late']['state'] == 'SUCCESS'
+    assert d['acks_late']['workers'] == ['lab-crash-1', 'lab-crash-2']
+    assert d['acks_late']['outcomes'] == ['LOST', 'SUCCESS']
+    assert d['plain']['state'] == 'FAILURE' and 'worker lost' in d['plain']['error']
+    # The kill was a real one: that process is gone, the other still runs.
+    assert lab.pool.procs['lab-crash-1'].returncode == -9
+    assert lab.pool.alive('lab-crash') == ['lab-crash-2']
+
+
+def test_idempotency_naive_order_duplicates_and_get_or_create_does_not(lab):
+    d = lab.run('idempotency', timeout=60).data
+    assert d['attempts'] == {'naive': 3, 'idempotent': 3}
+    assert d['naive_rows'] == 3 and d['idempotent_rows'] == 1
+    assert LabOrder.select().where(LabOrder.variant == 'naive').count() == 3
+
+
+def test_priority_high_jobs_finish_before_the_low_backlog(lab):
+    d = lab.run('priority', timeout=90, low=100, seconds=0.05).data
+    assert d['high_done'] == 5 and d['low_done'] == 100
+    assert d['low_waiting_when_high_done'] > 50
+    assert d['high_wait_ms'] < d['low_wait_ms']
+
+
+def test_batching_batches_beat_one_job_per_item_and_use_both_workers(lab):
+    d = lab.run('batching', timeout=180, items=2000).data
+    assert (d['each']['jobs'], d['batches']['jobs'], d['single']['jobs']) == (2000, 20, 1)
+    assert d['batches']['total_s'] < d['each']['total_s']
+    assert d['batches']['max_parallel'] == 2 and d['single']['max_parallel'] == 1
+
+
+def test_scaling_more_workers_drain_the_backlog_faster(lab):
+    obs = lab.run('scaling', timeout=120, jobs=300, seconds=0.05)   # autopilot turns the autoscaler on
+    d = obs.data
+    assert d['done'] == 300 and d['max_workers'] >= 2
+    rates = d['rate_by_workers']
+    assert rates[max(rates)] > rates[1], rates
+    events = LabRun.get(LabRun.scenario == 'scaling').notes
+    assert 'autoscaler' in events and 'Started lab-scaling-2' in events
+
+
+def test_payloads_bytes_make_huge_messages_paths_do_not(lab):
+    d = lab.run('payloads', timeout=60, mb=2).data
+    assert d['bytes']['sha256'] == d['path']['sha256']          # the same work was done
+    assert d['bytes']['message_bytes'] > 2 * 1024 * 1024         # the whole file, in every message
+    assert d['path']['message_bytes'] < 1000
+    assert d['bytes']['enqueue_ms'] > d['path']['enqueue_ms']
+
+
+def test_recycling_bounds_a_leaking_workers_memory(lab):
+    d = lab.run('recycling', timeout=120, jobs=12, mb=4, max_tasks=4).data
+    plain, recycled = d['plain'], d['recycled']
+    assert len(plain['rss_mb']) == len(recycled['rss_mb']) == 12   # every job SUCCESS, none lost
+    assert plain['processes'] == 1 and recycled['processes'] == 3
+    assert plain['rss_mb'][-1] - plain['rss_mb'][0] >= 40          # grew by ~4 MiB per job
+    assert recycled['max_mb'] < plain['max_mb'] - 25
+
+
+def test_periodic_task_runs_once_per_tick_with_two_schedulers(lab):
+    d = lab.run('periodic', timeout=90, ticks=1).data
+    assert d['runs'] >= 1
+    assert set(d['jobs_per_minute'].values()) == {1}   # two workers, one job per tick
+    assert len(d['next_runs']) == 5 and all(t.endswith(':00Z') for t in d['next_runs'])
+
+
+def test_reset_returns_the_lab_to_a_clean_state_without_a_restart(lab):
+    lab.run('idempotency', timeout=60)
+    lab.start('crash', seconds=30.0)
+    lab.run('errors', timeout=60)
+    assert Job.select().where(Job.queue.startswith('lab.')).count() > 0
+    lab.reset()
+    assert Job.select().where(Job.queue.startswith('lab.')).count() == 0
+    assert LabOrder.select().count() == LabAlert.select().count() == LabRun.select().count() == 0
+    assert lab.pool.alive() == []
+    assert WorkerRecord.select().where(WorkerRecord.id.startswith('lab-')).count() == 0
+    assert lab.observe('idempotency') is None
+    # ... and it runs again at once.
+    assert lab.run('idempotency', timeout=60).data['idempotent_rows'] == 1
+
+
+def test_unknown_scenario_and_parameter_are_clear_errors(lab):
+    with pytest.raises(LocalqError, match="no lab scenario 'nope'; known: request-or-queue"):
+        lab.start('nope')
+    with pytest.raises(LocalqError, match='has no parameter colour'):
+        lab.start('retry', colour=1)
+    with pytest.raises(LocalqError, match='must be a int'):
+        lab.start('retry', jobs='many')
+
+
+def test_lab_workers_never_run_the_apps_jobs(lab):
+    lab.run('time-limit', timeout=60)
+    result = lab.app.tasks['localq.add'].delay(1, 2)   # the default queue: no lab worker serves it
+    assert Job.get_by_id(result.id).state == 'PENDING'
+    assert os.path.isdir(os.path.join(lab.app.config.data_dir, 'lab'))
