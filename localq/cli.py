@@ -65,6 +65,11 @@ def build_parser():
     requeue.add_argument('--task')
     migrate = sub.add_parser('migrate', help='copy this data folder (SQLite) into an empty PostgreSQL database')
     migrate.add_argument('to', metavar='DATABASE_URL', help='e.g. postgresql://user@db-host:5432/localq')
+    lab = sub.add_parser('lab', help='run a classroom lab scenario here, with a text summary: localq lab retry')
+    lab.add_argument('scenario', nargs='?', help='the scenario; leave out to list them')
+    lab.add_argument('--set', action='append', default=[], metavar='NAME=VALUE',
+                     help='change one of its parameters, e.g. --set jobs=5 (repeatable)')
+    lab.add_argument('--timeout', type=float, default=900.0, help='give up after this many seconds')
     return p
 
 
@@ -141,6 +146,8 @@ def cmd_run(app, args):
         consumer.run()
     finally:
         server.shutdown()
+        from .lab import shutdown_all
+        shutdown_all()   # the lab's worker processes, if the lab page started any
     return 0
 
 
@@ -205,7 +212,42 @@ def cmd_migrate(app, args):
     return 0
 
 
-COMMANDS = {'migrate': cmd_migrate, 'run': cmd_run, 'worker': cmd_worker, 'enqueue': cmd_enqueue, 'status': cmd_status,
+def cmd_lab(app, args):
+    import textwrap
+
+    from .lab import Lab
+    if 'lab.query' not in app.tasks:
+        raise ConfigError("the lab's tasks are declared on localq's default app; run `localq lab` without -A")
+    lab = Lab(app)
+    if not args.scenario:
+        for n, s in enumerate(lab.scenarios.values(), 1):
+            print('%2d. %-17s %s  (%s)' % (n, s.name, s.title, s.lesson))
+        print('\nRun one: localq lab <name>   (LOCALQ_LAB_SPEED=10 for a faster rate limit)')
+        return 0
+    scenario = lab.scenario(args.scenario)
+    params = dict(item.partition('=')[::2] for item in args.set)
+    print('== %s  (%s)\n%s\n' % (scenario.title, scenario.lesson, textwrap.fill(scenario.explain, 100)))
+    print(textwrap.indent(scenario.code, '    ') + '\n', flush=True)
+    try:
+        obs = lab.run(scenario.name, timeout=args.timeout, say=lambda line: print('  ' + line, flush=True),
+                      **params)
+    finally:
+        lab.shutdown()
+    for title, columns, rows in obs.tables:
+        print('\n' + text_table(title, columns, rows))
+    return 1 if lab.context(scenario.name).notes.get('error') else 0
+
+
+def text_table(title, columns, rows):
+    cells = [[str(c) for c in columns]] + [[str(v) for v in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+    lines = [title, '  '.join(c.ljust(w) for c, w in zip(cells[0], widths)),
+             '  '.join('-' * w for w in widths)]
+    lines += ['  '.join(v.ljust(w) for v, w in zip(r, widths)) for r in cells[1:]]
+    return '\n'.join(line.rstrip() for line in lines)
+
+
+COMMANDS = {'lab': cmd_lab, 'migrate': cmd_migrate, 'run': cmd_run, 'worker': cmd_worker, 'enqueue': cmd_enqueue, 'status': cmd_status,
             'requeue': cmd_requeue}
 
 

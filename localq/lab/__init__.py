@@ -16,7 +16,11 @@ from .models import MODELS, LabAlert, LabOrder, LabRun
 from .pool import WorkerPool
 
 
-class UnknownScenario(LocalqError, KeyError):
+class LabError(LocalqError):
+    """A lab request that cannot be done: a bad parameter, an action at the wrong time."""
+
+
+class UnknownScenario(LabError, KeyError):
     def __init__(self, name, known):
         super().__init__(name)
         self.name, self.known = name, known
@@ -188,13 +192,15 @@ class Lab:
         worker, turn the autoscaler on); say(text) hears each new sentence."""
         ctx = self.start(name, **params)
         deadline = time.monotonic() + timeout
-        said = set()
+        said, next_report = set(), 0.0
         while True:
             obs = self.observe(name)
-            for line in obs.lines:
-                if say is not None and line not in said:
-                    said.add(line)
-                    say(line)
+            if say is not None and (obs.done or time.monotonic() >= next_report):
+                next_report = time.monotonic() + 1.0   # a changing count is said once a second
+                for line in obs.lines:
+                    if line not in said:
+                        said.add(line)
+                        say(line)
             if obs.done:
                 return obs
             if time.monotonic() > deadline:
@@ -231,7 +237,7 @@ class Lab:
         """A button of the scenario's page (kill a worker, add one, ...); returns a message."""
         ctx = self.context(name)
         if ctx is None:
-            raise LocalqError('run the scenario first')
+            raise LabError('run the scenario first')
         return self.scenario(name).act(ctx, action)
 
     # -- cleaning up --------------------------------------------------------------
@@ -273,9 +279,18 @@ _labs = {}
 _labs_lock = threading.Lock()
 
 
-def get_lab(app):
-    """The process's Lab for this app, created on first use."""
+def shutdown_all():
+    """Stop the workers of every lab this process started (the app is exiting)."""
     with _labs_lock:
-        if id(app) not in _labs:
-            _labs[id(app)] = Lab(app)
-        return _labs[id(app)]
+        labs = list(_labs.values())
+    for lab in labs:
+        lab.shutdown()
+
+
+def get_lab(app):
+    """The process's Lab for this app and database, created on first use."""
+    key = (id(app), app.config.resolved_database_url)
+    with _labs_lock:
+        if key not in _labs:
+            _labs[key] = Lab(app)
+        return _labs[key]

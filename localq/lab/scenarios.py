@@ -14,10 +14,9 @@ import os
 import statistics
 import time
 
-from ..errors import LocalqError
 from ..states import TERMINAL
 from . import tasks as lab_tasks
-from . import Observation
+from . import LabError, Observation
 from .models import LabAlert, LabOrder
 
 
@@ -55,16 +54,16 @@ class Scenario:
     def check_params(self, given):
         unknown = sorted(set(given) - set(self.params))
         if unknown:
-            raise LocalqError('scenario %s has no parameter %s; it has: %s' % (
+            raise LabError('scenario %s has no parameter %s; it has: %s' % (
                 self.name, ', '.join(unknown), ', '.join(sorted(self.params)) or 'none'))
         values = dict(self.params)
         for key, value in given.items():
             try:
                 values[key] = type(self.params[key])(value)
             except (TypeError, ValueError):
-                raise LocalqError('%s=%r: must be a %s' % (key, value, type(self.params[key]).__name__))
+                raise LabError('%s=%r: must be a %s' % (key, value, type(self.params[key]).__name__))
             if values[key] < 0:
-                raise LocalqError('%s must not be negative' % key)
+                raise LabError('%s must not be negative' % key)
         return values
 
     def start(self, ctx):
@@ -74,7 +73,7 @@ class Scenario:
         raise NotImplementedError
 
     def act(self, ctx, action):
-        raise LocalqError('scenario %s has no action %r' % (self.name, action))
+        raise LabError('scenario %s has no action %r' % (self.name, action))
 
     def autopilot(self, ctx):
         """Called repeatedly by `localq lab`: press the buttons a teacher would; returns what it did."""
@@ -377,11 +376,11 @@ class CrashSurvival(Scenario):
         notes = ctx.notes
         busy = notes.get('busy')
         if busy is None or notes.get('killed'):
-            raise LocalqError('nothing to kill: %s' % ('already killed' if notes.get('killed') else 'not started'))
+            raise LabError('nothing to kill: %s' % ('already killed' if notes.get('killed') else 'not started'))
         pid = ctx.lab.pool.pid(busy)
         if not ctx.lab.pool.kill(busy):
-            raise LocalqError('%s is not running' % busy)
-        ctx.note(killed=busy, killed_pid=pid, killed_at=time.time())
+            raise LabError('%s is not running' % busy)
+        ctx.note(killed=busy, killed_pid=pid, marks=[[time.time(), 'SIGKILL %s' % busy]])
         return 'Sent SIGKILL to %s (pid %d).' % (busy, pid)
 
     def autopilot(self, ctx):
@@ -438,9 +437,9 @@ class Idempotency(Scenario):
         data = {'naive_rows': len(rows['naive']), 'idempotent_rows': len(rows['idempotent']),
                 'attempts': {('naive' if j['task'].endswith('naive') else 'idempotent'):
                              len(attempts.get(j['id'], [])) for j in jobs}}
-        lines = ['Each task ran %s times. Order rows: naive %d, idempotent %d.' % (
-            ' and '.join(str(n) for n in data['attempts'].values()) or '0', data['naive_rows'],
-            data['idempotent_rows'])]
+        lines = ['Attempts: %s. Order rows: naive %d, idempotent %d.' % (
+            ', '.join('%s %d' % kv for kv in sorted(data['attempts'].items(), reverse=True)) or 'none yet',
+            data['naive_rows'], data['idempotent_rows'])]
         t0 = ctx.run.started_at
         tables = [('%s: %d row%s' % (v, len(r), '' if len(r) == 1 else 's'), ['row id', 'order_id', 'user', 'product',
                                                                               'created'],
@@ -602,7 +601,7 @@ class ScalingWorkers(Scenario):
         elif action == 'remove':
             have = ctx.workers()
             if not have:
-                raise LocalqError('no worker to remove')
+                raise LabError('no worker to remove')
             ctx.lab.pool.stop(have[-1])
             message = 'Stopped %s (it finished its running jobs first).' % have[-1]
         else:

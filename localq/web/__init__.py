@@ -4,6 +4,7 @@ import secrets
 from flask import Flask, Request, current_app, jsonify, request
 
 from ..errors import JobNotFound
+from ..lab import LabError
 from ..listing import BadFilter
 from ..models import database
 
@@ -60,6 +61,10 @@ def create_app(localq_app, test_config=None):
     def job_not_found(exc):
         return error_response(404, str(exc))
 
+    @web.errorhandler(LabError)
+    def lab_error(exc):
+        return error_response(404 if isinstance(exc, KeyError) else 400, str(exc))
+
     @web.errorhandler(BadFilter)
     def bad_filter(exc):
         return error_response(400, str(exc))
@@ -80,8 +85,9 @@ def create_app(localq_app, test_config=None):
         from flask import render_template
         return render_template('error.html', status=status, message=message), status
 
-    from . import api, metrics, pages
+    from . import api, lab, metrics, pages
     web.register_blueprint(pages.bp)
+    web.register_blueprint(lab.bp)
     web.register_blueprint(api.bp)
     web.register_blueprint(metrics.bp)
     return web

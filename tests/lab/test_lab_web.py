@@ -1,0 +1,55 @@
+"""The lab's pages and JSON through the Flask app: CSRF, clear errors, run and reset."""
+import json
+
+import pytest
+
+from localq.lab import shutdown_all
+from localq.lab.models import LabRun
+from localq.web import create_app
+from tests.conftest import TEST_DATABASE_URL, wait_for
+
+BROWSER = {'Origin': 'http://127.0.0.1', 'Accept': 'text/html'}
+
+
+@pytest.fixture
+def client(tmp_path):
+    from localq.tasks import app
+    app.configure(data_dir=str(tmp_path / 'data'), database_url=TEST_DATABASE_URL)
+    yield create_app(app).test_client()
+    shutdown_all()
+    app.database.close()
+
+
+def token(client, path='/lab'):
+    return client.get(path).get_data(as_text=True).split('name="csrf_token" value="')[1].split('"')[0]
+
+
+def state(client, name):
+    return json.loads(client.get('/api/lab/%s' % name).get_data())
+
+
+def test_lab_index_lists_every_scenario_and_unknown_ones_are_404(client):
+    page = client.get('/lab').get_data(as_text=True)
+    assert page.count('data-scenario=') == 14 and 'localq lab crash' in page
+    assert client.get('/lab/nope').status_code == 404
+    missing = client.get('/api/lab/nope')
+    assert missing.status_code == 404 and "no lab scenario 'nope'" in missing.get_json()['error']
+
+
+def test_run_needs_csrf_checks_parameters_then_runs_and_reset_clears(client):
+    t = token(client)
+    refused = client.post('/lab/idempotency/run', headers=BROWSER, data={'csrf_token': 'forged'})
+    assert refused.status_code == 400 and LabRun.select().count() == 0
+    bad = client.post('/lab/idempotency/run', headers=BROWSER, data={'csrf_token': t, 'failures': 'lots'},
+                      follow_redirects=True)
+    assert 'failures=&#39;lots&#39;: must be a int' in bad.get_data(as_text=True) and LabRun.select().count() == 0
+
+    ran = client.post('/lab/idempotency/run', headers=BROWSER, data={'csrf_token': t, 'failures': '1'})
+    assert ran.status_code == 302
+    done = wait_for(lambda: state(client, 'idempotency').get('done') and state(client, 'idempotency'),
+                    timeout=60, what='the idempotency run')
+    assert done['data']['naive_rows'] == 2 and done['data']['idempotent_rows'] == 1   # failures=1: 2 attempts
+
+    cleared = client.post('/lab/reset', headers=BROWSER, data={'csrf_token': t})
+    assert cleared.status_code == 302 and state(client, 'idempotency') == {
+        'ok': True, 'scenario': 'idempotency', 'started': False}
