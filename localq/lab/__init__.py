@@ -75,7 +75,7 @@ class RunContext:
             tuple(names) + (self.run.started_at - 1,)).fetchone()[0] == len(names),
             timeout, 'workers %s to start (see %s/lab/<name>.log)' % (', '.join(names), self.app.config.data_dir))
 
-    def wait_until(self, predicate, timeout=60.0, what='the scenario'):
+    def wait_until(self, predicate, timeout=60.0, what='the scenario', every=0.05):
         """Poll rows written by other processes until `predicate()` is true (or cancelled)."""
         deadline = time.monotonic() + timeout
         while not predicate():
@@ -83,7 +83,7 @@ class RunContext:
                 raise Cancelled()
             if time.monotonic() > deadline:
                 raise LocalqError('timed out after %ss waiting for %s' % (timeout, what))
-            self.cancelled.wait(0.05)
+            self.cancelled.wait(every)
 
     # -- jobs -----------------------------------------------------------------
     def enqueue(self, task_name, *args, sub=None, **kwargs):
@@ -163,10 +163,16 @@ class Lab:
         self.clear(name)
         run = LabRun.create(scenario=name, started_at=time.time(), params=json.dumps(params))
         ctx = RunContext(self, scenario, run)
+        database = self.app.database
 
         def runner():
             try:
                 scenario.start(ctx)
+                if background:
+                    # Idle workers still poll the database; once the scenario has
+                    # shown what it shows, its workers stop (the table says so).
+                    ctx.wait_until(lambda: scenario.observe(ctx).done, 3600, 'the scenario to finish', every=0.5)
+                    self.pool.stop_all('lab-' + name)
             except Cancelled:
                 pass
             except Exception as exc:  # shown on the page and by the CLI, never swallowed
@@ -174,7 +180,7 @@ class Lab:
                 if not background:
                     raise
             finally:
-                self.app.database.close()
+                database.close()   # this thread's connection
 
         if background:
             thread = threading.Thread(target=runner, name='localq-lab-%s' % name, daemon=True)
@@ -249,6 +255,7 @@ class Lab:
             if runner[1] is not None and runner[1] is not threading.current_thread():
                 runner[1].join(10)
         self.pool.stop_all('lab-' + name)
+        self.pool.forget('lab-' + name)
         sql, params = self.queue_filter(name)
         storage = self.app.huey.storage
         with self.app.write_transaction():
@@ -264,7 +271,7 @@ class Lab:
         for name in self.scenarios:
             self.clear(name)
         with self.app.write_transaction():
-            self.app.huey.storage.sql("DELETE FROM rate_slot WHERE key LIKE 'task:lab.%'")
+            self.app.huey.storage.sql('DELETE FROM rate_slot WHERE key LIKE ?', ('task:lab.%',))
             LabOrder.delete().execute()
             LabAlert.delete().execute()
 
@@ -273,6 +280,10 @@ class Lab:
         for ctx, _ in self._runners.values():
             ctx.cancelled.set()
         self.pool.stop_all()
+        for _, thread in self._runners.values():
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(10)
+        self.pool.forget()
 
 
 _labs = {}
@@ -280,9 +291,10 @@ _labs_lock = threading.Lock()
 
 
 def shutdown_all():
-    """Stop the workers of every lab this process started (the app is exiting)."""
+    """Stop the workers of every lab this process started, and forget the labs (the app is exiting)."""
     with _labs_lock:
         labs = list(_labs.values())
+        _labs.clear()
     for lab in labs:
         lab.shutdown()
 

@@ -85,7 +85,11 @@ class WorkerPool:
         deadline = time.monotonic() + timeout
         for name in names:
             self.stop(name, max(0.1, deadline - time.monotonic()))
-        with self._lock:
-            for name in [n for n in self.procs if prefix is None or n.startswith(prefix + '-')]:
-                del self.procs[name]
         return names
+
+    def forget(self, prefix=None):
+        """Drop stopped workers from the pool (their exit codes are kept until then, for the page)."""
+        with self._lock:
+            for name in [n for n, p in self.procs.items() if p.poll() is not None
+                         and (prefix is None or n.startswith(prefix + '-'))]:
+                del self.procs[name]

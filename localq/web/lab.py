@@ -9,9 +9,11 @@ import time
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 
 from ..lab import LabError, get_lab
+from ..lab.pool import LAB_WORKER_ENV
 
 bp = Blueprint('lab', __name__)
 
+LAB_LEASE = float(LAB_WORKER_ENV['LOCALQ_LEASE_TIMEOUT'])   # no heartbeat for this long: silent
 TIMELINE_MAX_JOBS = 40   # more lanes than this are unreadable: the queue-length chart tells the story
 
 
@@ -188,7 +190,7 @@ def workers(lab, ctx, now):
         proc = lab.pool.procs.get(name)
         code = proc.poll() if proc is not None else None
         status = ('killed (SIGKILL)' if code == -9 else 'stopped' if stopped or code is not None
-                  else 'running' if now - last_seen < lab.app.config.lease_timeout else 'silent')
+                  else 'running' if now - last_seen < LAB_LEASE else 'silent')
         out.append({'name': name, 'pid': pid, 'queues': queues, 'status': status, 'running': running.get(name, 0),
                     'beat': now - last_seen})
     return out

@@ -47,7 +47,7 @@ def test_crash_kill_a_worker_from_the_page_and_watch_the_rescue_then_reset(serve
     assert re.search(r'acks_late\s+SUCCESS\s+LOST on lab-crash-1 → SUCCESS on lab-crash-2', rows[0]), rows
     assert re.search(r'plain\s+FAILURE\s+LOST on lab-crash-1\s+worker lost', rows[1]), rows
     assert page.locator('tr[data-worker=lab-crash-1]').get_attribute('data-status') == 'killed (SIGKILL)'
-    assert page.locator('tr[data-worker=lab-crash-2]').get_attribute('data-status') == 'running'
+    assert page.locator('tr[data-worker=lab-crash-2]').get_attribute('data-status') in ('running', 'stopped')
     shot(page, 'lab-crash')
 
     page.on('dialog', lambda dialog: dialog.accept())
