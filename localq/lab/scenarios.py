@@ -570,12 +570,17 @@ class ScalingWorkers(Scenario):
             waiting = self.waiting(ctx)
             if ctx.notes.get('autoscale'):
                 self.autoscale(ctx, waiting)
-            counts.append([round(time.time() - ctx.run.started_at, 1), len(ctx.workers())])
+            counts.append([round(time.time() - ctx.run.started_at, 1), self.online(ctx)])
             ctx.note(worker_counts=counts)
             if waiting == 0 and finished(ctx.jobs()):
                 return
             if ctx.cancelled.wait(1.0):
                 return
+
+    def online(self, ctx):
+        """Workers that have registered and not stopped (a process still importing does not count)."""
+        return ctx.app.huey.storage.sql('SELECT COUNT(*) FROM worker WHERE id LIKE ? AND stopped_at IS NULL',
+                                        ('lab-%s-%%' % self.name,)).fetchone()[0]
 
     def waiting(self, ctx):
         sql, params = ctx.lab.queue_filter(self.name)
