@@ -120,11 +120,15 @@ class RunContext:
     # -- notes: figures the runner measured itself (not in job rows) ----------
     @property
     def notes(self):
-        return json.loads(LabRun.get_by_id(self.run.id).notes)
+        row = LabRun.get_or_none(LabRun.id == self.run.id)   # None: cleared by a new run or a reset
+        return json.loads(row.notes) if row is not None else {}
 
     def note(self, **values):
         with self.app.write_transaction():
-            notes = json.loads(LabRun.get_by_id(self.run.id).notes)
+            row = LabRun.get_or_none(LabRun.id == self.run.id)
+            if row is None:
+                raise Cancelled()
+            notes = json.loads(row.notes)
             notes.update(values)
             LabRun.update(notes=json.dumps(notes)).where(LabRun.id == self.run.id).execute()
 

@@ -58,12 +58,17 @@ class Scenario:
                 self.name, ', '.join(unknown), ', '.join(sorted(self.params)) or 'none'))
         values = dict(self.params)
         for key, value in given.items():
+            default = self.params[key]
+            kind = 'a whole number' if isinstance(default, int) else 'a number'
             try:
-                values[key] = type(self.params[key])(value)
+                values[key] = type(default)(value)
             except (TypeError, ValueError):
-                raise LabError('%s=%r: must be a %s' % (key, value, type(self.params[key]).__name__))
-            if values[key] < 0:
-                raise LabError('%s must not be negative' % key)
+                raise LabError('%s=%r: must be %s' % (key, value, kind))
+            # Ten times the lesson's size is plenty for a class, and keeps a typo from
+            # starting a million jobs or a gigabyte payload.
+            top = max(10, 10 * default)
+            if not 0 <= values[key] <= top:
+                raise LabError('%s=%r: must be %s from 0 to %g' % (key, value, kind, top))
         return values
 
     def start(self, ctx):

@@ -42,7 +42,7 @@ def test_run_needs_csrf_checks_parameters_then_runs_and_reset_clears(client):
     assert refused.status_code == 400 and LabRun.select().count() == 0
     bad = client.post('/lab/idempotency/run', headers=BROWSER, data={'csrf_token': t, 'failures': 'lots'},
                       follow_redirects=True)
-    assert 'failures=&#39;lots&#39;: must be a int' in bad.get_data(as_text=True) and LabRun.select().count() == 0
+    assert 'failures=&#39;lots&#39;: must be a whole number' in bad.get_data(as_text=True) and LabRun.select().count() == 0
 
     ran = client.post('/lab/idempotency/run', headers=BROWSER, data={'csrf_token': t, 'failures': '1'})
     assert ran.status_code == 302

@@ -157,8 +157,11 @@ def test_unknown_scenario_and_parameter_are_clear_errors(lab):
         lab.start('nope')
     with pytest.raises(LocalqError, match='has no parameter colour'):
         lab.start('retry', colour=1)
-    with pytest.raises(LocalqError, match='must be a int'):
+    with pytest.raises(LocalqError, match="jobs='many': must be a whole number"):
         lab.start('retry', jobs='many')
+    with pytest.raises(LocalqError, match='items=1000000: must be a whole number from 0 to 100000'):
+        lab.start('batching', items=1000000)
+    assert LabRun.select().count() == 0   # nothing started
 
 
 def test_lab_workers_never_run_the_apps_jobs(lab):
