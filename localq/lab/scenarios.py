@@ -756,8 +756,11 @@ class WorkerRecycling(Scenario):
                              'processes': len({j['result']['pid'] for j in jobs})}
             series['no limit' if variant == 'plain' else 'max %d tasks' % ctx.params['max_tasks']] = [
                 (i + 1, r) for i, r in enumerate(rss)]
-        lines = ['Without a limit: %s MiB at most, 1 process. With a limit: %s MiB at most, %d processes.' % (
-            data['plain']['max_mb'], data['recycled']['max_mb'], data['recycled']['processes'])]
+        lines = ['%s: %s.' % (label, 'no job done yet' if not data[v]['rss_mb'] else '%d jobs, at most %.1f MiB, %d '
+                              'process%s' % (len(data[v]['rss_mb']), data[v]['max_mb'], data[v]['processes'],
+                                             '' if data[v]['processes'] == 1 else 'es'))
+                 for v, label in (('plain', 'Without a limit'), ('recycled', 'With --max-tasks-per-child %d'
+                                                                 % ctx.params['max_tasks']))]
         done = all(finished(ctx.jobs(v)) for v in ('plain', 'recycled')) and bool(ctx.jobs())
         return Observation(done, data, lines, series=[('Worker memory after each job (MiB)', 'MiB', series)])
 
