@@ -6,6 +6,7 @@ job and attempt rows: `observe()` returns the figures, sentences and tables
 that the lab page and `localq lab <name>` both show. Nothing is simulated
 except the remote services the tasks pretend to call.
 """
+import contextlib
 import dataclasses
 import json
 import threading
@@ -50,6 +51,7 @@ class RunContext:
         self.lab, self.scenario, self.run = lab, scenario, run
         self.app = lab.app
         self.cancelled = threading.Event()
+        self._local = threading.local()   # a page refresh's snapshot; the runner thread has its own
 
     @property
     def params(self):
@@ -86,11 +88,32 @@ class RunContext:
             self.cancelled.wait(every)
 
     # -- jobs -----------------------------------------------------------------
+    @contextlib.contextmanager
+    def snapshot(self):
+        """Inside it, jobs() and attempts() read each queue once: a page refresh asks the scenario,
+        the timeline and the charts for the same rows."""
+        self._local.memo = {}
+        try:
+            yield self
+        finally:
+            self._local.memo = None
+
+    def _memoized(self, key, read):
+        memo = getattr(self._local, 'memo', None)
+        if memo is None:
+            return read()
+        if key not in memo:
+            memo[key] = read()
+        return memo[key]
+
     def enqueue(self, task_name, *args, sub=None, **kwargs):
         return self.app.tasks[task_name].apply_async(args, kwargs, queue=self.queue(sub))
 
     def jobs(self, sub=None):
         """This scenario's job rows, oldest first, with JSON columns decoded."""
+        return self._memoized(('jobs', sub), lambda: self._read_jobs(sub))
+
+    def _read_jobs(self, sub):
         sql, params = self.lab.queue_filter(self.scenario.name, sub)
         rows = self.app.huey.storage.sql('SELECT %s FROM job WHERE %s ORDER BY queued_at, id' % (
             ', '.join(JOB_COLUMNS), sql), params).fetchall()
@@ -105,6 +128,9 @@ class RunContext:
 
     def attempts(self, sub=None):
         """{job id: [attempt dicts in order]} for this scenario's jobs."""
+        return self._memoized(('attempts', sub), lambda: self._read_attempts(sub))
+
+    def _read_attempts(self, sub):
         sql, params = self.lab.queue_filter(self.scenario.name, sub)
         rows = self.app.huey.storage.sql(
             'SELECT job_id, number, worker, started_at, finished_at, outcome, error_type, error_message '
@@ -124,13 +150,21 @@ class RunContext:
         return json.loads(row.notes) if row is not None else {}
 
     def note(self, **values):
+        """Merge values into the run's notes. The runner thread and a button's request both write
+        them: the row is locked first (SQLite's write transaction locks it; PostgreSQL needs FOR
+        UPDATE, else one of two concurrent merges is lost)."""
+        storage = self.app.huey.storage
         with self.app.write_transaction():
-            row = LabRun.get_or_none(LabRun.id == self.run.id)
+            row = storage.sql('SELECT notes FROM lab_run WHERE id = ?%s' % ('' if storage.is_sqlite else ' FOR UPDATE'),
+                              (self.run.id,)).fetchone()
             if row is None:
                 raise Cancelled()
-            notes = json.loads(row.notes)
+            notes = json.loads(row[0])
             notes.update(values)
-            LabRun.update(notes=json.dumps(notes)).where(LabRun.id == self.run.id).execute()
+            storage.sql('UPDATE lab_run SET notes = ? WHERE id = ?', (json.dumps(notes), self.run.id))
+
+    def mark_done(self):
+        LabRun.update(done_at=time.time()).where(LabRun.id == self.run.id, LabRun.done_at.is_null()).execute()
 
 
 class Cancelled(Exception):
@@ -176,11 +210,13 @@ class Lab:
                     # Idle workers still poll the database; once the scenario has
                     # shown what it shows, its workers stop (the table says so).
                     ctx.wait_until(lambda: scenario.observe(ctx).done, 3600, 'the scenario to finish', every=0.5)
+                    ctx.mark_done()
                     self.pool.stop_all('lab-' + name)
             except Cancelled:
                 pass
             except Exception as exc:  # shown on the page and by the CLI, never swallowed
                 ctx.note(error='%s: %s' % (type(exc).__name__, exc))
+                ctx.mark_done()
                 if not background:
                     raise
             finally:
@@ -212,6 +248,7 @@ class Lab:
                         said.add(line)
                         say(line)
             if obs.done:
+                ctx.mark_done()   # before the caller stops the runner that would have
                 return obs
             if time.monotonic() > deadline:
                 raise LocalqError('scenario %s did not finish within %ss' % (name, timeout))
@@ -232,8 +269,8 @@ class Lab:
             return runner[0]
         return RunContext(self, scenario, run)   # started by another process (e.g. the CLI)
 
-    def observe(self, name):
-        ctx = self.context(name)
+    def observe(self, name, ctx=None):
+        ctx = ctx or self.context(name)
         if ctx is None:
             return None
         obs = self.scenario(name).observe(ctx)
@@ -242,6 +279,14 @@ class Lab:
             obs.lines.insert(0, 'The run stopped with an error: %s' % error)
             obs.done = True
         return obs
+
+    def statuses(self):
+        """{scenario: 'not run' | 'running' | 'done' | 'error'} from the run rows alone (the index page)."""
+        out = dict.fromkeys(self.scenarios, 'not run')
+        for run in LabRun.select(LabRun.scenario, LabRun.done_at, LabRun.notes):
+            out[run.scenario] = ('error' if 'error' in json.loads(run.notes) else 'done' if run.done_at
+                                 else 'running')
+        return out
 
     def action(self, name, action):
         """A button of the scenario's page (kill a worker, add one, ...); returns a message."""

@@ -10,6 +10,7 @@ class LabRun(BaseModel):
     started_at = pw.DoubleField()
     params = pw.TextField(default='{}')   # JSON
     notes = pw.TextField(default='{}')    # JSON: figures measured outside the job rows, runner errors
+    done_at = pw.DoubleField(null=True)   # when it had shown what it shows (the lab index reads this)
 
     class Meta:
         table_name = 'lab_run'

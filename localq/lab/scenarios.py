@@ -14,7 +14,7 @@ import os
 import statistics
 import time
 
-from ..states import TERMINAL
+from ..states import READY_TO_CLAIM, SQL_CLAIMABLE, SQL_RUNNING, TERMINAL
 from . import tasks as lab_tasks
 from . import LabError, Observation
 from .models import LabAlert, LabOrder
@@ -521,9 +521,8 @@ class Batching(Scenario):
                 ctx.enqueue('lab.process_images', items[i:i + size], sub=mode)
             ctx.note(**{mode + '_enqueue_s': time.time() - t0})
             sql, params = ctx.lab.queue_filter(self.name, mode)
-            ctx.wait_until(lambda: storage.sql("SELECT COUNT(*) FROM job WHERE %s AND state NOT IN "
-                                               "('SUCCESS', 'FAILURE', 'REVOKED')" % sql, params).fetchone()[0] == 0,
-                           600, 'the %s jobs' % mode)
+            unfinished = 'SELECT COUNT(*) FROM job WHERE %s AND (%s OR %s)' % (sql, SQL_CLAIMABLE, SQL_RUNNING)
+            ctx.wait_until(lambda: storage.sql(unfinished, params).fetchone()[0] == 0, 600, 'the %s jobs' % mode)
 
     def observe(self, ctx):
         data, rows = {}, []
@@ -589,8 +588,8 @@ class ScalingWorkers(Scenario):
 
     def waiting(self, ctx):
         sql, params = ctx.lab.queue_filter(self.name)
-        return ctx.app.huey.storage.sql("SELECT COUNT(*) FROM job WHERE %s AND state IN ('PENDING', 'RETRY')"
-                                        % sql, params).fetchone()[0]
+        return ctx.app.huey.storage.sql('SELECT COUNT(*) FROM job WHERE %s AND %s' % (sql, SQL_CLAIMABLE),
+                                        params).fetchone()[0]
 
     def autoscale(self, ctx, waiting):
         p = ctx.params
@@ -644,7 +643,7 @@ class ScalingWorkers(Scenario):
         data = {'done': len(done_at), 'jobs': len(jobs), 'max_workers': max([n for _, n in counts] or [0]),
                 'rate_by_workers': {n: round(statistics.mean(v), 1) for n, v in sorted(rate_by_workers.items())}}
         lines = ['%d of %d done; %d waiting; %d worker process(es) now; autoscaler %s.' % (
-            len(done_at), len(jobs), sum(j['state'] in ('PENDING', 'RETRY') for j in jobs), len(ctx.workers()),
+            len(done_at), len(jobs), sum(j['state'] in READY_TO_CLAIM for j in jobs), len(ctx.workers()),
             'on' if notes.get('autoscale') else 'off')]
         if data['rate_by_workers']:
             lines.append('Jobs finished per second, by number of workers: %s.' % ', '.join(

@@ -9,6 +9,7 @@ import time
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 
 from ..lab import LabError, get_lab
+from ..states import SQL_RUNNING, is_running
 from ..lab.pool import LAB_WORKER_ENV
 
 bp = Blueprint('lab', __name__)
@@ -32,10 +33,8 @@ def partial():
 @bp.get('/lab')
 def index():
     lab = lab_or_404()
-    cards = []
-    for s in lab.scenarios.values():
-        obs = lab.observe(s.name)
-        cards.append({'s': s, 'status': 'not run' if obs is None else 'done' if obs.done else 'running'})
+    statuses = lab.statuses()
+    cards = [{'s': s, 'status': statuses[s.name]} for s in lab.scenarios.values()]
     return render_template('lab_index.html', cards=cards, speed=lab.app.config.lab_speed)
 
 
@@ -96,12 +95,12 @@ def reset():
 # -- drawing ---------------------------------------------------------------------
 def draw(lab, ctx):
     """Everything the live region shows for the scenario's latest run."""
-    obs = lab.observe(ctx.scenario.name)
-    jobs = ctx.jobs()
+    with ctx.snapshot():   # the scenario, the timeline and the charts share one read of the rows
+        obs = lab.observe(ctx.scenario.name, ctx)
+        jobs, attempts = ctx.jobs(), ctx.attempts()
+    notes = ctx.notes
     now = time.time()
     t0 = ctx.run.started_at
-    attempts = ctx.attempts()
-    notes = ctx.notes
     picture = {'obs': obs, 'jobs': len(jobs), 'started': t0, 'workers': workers(lab, ctx, now),
                'params': ctx.params, 'charts': [line_chart(title, unit, series) for title, unit, series in obs.series]}
     if 0 < len(jobs) <= TIMELINE_MAX_JOBS:
@@ -144,7 +143,7 @@ def timeline(jobs, attempts, t0, now, marks=(), width=900, lane=22, left=170):
                                                      a['finished_at'] - t0,
                                                      ': %s' % a['error_message'] if a['error_message'] else '')}
                 for a in attempts.get(j['id'], [])]
-        if j['state'] not in ('PENDING', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED') and j['started_at']:
+        if is_running(j['state']) and j['started_at']:
             bars.append({'x': x(j['started_at']), 'w': max(2.0, x(now) - x(j['started_at'])), 'outcome': 'STARTED',
                          'worker': j['worker'] or '', 'tip': 'running on %s since %.2f s' % (
                              j['worker'], j['started_at'] - t0)})
@@ -181,10 +180,9 @@ def workers(lab, ctx, now):
     storage = lab.app.huey.storage
     rows = storage.sql('SELECT id, pid, queues, started_at, last_seen, stopped_at FROM worker WHERE id LIKE ? '
                        'ORDER BY started_at', ('lab-%s-%%' % ctx.scenario.name,)).fetchall()
-    running = dict(storage.sql("SELECT worker, COUNT(*) FROM job WHERE %s AND state NOT IN "
-                               "('PENDING', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED') GROUP BY worker"
-                               % lab.queue_filter(ctx.scenario.name)[0],
-                               lab.queue_filter(ctx.scenario.name)[1]).fetchall())
+    sql, params = lab.queue_filter(ctx.scenario.name)
+    running = dict(storage.sql('SELECT worker, COUNT(*) FROM job WHERE %s AND %s GROUP BY worker'
+                               % (sql, SQL_RUNNING), params).fetchall())
     out = []
     for name, pid, queues, started, last_seen, stopped in rows:
         proc = lab.pool.procs.get(name)

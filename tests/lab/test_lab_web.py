@@ -24,6 +24,11 @@ def token(client, path='/lab'):
     return client.get(path).get_data(as_text=True).split('name="csrf_token" value="')[1].split('"')[0]
 
 
+def card(client, name):
+    """The scenario's card on the lab index."""
+    return client.get('/lab').get_data(as_text=True).split('data-scenario="%s"' % name)[1].split('</a>')[0]
+
+
 def state(client, name):
     return json.loads(client.get('/api/lab/%s' % name).get_data())
 
@@ -49,6 +54,8 @@ def test_run_needs_csrf_checks_parameters_then_runs_and_reset_clears(client):
     done = wait_for(lambda: state(client, 'idempotency').get('done') and state(client, 'idempotency'),
                     timeout=60, what='the idempotency run')
     assert done['data']['naive_rows'] == 2 and done['data']['idempotent_rows'] == 1   # failures=1: 2 attempts
+    # The index reads its status from the run row, which the runner marks done.
+    wait_for(lambda: '>done<' in card(client, 'idempotency'), timeout=10, what='the index to say done')
 
     cleared = client.post('/lab/reset', headers=BROWSER, data={'csrf_token': t})
     assert cleared.status_code == 302 and state(client, 'idempotency') == {

@@ -165,7 +165,13 @@ def test_unknown_scenario_and_parameter_are_clear_errors(lab):
 
 
 def test_lab_workers_never_run_the_apps_jobs(lab):
-    lab.run('time-limit', timeout=60)
+    # An app job queued while lab workers are online and idle-polling (the runaway keeps them up 2 s)...
+    ctx = lab.start('time-limit')
+    wait_for(lambda: ctx.notes is not None and len(lab.pool.alive('lab-time-limit')) == 1
+             and WorkerRecord.select().where(WorkerRecord.id == 'lab-time-limit-1').exists(), timeout=30,
+             what='the lab worker to be online')
     result = lab.app.tasks['localq.add'].delay(1, 2)   # the default queue: no lab worker serves it
-    assert Job.get_by_id(result.id).state == 'PENDING'
+    wait_for(lambda: lab.observe('time-limit').done, timeout=30, what='the time-limit run')
+    # ... is still waiting for the app's own workers when the lab's are done.
+    assert Job.get_by_id(result.id).state == 'PENDING' and Job.get_by_id(result.id).attempts == 0
     assert os.path.isdir(os.path.join(lab.app.config.data_dir, 'lab'))
