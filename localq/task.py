@@ -19,6 +19,9 @@ from .errors import MaxRetriesExceededError, Retry, TaskArgumentError
 
 _local = threading.local()
 
+# A rate-limited call whose slot is this close waits in its thread rather than going back to the queue.
+RATE_SLEEP = 0.05
+
 
 def current_context():
     """The ExecutionContext of the task running in this thread, or None."""
@@ -49,6 +52,7 @@ class Request:
     def __init__(self, id, task, args, kwargs, retries, hostname=None, is_eager=False):
         self.id, self.task, self.args, self.kwargs = id, task, args, kwargs
         self.retries, self.hostname, self.is_eager = retries, hostname, is_eager
+        self.rate_slot = None   # a rate-limited call's start slot (UNIX time); it never starts before it
 
     def __repr__(self):
         return '<Request %s %s retries=%s>' % (self.task, self.id, self.retries)
@@ -173,7 +177,7 @@ class Task:
         self.app.watchdog.running[task.id] = threading.get_ident()
         try:
             if options.rate_limit:
-                self._take_rate_slot(task)
+                request.rate_slot = self._take_rate_slot(task)
             with self.app.watchdog.limit(options.soft_time_limit):
                 if options.bind:
                     return self.func(context, *args, **kwargs)
@@ -197,14 +201,20 @@ class Task:
             self.app.watchdog.running.pop(task.id, None)
 
     def _take_rate_slot(self, task):
-        """Wait for a start slot shared by every worker; rescheduled if it is later."""
-        storage = self.app.huey.storage
-        reserved = self.app.tracker.reserved_slot(task.id)
-        now = time.time()
-        if reserved is not None and reserved <= now + 0.05:
-            return
-        slot = storage.reserve_rate_slot('task:' + self.name, self.options.rate_interval, now)
-        if slot <= now + 0.05:
-            return
-        raise RateLimitExceeded(self.name, slot - now)
+        """Wait for this call's start slot, shared by every worker; returns the slot.
 
+        Slots are one interval apart (storage.reserve_rate_slot), and a call never
+        starts before its own: one due within RATE_SLEEP waits here, a later one goes
+        back to the queue until its slot (not counted as an attempt)."""
+        storage = self.app.huey.storage
+        slot = self.app.tracker.reserved_slot(task.id)
+        if slot is None:
+            slot = storage.reserve_rate_slot('task:' + self.name, self.options.rate_interval)
+        wait = slot - time.time()
+        if wait > RATE_SLEEP:
+            exc = RateLimitExceeded(self.name, wait)
+            exc.slot = slot   # the job's eta, exactly (tracking.py)
+            raise exc
+        if wait > 0:
+            time.sleep(wait)
+        return slot

@@ -115,7 +115,7 @@ class JobTracker:
             # in between another worker could claim the job with its old eta.
             self.storage.sql("UPDATE job SET state = 'PENDING', attempts = attempts - 1, eta = ?, "
                              "wait_reason = 'rate-limited', lease_until = NULL WHERE id = ? AND %s" % SQL_RUNNING,
-                             (now + exception.delay, task.id))
+                             (getattr(exception, 'slot', None) or now + exception.delay, task.id))
         elif isinstance(exception, Revoked):
             err = error_fields(exception)
             self._finish(task.id, "state = 'REVOKED', finished_at = ?, error_type = ?, error_message = ?, "

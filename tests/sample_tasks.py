@@ -76,9 +76,9 @@ def fire_and_forget(x):
     return x * 2
 
 
-@app.task(name='tests.paced', rate_limit='5/s')
-def paced(i):
-    return time.time()
+@app.task(name='tests.paced', bind=True, rate_limit='5/s')
+def paced(self, i):
+    return {'slot': self.request.rate_slot, 'started': time.time()}
 
 
 @app.task(name='tests.wait_gate')

@@ -126,10 +126,10 @@ def call_api(self, case):
 
 
 # -- 5. rate limit ----------------------------------------------------------------------------
-@app.task(name='lab.call_limited', queue='lab', rate_limit=RATE_LIMIT)
-def call_limited(i):
-    """A call to an API that allows 10 requests a minute."""
-    return {'i': i, 'pid': os.getpid()}
+@app.task(name='lab.call_limited', bind=True, queue='lab', rate_limit=RATE_LIMIT)
+def call_limited(self, i):
+    """A call to an API that allows 10 requests a minute; reports its start slot and when it started."""
+    return {'i': i, 'pid': os.getpid(), 'slot': self.request.rate_slot, 'started': time.time()}
 
 
 # -- 6. time limit ----------------------------------------------------------------------------

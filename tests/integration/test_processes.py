@@ -6,6 +6,7 @@ import subprocess
 import sys
 import urllib.request
 
+from localq.lab.scenarios import RateLimit
 from localq.models import Job, WorkerRecord
 from tests.conftest import ROOT, free_port, spawn_worker
 from tests.sample_tasks import paced, pid
@@ -25,13 +26,15 @@ def test_rate_limit_holds_across_two_worker_processes(app):
     workers = [spawn_worker(app.config.data_dir, '-c', '2', '-n', 'w%d' % i) for i in range(2)]
     try:
         # When 6 calls of a "5/s" task arrive at once
-        results = [paced.delay(i) for i in range(6)]
-        starts = sorted(r.get(timeout=30) for r in results)
+        results = [paced.delay(i) for i in range(10)]
+        calls = [r.get(timeout=30) for r in results]
     finally:
         codes = [stop(w) for w in workers]
-    # Then their starts are paced 0.2 s apart across both processes
-    gaps = [b - a for a, b in zip(starts, starts[1:])]
-    assert min(gaps) >= 0.18, gaps
+    # Then no call started before its slot (slots are 0.2 s apart across both processes), and
+    # since a start lags its slot by less than one slot, no 0.8 s window holds more than 5 starts
+    lags = [c['started'] - c['slot'] for c in calls]
+    assert 0 <= min(lags) and max(lags) < 0.2, lags
+    assert RateLimit.busiest_window([c['started'] for c in calls], 1.0 - 0.2) <= 5
     # Both processes were serving while the jobs ran (else "across two" proves nothing).
     assert WorkerRecord.select().where(WorkerRecord.id.in_(['w0', 'w1'])).count() == 2
     assert codes == [0, 0]
