@@ -59,6 +59,8 @@ class LocalQ:
                               immediate_use_memory=False, routes=self.routes, database=None)
         self.tracker = JobTracker(self)
         self.tracker.connect(self.huey)
+        # Each worker thread (or process) runs Huey's shutdown hooks as it ends: its connection goes with it.
+        self.huey.on_shutdown(name='localq-close-connection')(self.close_thread_connection)
         self.watchdog = Watchdog()
         self._setup_lock = threading.Lock()
         _current = self
@@ -69,10 +71,21 @@ class LocalQ:
         global _current
         _current = self
         self.config = self.config.replace(**settings)
-        if self.database is not None:
-            self.database.close()
-            self.database = None
+        self.close()
         return self
+
+    def close(self):
+        """Close every database connection this app opened in this process, in any thread.
+
+        For the end of a process or a test: nothing may be using the database. The next use opens it afresh."""
+        if self.database is not None:
+            self.database.close_all()
+            self.database = None
+
+    def close_thread_connection(self):
+        """Close this thread's connection, if it has one (a thread that uses the app is ending)."""
+        if self.database is not None and not self.database.is_closed():
+            self.database.close()
 
     def setup(self):
         """Open the database and create missing tables; called on first use."""

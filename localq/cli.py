@@ -98,7 +98,10 @@ def cmd_worker(app, args):
     print('localq worker %s: %d %s worker(s) on queues %s, database %s' % (
         consumer.worker_id, consumer.workers, consumer.worker_type, ','.join(app.huey.storage.queues),
         app.config.resolved_database_url), flush=True)
-    consumer.run()
+    try:
+        consumer.run()
+    finally:
+        app.close()
     return 0
 
 
@@ -148,6 +151,7 @@ def cmd_run(app, args):
         server.shutdown()
         from .lab import shutdown_all
         shutdown_all()   # the lab's worker processes, if the lab page started any
+        app.close()
     return 0
 
 

@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 
-from huey.consumer import Consumer, ThreadEnvironment, Worker, WorkerRecycle
+from huey.consumer import Consumer, Scheduler, ThreadEnvironment, Worker, WorkerRecycle
 
 from .db import is_sqlite
 from .errors import Revoked
@@ -99,8 +99,17 @@ class LocalqWorker(Worker):
                 return
 
 
+class LocalqScheduler(Scheduler):
+    """Huey's scheduler thread, which also closes its database connection when it ends
+    (Huey runs its shutdown hooks in worker threads only)."""
+
+    def shutdown(self):
+        self.huey.storage.close()
+
+
 class LocalqConsumer(Consumer):
     """Huey's Consumer for a LocalQ app; see the module docstring."""
+    scheduler_class = LocalqScheduler
 
     def __init__(self, app, workers=None, worker_type=None, queues=None, name=None, max_tasks=None):
         self.app = app

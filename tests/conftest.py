@@ -37,7 +37,7 @@ def app(tmp_path):
     app.create_tables(APP_MODELS)
     gates.clear()
     yield app
-    app.database.close()
+    app.close()
 
 
 @pytest.fixture

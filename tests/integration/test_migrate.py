@@ -29,7 +29,7 @@ def test_history_pending_jobs_and_app_rows_move_and_run_on_postgresql(tmp_path):
     later = add.apply_async((4, 4), countdown=3600)
     before = {j.id: (j.state, j.attempts, j.eta, j.queued_at) for j in Job.select()}
     attempts = Attempt.select().count()
-    app.database.close()
+    app.close()
 
     # When it is migrated
     out = subprocess.run([sys.executable, '-m', 'localq.cli', '-A', 'tests.sample_tasks:app', '--data-dir', str(folder),

@@ -13,7 +13,7 @@ def seeds(tmp_path):
     consumer.start_in_thread()
     yield seed_snippets
     consumer.shutdown()
-    seed_snippets.app.database.close()
+    seed_snippets.app.close()
 
 
 def test_basic_and_task_definition_snippets(seeds):

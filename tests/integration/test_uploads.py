@@ -24,7 +24,7 @@ def site(tmp_path):
     consumer.start_in_thread()
     yield app, web.test_client()
     consumer.shutdown()
-    app.database.close()
+    app.close()
 
 
 def post(client, name, data, headers=None):

@@ -126,7 +126,7 @@ def test_rows_and_attempts_survive_a_restart(app, worker):
     result = flaky.delay(1)
     assert result.get(timeout=10) == 1
     worker.shutdown()
-    app.database.close()
+    app.close()
     # A new process would open the file afresh: do the same.
     app.configure(data_dir=app.config.data_dir)
     app.setup()

@@ -14,4 +14,4 @@ def lab(tmp_path):
     lab = Lab(app)
     yield lab
     lab.shutdown()
-    app.database.close()
+    app.close()

@@ -17,7 +17,7 @@ def client(tmp_path):
     app.configure(data_dir=str(tmp_path / 'data'), database_url=TEST_DATABASE_URL)
     yield create_app(app).test_client()
     shutdown_all()
-    app.database.close()
+    app.close()
 
 
 def token(client, path='/lab'):
