@@ -2,7 +2,8 @@
 from huey import crontab
 
 from . import states
-from .app import LocalQ, current_app
+from .app import LocalQ
+from .current import current_app
 from .errors import (ConfigError, InvalidTaskOptions, JobFailed, JobNotFound, LocalqError,
                      MaxRetriesExceededError, ResultTimeout, Retry, TaskArgumentError, TaskRevoked,
                      WorkerLost)

@@ -6,7 +6,9 @@ import peewee
 from huey import Huey
 
 from . import config as config_mod
+from . import current
 from . import db as db_mod
+from . import models as models_mod
 from .errors import JobNotFound, LocalqError
 from .options import resolve_options
 from .results import AsyncResult
@@ -16,14 +18,13 @@ from .task import Task
 from .tracking import JobTracker
 from .watchdog import Watchdog
 
-_current = None
+
+def _open_current_app():
+    current.current_app().setup()
 
 
-def current_app():
-    """The LocalQ created or configured last, used by module-level AsyncResult(task_id)."""
-    if _current is None:
-        raise RuntimeError('create a LocalQ app before using AsyncResult(task_id)')
-    return _current
+# A model used before any localq call (a fresh process reading its own rows) opens the current app.
+db_mod.database.opener = _open_current_app
 
 
 class LocalHuey(Huey):
@@ -49,58 +50,67 @@ class LocalQ:
     """A task queue on one database: declare tasks with @app.task, run workers, read results."""
 
     def __init__(self, main='localq', database_url=None, data_dir=None, **settings):
-        global _current
         self.main = main
         self.routes = {}          # task name -> TaskRoute, read by the storage
         self.tasks = {}           # task name -> Task
+        self.models = list(models_mod.ALL_MODELS)   # tables created when the database opens
         self.config = config_mod.from_env(database_url=database_url, data_dir=data_dir, **settings)
-        self.database = None
+        # The storage opens the database on first use, whatever it is (an enqueue, a result
+        # read in a process that only imported the app, a worker's claim).
         self.huey = LocalHuey(main, results=False, serializer=JSONSerializer(), utc=True,
-                              immediate_use_memory=False, routes=self.routes, database=None)
+                              immediate_use_memory=False, routes=self.routes, opener=self._open_database)
         self.tracker = JobTracker(self)
         self.tracker.connect(self.huey)
         # Each worker thread (or process) runs Huey's shutdown hooks as it ends: its connection goes with it.
         self.huey.on_shutdown(name='localq-close-connection')(self.close_thread_connection)
         self.watchdog = Watchdog()
-        self._setup_lock = threading.Lock()
-        _current = self
+        current.add_app(self)
 
-    # -- configuration ------------------------------------------------------
+    # -- configuration and the database ----------------------------------------
     def configure(self, **settings):
-        """Change settings (e.g. data_dir, database_url); reopens the database, becomes current."""
-        global _current
-        _current = self
+        """Change settings (e.g. data_dir, database_url); reopens the database on next use, becomes current."""
+        current.set_current_app(self)
         self.config = self.config.replace(**settings)
         self.close()
         return self
+
+    @property
+    def database(self):
+        """The Peewee database, opened (tables created) on first use."""
+        return self.huey.storage.database
+
+    def setup(self):
+        """Open the database and create missing tables now (it happens on first use anyway)."""
+        return self.database
+
+    def _open_database(self):
+        return db_mod.init_db(self.config, self.models, prepare=models_mod.create_extra_indexes)
+
+    def register_models(self, *models):
+        """Peewee models (bound to localq.models.database) whose tables this app creates and
+        `localq migrate` copies: the app's own, and those of packages such as localq.documents."""
+        new = [m for m in models if m not in self.models]
+        self.models.extend(new)
+        db = self.huey.storage._database
+        if db is not None and new:
+            with db.connection_context():
+                db.create_tables(new, safe=True)
+
+    def create_tables(self, models):
+        """The older name of register_models, taking a list."""
+        self.register_models(*models)
 
     def close(self):
         """Close every database connection this app opened in this process, in any thread.
 
         For the end of a process or a test: nothing may be using the database. The next use opens it afresh."""
-        if self.database is not None:
-            self.database.close_all()
-            self.database = None
+        db = self.huey.storage.close_all()
+        if db is not None and db_mod.database.obj is db:
+            db_mod.database.initialize(None)   # models reopen through the current app
 
     def close_thread_connection(self):
         """Close this thread's connection, if it has one (a thread that uses the app is ending)."""
-        if self.database is not None and not self.database.is_closed():
-            self.database.close()
-
-    def setup(self):
-        """Open the database and create missing tables; called on first use."""
-        if self.database is None:
-            with self._setup_lock:
-                if self.database is None:
-                    db = db_mod.init_db(self.config)
-                    from . import documents
-                    with db.connection_context():
-                        db.create_tables(documents.MODELS, safe=True)
-                    storage = JobStorage(self.main, database=db, routes=self.routes)
-                    storage.lease_seconds = self.config.lease_timeout
-                    self.huey.storage = storage
-                    self.database = db
-        return self.database
+        self.huey.storage.close()
 
     @property
     def immediate(self):
@@ -221,12 +231,6 @@ class LocalQ:
         self.setup()
         return [n for n, in self.huey.storage.sql('SELECT name FROM queue_pause ORDER BY name')]
 
-    def create_tables(self, models):
-        """Create the app's own Peewee models (bound to localq.models.database) if missing."""
-        db = self.setup()
-        with db.connection_context():
-            db.create_tables(models, safe=True)
-
     # -- waking workers -------------------------------------------------------
     _wake_listeners = ()
 
@@ -235,7 +239,7 @@ class LocalQ:
         (on SQLite they notice the commit within poll_interval)."""
         for event in self._wake_listeners:
             event.set()
-        if notify and self.database is not None:
+        if notify and self.huey.storage._database is not None:
             self.huey.storage.notify_workers()
 
     def add_wake_listener(self, event):

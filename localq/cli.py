@@ -209,7 +209,7 @@ def cmd_migrate(app, args):
         raise ConfigError('%d worker(s) still run on %s: stop them (and run.py) first' % (online, source_url))
     dest = connect(args.to)
     print('copying %s -> %s' % (source_url, args.to), flush=True)
-    copied = migrate(app.database, dest)
+    copied = migrate(app.database, dest, app.models)
     dest.close()
     print('done: %d rows in %d tables. Start workers and the app with --database-url %s' % (
         sum(copied.values()), len(copied), args.to))

@@ -13,8 +13,23 @@ import threading
 import peewee
 from playhouse.db_url import parse
 
+class LazyDatabaseProxy(peewee.DatabaseProxy):
+    """What models bind to at import. Its first use opens the current app's database (`opener`),
+    so a process that only imported the app can read rows at once, whatever it does first."""
+    __slots__ = ('obj', '_callbacks', '_Model', 'opener')
+
+    def __init__(self):
+        super().__init__()
+        self.opener = None
+
+    def __getattr__(self, attr):
+        if self.obj is None and self.opener is not None:
+            self.opener()
+        return super().__getattr__(attr)
+
+
 # Models bind to this proxy at import; init_db() points it at a real database.
-database = peewee.DatabaseProxy()
+database = LazyDatabaseProxy()
 
 
 class TrackedConnections:
@@ -115,12 +130,13 @@ def open_database(config):
     raise ConfigError('database_url must start with sqlite:// or postgresql://, got %r' % url.split('://')[0])
 
 
-def init_db(config):
-    """Bind the proxy to the configured database and create missing tables."""
-    from . import models  # models import this module; avoid the cycle at import
+def init_db(config, models, prepare=None):
+    """Open the configured database, bind the proxy to it and create missing tables of `models`
+    (then call prepare(db), e.g. for indexes Peewee's Meta cannot express)."""
     db = open_database(config)
     database.initialize(db)
     with db.connection_context():
-        db.create_tables(models.ALL_MODELS, safe=True)
-        models.create_extra_indexes(db)
+        db.create_tables(models, safe=True)
+        if prepare is not None:
+            prepare(db)
     return db

@@ -14,7 +14,7 @@ has passed), as it would be on SQLite.
 import peewee
 from playhouse.reflection import Introspector
 
-from . import documents, models
+from . import models
 from .errors import LocalqError
 
 BATCH = 1000
@@ -35,14 +35,15 @@ def _reflect(db):
     return reflected
 
 
-def migrate(source, dest, log=print):
+def migrate(source, dest, own_models, log=print):
     """Copy every table of the SQLite database `source` into the empty database `dest`.
 
-    Returns {table: rows copied}."""
+    own_models: the app's registered models (created with their own types); other tables are
+    reflected. Returns {table: rows copied}."""
     src_models = _reflect(source)
     if 'job' not in src_models:
         raise MigrationError('the source has no job table: is it a localq data folder?')
-    own = models.ALL_MODELS + documents.MODELS
+    own = list(own_models)
     with dest.bind_ctx(own):
         dest.create_tables(own, safe=True)
         models.create_extra_indexes(dest)

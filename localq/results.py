@@ -4,6 +4,7 @@ import json
 import time
 
 from . import states
+from .current import current_app
 from .errors import JobFailed, ResultTimeout, TaskRevoked, WorkerLost
 
 _FIELDS = ('state', 'meta', 'result', 'error_type', 'error_message', 'traceback')
@@ -27,7 +28,6 @@ class AsyncResult:
 
     def __init__(self, id, app=None):
         if app is None:
-            from .app import current_app
             app = current_app()
         self.id = self.task_id = str(id)
         self.app = app

@@ -57,36 +57,66 @@ DEFAULT_ROUTE = TaskRoute()
 class JobStorage(BaseStorage):
     blocking = False  # idle waiting is the worker's job (worker.py)
 
-    # routes: Huey's registry string of a task -> its TaskRoute (set by Task).
-    def __init__(self, name='localq', database=None, routes=None, **kwargs):
+    # opener: returns the app's Peewee database, called on first use (whatever that use is:
+    # an enqueue, a result read, a worker's claim); routes: Huey's registry string of a task
+    # -> its TaskRoute (set by Task).
+    def __init__(self, name='localq', opener=None, routes=None, **kwargs):
         super().__init__(name)
-        self.database = database
+        self.opener = opener
         self.routes = routes if routes is not None else {}
         self.queues = None          # None: every queue; set by a worker
         self.worker_id = None
         self.lease_seconds = 15.0
-        self._sql = {}
-        self.is_sqlite = is_sqlite(database)
-        self._param = '?' if self.is_sqlite else '%s'
-        self._greatest = 'MAX' if is_sqlite(database) else 'GREATEST'
+        self._database = None
+        self._open_lock = threading.Lock()
         self._local = threading.local()
 
     # -- plumbing ---------------------------------------------------------
+    @property
+    def database(self):
+        return self._database if self._database is not None else self._open()
+
+    def _open(self):
+        with self._open_lock:
+            if self._database is None:
+                db = self.opener()
+                self._is_sqlite = is_sqlite(db)
+                self._param = '?' if self._is_sqlite else '%s'
+                self._greatest = 'MAX' if self._is_sqlite else 'GREATEST'
+                self._sql = {}
+                self._database = db
+        return self._database
+
+    @property
+    def is_sqlite(self):
+        self.database
+        return self._is_sqlite
+
     def sql(self, query, params=()):
         """Run fixed SQL written with '?' placeholders on this thread's connection."""
+        db = self.database
         if self._param != '?':
             query = self._sql.get(query) or self._sql.setdefault(query, query.replace('?', self._param))
-        return self.database.execute_sql(query, params)
+        return db.execute_sql(query, params)
 
     def table_by(self, index):
         """'job' pinned to one of its indexes where the planner would pick a worse one (SQLite)."""
-        return 'job INDEXED BY %s' % index if self._param == '?' else 'job'
+        return 'job INDEXED BY %s' % index if self.is_sqlite else 'job'
 
     def close(self):
-        if not self.database.is_closed():
-            self.database.close()
+        """Close this thread's connection (Huey calls it before forking workers)."""
+        if self._database is not None and not self._database.is_closed():
+            self._database.close()
             return True
         return False
+
+    def close_all(self):
+        """Close every connection of this process and forget the database; the next use reopens it."""
+        with self._open_lock:
+            db, self._database = self._database, None
+        if db is not None:
+            db.close_all()
+        return db
 
     def _queue_filter(self):
         if not self.queues:
@@ -140,14 +170,14 @@ class JobStorage(BaseStorage):
     def notify_workers(self):
         """PostgreSQL: wake every LISTENing worker when this transaction commits. SQLite: no-op
         (workers there watch PRAGMA data_version)."""
-        if self._param != '?':
+        if not self.is_sqlite:
             self.sql('NOTIFY %s' % self.NOTIFY_CHANNEL)
 
     def dequeue(self):
         now = time.time()
         qsql, qparams = self._queue_filter()
         source = self.table_by('job_claim')  # the claim-order index (else it may sort)
-        lock = '' if self._param == '?' else ' FOR UPDATE SKIP LOCKED'
+        lock = '' if self.is_sqlite else ' FOR UPDATE SKIP LOCKED'
         # Cheap read first: an idle worker never takes the write lock.
         deferred = getattr(self._local, 'deferred', None)
         if deferred:
@@ -203,7 +233,7 @@ class JobStorage(BaseStorage):
         qsql, qparams = self._queue_filter()
         rows = self.sql('SELECT message FROM job WHERE %s AND eta <= ?%s '
                         'ORDER BY priority DESC, eta LIMIT ?' % (SQL_CLAIMABLE, qsql),
-                        (time.time(),) + qparams + (limit or -1 if self._param == '?' else limit,))
+                        (time.time(),) + qparams + (limit or -1 if self.is_sqlite else limit,))
         return [m.encode('utf-8') for m, in rows]
 
     def flush_queue(self):
@@ -295,6 +325,6 @@ class JobStorage(BaseStorage):
         now = time.time() if now is None else now
         (next_at,) = self.sql(
             'INSERT INTO rate_slot (key, next_at) VALUES (?, ?) ON CONFLICT (key) DO UPDATE '
-            'SET next_at = %s(rate_slot.next_at, ?) + ? RETURNING next_at' % self._greatest,
+            'SET next_at = %s(rate_slot.next_at, ?) + ? RETURNING next_at' % ('MAX' if self.is_sqlite else 'GREATEST'),
             (key, now + interval, now, interval)).fetchone()
         return next_at - interval

@@ -1,9 +1,11 @@
 """localq's own app and tasks: what `python run.py` serves when no -A app is given."""
 import time
 
+from . import documents
 from .app import LocalQ
 
 app = LocalQ('localq')
+app.register_models(*documents.MODELS)
 
 
 @app.task(name='localq.add')
@@ -27,7 +29,6 @@ def process_document(self, stored_name, filename, user_id=''):
     """Extract, chunk, embed and store an upload, reporting each step (the course's solution)."""
     import os
 
-    from . import documents
     upload_dir = os.path.abspath(self.app.config.upload_dir)
     path = os.path.abspath(os.path.join(upload_dir, stored_name))
     if os.path.dirname(path) != upload_dir:
