@@ -95,7 +95,7 @@ def main(argv=None):
 def cmd_worker(app, args):
     from .worker import LocalqConsumer
     consumer = LocalqConsumer(app, max_tasks=args.max_tasks_per_child)
-    print('localq worker %s: %d %s worker(s) on queues %s, database %s' % (
+    consumer.on_ready = lambda: print('localq worker %s: %d %s worker(s) on queues %s, database %s' % (
         consumer.worker_id, consumer.workers, consumer.worker_type, ','.join(app.huey.storage.queues),
         app.config.resolved_database_url), flush=True)
     try:
@@ -143,7 +143,7 @@ def cmd_run(app, args):
     url = 'http://%s:%d/' % (cfg.host if ':' not in cfg.host else '[%s]' % cfg.host, server.server_port)
     consumer = LocalqConsumer(app)
     threading.Thread(target=server.serve_forever, name='localq-web', daemon=True).start()
-    print('localq is running at %s  (database %s; %d %s worker(s); Ctrl-C to stop)' % (
+    consumer.on_ready = lambda: print('localq is running at %s  (database %s; %d %s worker(s); Ctrl-C to stop)' % (
         url, cfg.resolved_database_url, consumer.workers, consumer.worker_type), flush=True)
     try:
         consumer.run()

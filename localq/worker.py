@@ -110,6 +110,7 @@ class LocalqScheduler(Scheduler):
 class LocalqConsumer(Consumer):
     """Huey's Consumer for a LocalQ app; see the module docstring."""
     scheduler_class = LocalqScheduler
+    on_ready = None   # called once the workers run and stop signals are handled
 
     def __init__(self, app, workers=None, worker_type=None, queues=None, name=None, max_tasks=None):
         self.app = app
@@ -152,6 +153,10 @@ class LocalqConsumer(Consumer):
         if not is_sqlite(self.app.huey.storage.database) and not self.environment.forks:
             self._listener = threading.Thread(target=self._listen_loop, name='localq-listen', daemon=True)
             self._listener.start()
+        if self.on_ready is not None:
+            # Only now: Huey's start() has installed the SIGINT/SIGTERM handlers, so whoever
+            # reads "ready" (a user about to press Ctrl-C, a test about to send SIGINT) is heard.
+            self.on_ready()
 
     def _listen_loop(self):
         """PostgreSQL: LISTEN on the storage's channel and wake this process's idle workers on

@@ -105,7 +105,12 @@ def test_run_py_moves_to_a_free_port_when_its_port_is_taken(tmp_path):
             first = server.stdout.readline()
             second = server.stdout.readline()
         finally:
-            os.killpg(server.pid, signal.SIGINT)
-            server.communicate(timeout=30)
+            os.killpg(server.pid, signal.SIGINT)   # at once: "running at" means Ctrl-C is heard
+            try:
+                server.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)   # leave nothing behind, then fail
+                server.communicate()
+                raise
     assert 'port %d is in use' % port in first
     assert 'http://127.0.0.1:' in second and ':%d/' % port not in second
