@@ -3,16 +3,19 @@ from huey import crontab
 
 from . import states
 from .app import LocalQ
+from .canvas import Signature, chain, chord, group, maybe_signature, signature
 from .current import current_app
-from .errors import (ConfigError, InvalidTaskOptions, JobFailed, JobNotFound, LocalqError,
-                     MaxRetriesExceededError, ResultTimeout, Retry, TaskArgumentError, TaskRevoked,
+from .errors import (CanvasError, ConfigError, InvalidTaskOptions, JobFailed, JobNotFound, LocalqError,
+                     MaxRetriesExceededError, NotRegistered, ResultTimeout, Retry, TaskArgumentError, TaskRevoked,
                      WorkerLost)
-from .results import AsyncResult
+from .results import AsyncResult, EagerResult, GroupResult
+from .shared import shared_task
 from .watchdog import SoftTimeLimitExceeded, TimeLimitExceeded
 
 Celery = LocalQ  # so `from localq import Celery` works for a course snippet too
 
-__all__ = ['crontab', 'LocalQ', 'Celery', 'AsyncResult', 'current_app', 'states', 'ConfigError',
-           'InvalidTaskOptions', 'JobFailed', 'JobNotFound', 'LocalqError', 'MaxRetriesExceededError',
-           'ResultTimeout', 'Retry', 'TaskArgumentError', 'TaskRevoked', 'WorkerLost',
-           'SoftTimeLimitExceeded', 'TimeLimitExceeded']
+__all__ = ['crontab', 'LocalQ', 'Celery', 'AsyncResult', 'GroupResult', 'EagerResult', 'current_app', 'states',
+           'Signature', 'signature', 'maybe_signature', 'chain', 'group', 'chord', 'shared_task',
+           'CanvasError', 'ConfigError', 'InvalidTaskOptions', 'JobFailed', 'JobNotFound', 'LocalqError',
+           'MaxRetriesExceededError', 'NotRegistered', 'ResultTimeout', 'Retry', 'TaskArgumentError', 'TaskRevoked',
+           'WorkerLost', 'SoftTimeLimitExceeded', 'TimeLimitExceeded']

@@ -1,22 +1,42 @@
 """LocalQ: the application object users create, as Celery's `app = Celery(...)`."""
-import threading
+import inspect
+import json
 import time
+import uuid
 
 import peewee
 from huey import Huey
+from huey.exceptions import HueyException
+from huey.registry import Message
+from huey.utils import normalize_expire_time, normalize_time
 
 from . import config as config_mod
-from . import current
+from . import aio, current, states, workflow
 from . import db as db_mod
 from . import models as models_mod
-from .errors import JobNotFound, LocalqError
+from .errors import InvalidTaskOptions, JobNotFound, LocalqError, NotRegistered, TaskArgumentError
 from .options import resolve_options
-from .results import AsyncResult
+from .results import AsyncResult, GroupResult
 from .serializer import JSONSerializer
-from .storage import JobStorage, enqueue_options
+from .storage import HUEY_PREFIX, JobStorage, enqueue_options
 from .task import Task
 from .tracking import JobTracker
 from .watchdog import Watchdog
+
+
+DATABASE_SETTINGS = ('data_dir', 'database_url', 'synchronous', 'busy_timeout')
+
+# What apply_async() and send_task() accept besides args and kwargs.
+CALL_OPTIONS = ('countdown', 'eta', 'expires', 'queue', 'priority', 'task_id', 'idempotency_key')
+
+
+def message_by_name(name, args, kwargs, task_id=None, countdown=None, eta=None, expires=None, priority=None):
+    """A Huey message for a task this process has not declared (send_task): the worker that
+    has it fills in the task's own retries and time limit (None here means "the task's")."""
+    return Message(str(task_id or uuid.uuid4()), HUEY_PREFIX + name,
+                   normalize_time(eta, countdown, True) if countdown is not None or eta is not None else None,
+                   None, None, priority, tuple(args), dict(kwargs), None, None, expires,
+                   normalize_expire_time(expires, True) if expires else None, None, None, None)
 
 
 def _open_current_app():
@@ -36,6 +56,30 @@ class LocalHuey(Huey):
     two key/value reads on every execution.
     """
     storage_class = JobStorage
+    not_registered = None   # the app's handler of a claimed job whose task this process lacks
+
+    # A workflow member's message carries its links beside Huey's fields (serializer.py).
+    def serialize_task(self, task):
+        return self.serializer.dump_message(self._registry.create_message(task), getattr(task, 'workflow', None))
+
+    def deserialize_task(self, data):
+        message, workflow = self.serializer.load_message(data)
+        task = self._registry.create_task(message)
+        task.workflow = workflow
+        return task
+
+    def dequeue(self):
+        data = self.storage.dequeue()
+        if data is None:
+            return None
+        try:
+            return self.deserialize_task(data)
+        except HueyException:
+            # A task this worker does not have (a typo in send_task, a module the worker
+            # did not import): fail the job now, saying which tasks this worker has, rather
+            # than leave it STARTED until its lease runs out as "worker lost".
+            self.not_registered(data)
+            return None
 
     def is_revoked(self, task, timestamp=None, peek=True):
         return False
@@ -49,8 +93,12 @@ class LocalHuey(Huey):
 class LocalQ:
     """A task queue on one database: declare tasks with @app.task, run workers, read results."""
 
-    def __init__(self, main='localq', database_url=None, data_dir=None, **settings):
+    def __init__(self, main='localq', database_url=None, data_dir=None, broker=None, backend=None, include=(),
+                 **settings):
+        """LocalQ('myapp'), or as Celery(...): broker= and backend= are accepted and unused (the database
+        is both); include= names task modules that `localq worker` imports before it starts."""
         self.main = main
+        self.include = list(include)
         self.routes = {}          # task name -> TaskRoute, read by the storage
         self.tasks = {}           # task name -> Task
         self.models = list(models_mod.ALL_MODELS)   # tables created when the database opens
@@ -61,18 +109,35 @@ class LocalQ:
                               immediate_use_memory=False, routes=self.routes, opener=self._open_database)
         self.tracker = JobTracker(self)
         self.tracker.connect(self.huey)
+        self.huey.not_registered = self.tracker.record_not_registered
         # Each worker thread (or process) runs Huey's shutdown hooks as it ends: its connection goes with it.
         self.huey.on_shutdown(name='localq-close-connection')(self.close_thread_connection)
+        self.huey.on_shutdown(name='localq-close-event-loop')(aio.close_thread_loop)
+        self.huey.storage.default_queue = self.config.default_queue
+        self._conf = config_mod.Conf(self)
         self.watchdog = Watchdog()
         current.add_app(self)
 
     # -- configuration and the database ----------------------------------------
     def configure(self, **settings):
-        """Change settings (e.g. data_dir, database_url); reopens the database on next use, becomes current."""
+        """Change settings; becomes the current app. A change of database (data_dir, database_url,
+        synchronous, busy_timeout) closes its connections: the next use opens the new one."""
         current.set_current_app(self)
+        before = self.config
         self.config = self.config.replace(**settings)
-        self.close()
+        self.huey.storage.default_queue = self.config.default_queue
+        if any(getattr(before, k) != getattr(self.config, k) for k in DATABASE_SETTINGS):
+            self.close()
         return self
+
+    @property
+    def conf(self):
+        """The settings as a mapping, by localq's names or Celery's: app.conf.update(worker_concurrency=4)."""
+        return self._conf
+
+    def config_from_object(self, obj):
+        """Celery's app.config_from_object('myproj.celeryconfig'): settings from a module, class or dict."""
+        self.conf.config_from_object(obj)
 
     @property
     def database(self):
@@ -144,29 +209,73 @@ class LocalQ:
 
     def _make_task(self, func, options, periodic=None):
         resolved = resolve_options(func, options)
+        if inspect.iscoroutinefunction(func) and resolved.soft_time_limit:
+            raise InvalidTaskOptions(
+                '@task(soft_time_limit=...) for async def %s: cannot be delivered into a coroutine (it would see '
+                'CancelledError, not SoftTimeLimitExceeded); use time_limit (it cancels the coroutine at its next '
+                'await), or asyncio.timeout() inside the task' % func.__qualname__)
         if resolved.name in self.tasks:
             raise ValueError('a task named %r is already declared; give one a different name=' % resolved.name)
         task = Task(self, func, resolved, periodic=periodic)
         self.tasks[resolved.name] = task
         return task
 
-    def enqueue(self, huey_task, queue=None, idempotency_key=None):
-        """Queue a Huey task with localq's per-call options; returns an AsyncResult."""
-        self.setup()
-        token = enqueue_options.set({'queue': queue, 'idempotency_key': idempotency_key})
+    def declare_shared(self, func, options):
+        """Declare a @shared_task on this app (current.py calls it for every app)."""
+        if resolve_options(func, options).name not in self.tasks:
+            self._make_task(func, options)
+
+    # -- queueing -------------------------------------------------------------
+    def enqueue_call(self, name, args=None, kwargs=None, options=None, workflow=None, member=None, checked=False):
+        """Queue one call of the task `name`, declared in this process or not; returns its AsyncResult.
+
+        Every way in comes here (Task.apply_async, send_task, a canvas), so every caller's
+        call and options get the same checks. workflow/member: a canvas member's message
+        marker and row columns (canvas.py)."""
+        options = {k: v for k, v in (options or {}).items() if k != 'link_error'}
+        unknown = sorted(set(options) - set(CALL_OPTIONS))
+        if unknown:
+            raise TypeError('apply_async() got unknown option(s) %s; allowed: %s' % (
+                ', '.join(unknown), ', '.join(CALL_OPTIONS)))
+        args, kwargs = tuple(args or ()), dict(kwargs or {})
+        if not all(isinstance(k, str) for k in kwargs):
+            raise TaskArgumentError('kwargs of %s must be a dict with str keys' % name)
+        task = self.tasks.get(name)
+        if task is not None and not checked:
+            task.check_call(args, kwargs)
+        call = dict(task_id=options.get('task_id'), countdown=options.get('countdown'), eta=options.get('eta'),
+                    expires=options.get('expires'), priority=options.get('priority'))
+        if task is None:
+            if self.huey.immediate:
+                raise NotRegistered('%s is not declared in this process; immediate mode runs tasks here' % name)
+            message = message_by_name(name, args, kwargs, **call)
+            data, job_id, priority = self.huey.serializer.dump_message(message, workflow), message.id, message.priority
+        else:
+            huey_task = task.make_huey_task(args, kwargs, **call)
+            huey_task.workflow = workflow
+            if self.huey.immediate:
+                self.huey.enqueue(huey_task)   # runs it here; the tracker still writes its row
+                return AsyncResult(huey_task.id, app=self)
+            huey_task.resolve_expires(True)
+            data, job_id, priority = self.huey.serialize_task(huey_task), huey_task.id, huey_task.priority
+        return self._enqueue_data(job_id, data, priority, options.get('queue'), options.get('idempotency_key'),
+                                  member)
+
+    def _enqueue_data(self, job_id, data, priority, queue, idempotency_key, member):
+        token = enqueue_options.set({'queue': queue, 'idempotency_key': idempotency_key, 'workflow': member})
         try:
             if idempotency_key is None:
-                self.huey.enqueue(huey_task)
+                self.huey.storage.enqueue(data, priority)
             else:
-                existing = self._enqueue_once(huey_task, idempotency_key)
+                existing = self._enqueue_once(data, priority, idempotency_key)
                 if existing is not None:
                     return AsyncResult(existing, app=self)
         finally:
             enqueue_options.reset(token)
         self.wake_workers(notify=False)  # the storage's INSERT already notified other hosts
-        return AsyncResult(huey_task.id, app=self)
+        return AsyncResult(job_id, app=self)
 
-    def _enqueue_once(self, huey_task, key):
+    def _enqueue_once(self, data, priority, key):
         """Queue unless a job holds this idempotency key; return that job's id if one does.
 
         A REVOKED job gives its key up, so the work can be asked for again.
@@ -178,7 +287,7 @@ class LocalQ:
                 with self.write_transaction():
                     storage.sql("UPDATE job SET idempotency_key = NULL WHERE idempotency_key = ? "
                                 "AND state = 'REVOKED'", (key,))
-                    self.huey.enqueue(huey_task)
+                    storage.enqueue(data, priority)
                 return None
             except peewee.IntegrityError:
                 existing = self.job_id_for_key(key)
@@ -190,29 +299,55 @@ class LocalQ:
         row = self.huey.storage.sql('SELECT id FROM job WHERE idempotency_key = ?', (key,)).fetchone()
         return row[0] if row else None
 
+    def send_task(self, name, args=None, kwargs=None, **options):
+        """Queue a task by name, without importing its function (Celery's send_task): a worker
+        that has it runs it; one that does not fails the job with NotRegistered."""
+        from .canvas import apply_linked
+        link, link_error = options.pop('link', None), options.pop('link_error', None)
+        if link is None and link_error is None:
+            return self.enqueue_call(name, args, kwargs, options)
+        return apply_linked(self.signature(name, args, kwargs, **options), link, link_error)
+
+    def signature(self, name, args=None, kwargs=None, **options):
+        """A signature of the task called `name` (declared here or not)."""
+        from .canvas import Signature
+        return Signature(name, args, kwargs, options, app=self)
+
     # -- results and control ------------------------------------------------
     def AsyncResult(self, job_id):
-        self.setup()
         return AsyncResult(job_id, app=self)
 
-    def revoke(self, job_id):
-        """Cancel a job: waiting ones become REVOKED, running ones are asked to stop.
+    def GroupResult(self, group_id, results=None):
+        """A group's results: given, or read from its members' rows (GroupResult.restore)."""
+        if results is not None:
+            return GroupResult(group_id, results, app=self)
+        return GroupResult.restore(group_id, app=self) or GroupResult(group_id, [], app=self)
 
-        Returns the state the job is in afterwards."""
+    def revoke(self, job_id):
+        """Cancel a job: a waiting one becomes REVOKED (with whatever in its workflow waits
+        for it), a running one is asked to stop. Revoking a workflow's root also revokes
+        every member that has not started. Returns the state the job is in afterwards."""
         storage = self.huey.storage
         now = time.time()
         with self.write_transaction():
-            row = storage.sql('SELECT state FROM job WHERE id = ?', (job_id,)).fetchone()
+            row = storage.sql('SELECT state, task, root_id, message FROM job WHERE id = ?', (job_id,)).fetchone()
             if row is None:
                 raise JobNotFound(job_id)
-            state = row[0]
-            if state in ('PENDING', 'RETRY'):
-                storage.sql("UPDATE job SET state = 'REVOKED', finished_at = ?, wait_reason = 'revoked' "
+            state, task, root_id, message = row
+            if state in states.NOT_STARTED:
+                storage.sql("UPDATE job SET state = 'REVOKED', finished_at = ?, wait_reason = 'revoked by a user' "
                             'WHERE id = ?', (now, job_id))
-                return 'REVOKED'
-            if state in ('SUCCESS', 'FAILURE', 'REVOKED'):
-                return state
-            storage.sql('UPDATE job SET revoke_requested = ? WHERE id = ?', (True, job_id))
+                if root_id:
+                    workflow.after_final(self, job_id, task, states.REVOKED, json.loads(message).get('w'),
+                                         ('localq.errors.Revoked', 'job %s was revoked' % job_id, ''), now)
+                state = states.REVOKED
+            elif states.is_running(state):
+                storage.sql('UPDATE job SET revoke_requested = ? WHERE id = ?', (True, job_id))
+            if root_id == job_id:
+                storage.sql("UPDATE job SET state = 'REVOKED', finished_at = ?, wait_reason = ?, error_type = ?, "
+                            "error_message = ? WHERE root_id = ? AND state IN ('PENDING', 'RETRY', 'WAITING')",
+                            (now, workflow.not_run_reason(task, job_id, states.REVOKED), 'localq.errors.Revoked',
+                             'its workflow was revoked', job_id))
         self.wake_workers()
         return state
 

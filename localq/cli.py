@@ -94,7 +94,9 @@ def main(argv=None):
 
 def cmd_worker(app, args):
     from .worker import LocalqConsumer
-    consumer = LocalqConsumer(app, max_tasks=args.max_tasks_per_child)
+    for module in app.include:   # Celery(..., include=[...]): the task modules the worker must know
+        importlib.import_module(module)
+    consumer = LocalqConsumer(app, max_tasks=args.max_tasks_per_child or app.config.max_tasks_per_child or None)
     consumer.on_ready = lambda: print('localq worker %s: %d %s worker(s) on queues %s, database %s' % (
         consumer.worker_id, consumer.workers, consumer.worker_type, ','.join(app.huey.storage.queues),
         app.config.resolved_database_url), flush=True)

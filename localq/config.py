@@ -3,7 +3,9 @@
 This is the only module that reads os.environ.
 """
 import dataclasses
+import logging
 import os
+import re
 
 from .errors import ConfigError
 
@@ -18,6 +20,8 @@ SETTINGS = (
     ('workers', 2, 'Worker threads (or processes) of the embedded or CLI worker.'),
     ('worker_type', 'thread', 'thread or process.'),
     ('queues', 'high,default,low', 'Queues a worker serves (priority= orders jobs, not the queue list).'),
+    ('default_queue', 'default', 'Queue of a task declared without queue=.'),
+    ('max_tasks_per_child', 0, 'A worker thread or process is replaced after this many jobs (0: never).'),
     ('worker_name', '', 'Name shown for this worker; empty means host:pid.'),
     ('poll_interval', 0.005, 'Seconds an idle worker waits between cheap change checks.'),
     ('heartbeat_interval', 2.0, 'Seconds between worker heartbeats.'),
@@ -46,6 +50,8 @@ class Config:
     workers: int = 2
     worker_type: str = 'thread'
     queues: str = 'high,default,low'
+    default_queue: str = 'default'
+    max_tasks_per_child: int = 0
     worker_name: str = ''
     poll_interval: float = 0.005
     heartbeat_interval: float = 2.0
@@ -111,6 +117,11 @@ def validate(config):
         raise ConfigError('lab_speed must be above 0, got %r' % config.lab_speed)
     if not config.queue_list:
         raise ConfigError('queues must name at least one queue')
+    if not re.match(r'^[\w.-]{1,100}$', config.default_queue):
+        raise ConfigError('default_queue must be a queue name of letters, digits, "_", "-", ".", got %r'
+                          % config.default_queue)
+    if config.max_tasks_per_child < 0:
+        raise ConfigError('max_tasks_per_child must be 0 (never) or more, got %r' % config.max_tasks_per_child)
     if config.lease_timeout <= config.heartbeat_interval:
         raise ConfigError('lease_timeout (%s) must exceed heartbeat_interval (%s)' % (
             config.lease_timeout, config.heartbeat_interval))
@@ -127,3 +138,116 @@ def from_env(environ=None, **overrides):
             values[name] = environ[key]
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Config().replace(**values)
+
+
+# Celery's names for settings localq also has: app.conf.update() and config_from_object() take
+# either name (the seeds write celery_app.conf.update(worker_max_tasks_per_child=1000)).
+CELERY_NAMES = {
+    'worker_concurrency': 'workers',
+    'worker_pool': 'worker_type',
+    'worker_max_tasks_per_child': 'max_tasks_per_child',
+    'task_default_queue': 'default_queue',
+}
+CELERY_POOLS = {'threads': 'thread', 'thread': 'thread', 'prefork': 'process', 'process': 'process'}
+# Celery settings that mean nothing here, with why: accepted (so a Celery config loads), not applied.
+CELERY_IGNORED = {
+    'broker_url': 'the database is the broker (database_url)',
+    'result_backend': 'results are in the job rows (database_url)',
+    'task_serializer': 'messages are always JSON',
+    'result_serializer': 'results are always JSON',
+    'accept_content': 'messages are always JSON',
+    'timezone': 'times are stored as UTC seconds; crontabs run in UTC',
+    'enable_utc': 'times are stored as UTC seconds',
+    'task_track_started': 'STARTED is always recorded',
+    'result_expires': 'finished jobs are pruned by keep_succeeded_days / keep_failed_days',
+    'task_queues': 'queues exist when used; a worker chooses them with -Q',
+    'broker_connection_retry_on_startup': 'there is no broker connection',
+    'worker_prefetch_multiplier': 'a worker claims one job at a time',
+}
+logger = logging.getLogger(__name__)
+
+
+class Conf:
+    """app.conf: the settings as a mapping users can read and update, under localq's names or Celery's."""
+
+    def __init__(self, app):
+        self._app = app
+        self._ignored = {}
+
+    def _name(self, key):
+        if key in CELERY_IGNORED:
+            return None
+        name = CELERY_NAMES.get(key, key)
+        if name not in {f.name for f in dataclasses.fields(Config)}:
+            raise ConfigError('unknown setting %r; localq has %s; Celery names it understands: %s' % (
+                key, ', '.join(s[0] for s in SETTINGS), ', '.join(sorted(CELERY_NAMES))))
+        return name
+
+    def __getitem__(self, key):
+        name = self._name(key)
+        if name is None:
+            if key not in self._ignored:
+                raise KeyError(key)
+            return self._ignored[key]
+        return getattr(self._app.config, name)
+
+    def __getattr__(self, key):
+        if key.startswith('_'):
+            raise AttributeError(key)
+        try:
+            return self[key]
+        except (KeyError, ConfigError) as exc:
+            raise AttributeError(str(exc)) from None
+
+    def __setitem__(self, key, value):
+        self.update({key: value})
+
+    def __contains__(self, key):
+        try:
+            self[key]
+        except (KeyError, ConfigError):
+            return False
+        return True
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+    def keys(self):
+        return [s[0] for s in SETTINGS] + sorted(self._ignored)
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __len__(self):
+        return len(self.keys())
+
+    def items(self):
+        return [(k, self[k]) for k in self.keys()]
+
+    def update(self, values=(), **more):
+        """Change settings by localq's or Celery's names (Celery-only ones are accepted, with a warning)."""
+        values = dict(values, **more)
+        settings = {}
+        for key, value in values.items():
+            name = self._name(key)
+            if name is None:
+                logger.warning('app.conf: %s has no effect in localq: %s', key, CELERY_IGNORED[key])
+                self._ignored[key] = value
+                continue
+            if key == 'worker_pool':
+                if value not in CELERY_POOLS:
+                    raise ConfigError('worker_pool must be one of %s, got %r' % (', '.join(CELERY_POOLS), value))
+                value = CELERY_POOLS[value]
+            settings[name] = value
+        if settings:
+            self._app.configure(**settings)
+
+    def config_from_object(self, obj):
+        """Read settings from a module (or its dotted name), a class or a dict: every attribute that
+        names a setting, by localq's or Celery's name; other attributes are left alone."""
+        if isinstance(obj, str):
+            import importlib
+            obj = importlib.import_module(obj)
+        items = obj.items() if isinstance(obj, dict) else ((k, getattr(obj, k)) for k in dir(obj))
+        known = {s[0] for s in SETTINGS} | set(CELERY_NAMES) | set(CELERY_IGNORED)
+        self.update({k: v for k, v in items if k in known})

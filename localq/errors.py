@@ -53,6 +53,17 @@ class MaxRetriesExceededError(LocalqError):
     """Raised by self.retry() when no retries are left and no exc was given."""
 
 
+class NotRegistered(LocalqError, KeyError):
+    """Recorded on a job whose worker has no task of that name (the job fails at once, never runs)."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else 'task not registered'
+
+
+class CanvasError(LocalqError, ValueError):
+    """Raised when a workflow (chain, group, chord) cannot be built as given."""
+
+
 class WorkerLost(LocalqError):
     """Recorded on a job whose worker died or stopped while running it."""
 

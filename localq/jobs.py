@@ -2,7 +2,7 @@
 import json
 import time
 
-from . import redact, states
+from . import redact, states, workflow
 from .errors import JobNotFound
 from .models import Attempt, Job
 
@@ -32,6 +32,8 @@ def job_to_dict(job, app=None):
         'attempts': job.attempts, 'max_retries': job.max_retries, 'acks_late': job.acks_late,
         'queued_at': job.queued_at, 'eta': job.eta, 'started_at': job.started_at,
         'finished_at': job.finished_at, 'worker': job.worker, 'wait_reason': job.wait_reason,
+        'root_id': job.root_id, 'parent_id': job.parent_id, 'group_id': job.group_id,
+        'group_index': job.group_index, 'waits_for': job.waits_for,
     }
 
 
@@ -50,6 +52,40 @@ def get_job(job_id, with_attempts=False, app=None):
     return d
 
 
+def workflow_of(app, job):
+    """The workflow a job belongs to, for its page: every member with its step, state and links.
+
+    Steps follow the links: a member with no parent is step 1; one that waits for a job or a
+    group comes one step after it. None for a job outside any workflow."""
+    if not job['root_id']:
+        return None
+    rows = (Job.select(Job.id, Job.task, Job.state, Job.parent_id, Job.group_id, Job.group_index, Job.waits_for,
+                       Job.wait_reason, Job.queued_at)
+            .where(Job.root_id == job['root_id']).order_by(Job.queued_at, Job.group_index, Job.id))
+    members = [{'id': r.id, 'task': r.task, 'state': r.state, 'parent_id': r.parent_id, 'group_id': r.group_id,
+                'group_index': r.group_index, 'waits_for': r.waits_for, 'wait_reason': r.wait_reason} for r in rows]
+    by_id = {m['id']: m for m in members}
+    groups = {}
+    for m in members:
+        if m['group_id']:
+            groups.setdefault(m['group_id'], []).append(m)
+    names = {gid: 'group %d' % (n + 1) for n, gid in enumerate(groups)}
+
+    def step(m, seen=()):
+        if 'step' not in m:
+            parents = [by_id[m['parent_id']]] if m['parent_id'] in by_id else groups.get(m['parent_id'], [])
+            m['step'] = 1 + max([step(p, seen + (m['id'],)) for p in parents if p['id'] not in seen] or [0])
+        return m['step']
+    for m in members:
+        step(m)
+        m['group'] = names.get(m['group_id'])
+        m['after'] = ('job %s' % m['parent_id'][:8] if m['parent_id'] in by_id
+                      else names.get(m['parent_id']) if m['parent_id'] else None)
+    members.sort(key=lambda m: (m['step'], m['group_index'] or 0, m['id']))
+    return {'root_id': job['root_id'], 'members': members,
+            'done': sum(m['state'] in states.TERMINAL for m in members)}
+
+
 def count_by_state(app):
     """{state: n} for every state present, custom progress states included.
 
@@ -63,20 +99,25 @@ def count_by_state(app):
         counts = dict(storage.sql('SELECT state, COUNT(*) FROM job WHERE %s GROUP BY state' % states.SQL_CLAIMABLE)
                       .fetchall())
         counts.update(storage.sql('SELECT state, COUNT(*) FROM %s WHERE %s GROUP BY state' % (
-            storage.table_by('job_running'), states.SQL_RUNNING)).fetchall())
-        for state in (states.FAILURE, states.REVOKED):
+            storage.table_by('job_active'), states.SQL_RUNNING)).fetchall())
+        for state in (states.FAILURE, states.REVOKED, states.WAITING):
             counts[state] = storage.sql('SELECT COUNT(*) FROM job WHERE state = ?', (state,)).fetchone()[0]
     counts[states.SUCCESS] = total - sum(counts.values())
     return {s: n for s, n in counts.items() if n}
 
 
 def requeue(app, job_ids):
-    """Run finished (failed, revoked) jobs again from scratch; returns the ids re-queued."""
+    """Run finished (failed, revoked) jobs again from scratch; returns the ids re-queued.
+
+    A workflow member's dependents that it left cancelled wait for it again; a member that
+    never ran (cancelled) is not re-queued itself: it runs once what it waits for succeeds."""
     now = time.time()
     done = []
     with app.write_transaction():
         for job in Job.select().where(Job.id.in_(list(job_ids)) &
                                       Job.state.in_([states.FAILURE, states.REVOKED])):
+            if workflow.is_cancelled_member(job.state, job.wait_reason):
+                continue
             # The message still carries the retries left when it failed: give
             # them back in the same statement that makes the job claimable.
             message = json.loads(job.message)
@@ -85,6 +126,8 @@ def requeue(app, job_ids):
                         revoke_requested=False, error_type=None, error_message=None, traceback=None,
                         message=json.dumps(message))
              .where(Job.id == job.id).execute())
+            if job.root_id:
+                workflow.rearm_dependents(app.huey.storage, job.id, job.group_id)
             done.append(job.id)
     app.wake_workers()
     return done
@@ -99,7 +142,7 @@ def list_workers(app, now=None, recent=86400.0):
     running = {}
     for job_id, task, state, worker, started in storage.sql(
             'SELECT id, task, state, worker, started_at FROM %s WHERE %s' % (
-                storage.table_by('job_running'), states.SQL_RUNNING)):
+                storage.table_by('job_active'), states.SQL_RUNNING)):
         running.setdefault(worker, []).append({'id': job_id, 'task': task, 'state': state, 'started_at': started})
     workers = []
     for w in (WorkerRecord.select().where(WorkerRecord.last_seen > now - recent)
@@ -164,6 +207,8 @@ def explain_wait(app, job, now=None):
     retry or rate limit), no worker for the queue, jobs ahead of it."""
     from datetime import datetime
     from .models import QueuePause
+    if job['state'] == states.WAITING:
+        return waiting_for(app, job)
     if job['state'] not in states.READY_TO_CLAIM:
         return None
     now = time.time() if now is None else now
@@ -191,6 +236,17 @@ def explain_wait(app, job, now=None):
         (job['queue'], now, job['id'], job['priority'], job['priority'], job['eta'])).fetchone()[0]
     return 'Ready: %d job(s) ahead of it in queue %s, %d worker(s) serving it.' % (
         ahead, job['queue'], len(serving))
+
+
+def waiting_for(app, job):
+    """Why a WAITING workflow member waits, in a sentence."""
+    parent = Job.get_or_none(Job.id == job['parent_id'])
+    if parent is not None:
+        return 'Waits for job %s (%s, now %s): it runs once that job has succeeded, given its result.' % (
+            parent.id, parent.task, parent.state)
+    members = Job.select().where(Job.group_id == job['parent_id']).count()
+    return ('Waits for %d of the %d jobs of its group: it runs once all have succeeded, given the list '
+            'of their results.' % (job['waits_for'], members))
 
 
 def human_seconds(seconds):

@@ -6,7 +6,8 @@ an index range, never a sort of a million rows:
     all jobs          newest queued first     index job_queued_at (queued_at)
     one task          newest queued first     index job_task_queued_at (task, queued_at)
     PENDING, RETRY    next to run first       partial index job_claim (priority DESC, eta, queue)
-    STARTED           newest started first    partial index job_running (few rows)
+    STARTED           newest started first    partial index job_active (few rows)
+    WAITING           newest queued first     partial index job_waiting (workflow members)
     SUCCESS, ...      newest finished first   index job_state_done (state, finished_at, queue)
 
 A page's cursor is the sort key of its last row; the next page is "rows after
@@ -32,6 +33,7 @@ ORDERS = {
     None: ((Job.queued_at, True), (Job.id, True)),
     states.PENDING: ((Job.priority, True), (Job.eta, False), (Job.id, False)),
     states.RETRY: ((Job.priority, True), (Job.eta, False), (Job.id, False)),
+    states.WAITING: ((Job.queued_at, True), (Job.id, True)),
     RUNNING: ((Job.started_at, True), (Job.id, True)),
     states.SUCCESS: ((Job.finished_at, True), (Job.id, True)),
     states.FAILURE: ((Job.finished_at, True), (Job.id, True)),
@@ -40,6 +42,7 @@ ORDERS = {
 
 # What a list row needs: no message, no traceback (/api/task/info/<id> has those).
 LIST_COLUMNS = (Job.id, Job.task, Job.queue, Job.priority, Job.state, Job.args, Job.kwargs, Job.meta,
+                Job.root_id, Job.parent_id, Job.group_id, Job.group_index, Job.waits_for,
                 Job.result, Job.error_type, Job.error_message, Job.attempts, Job.max_retries, Job.acks_late,
                 Job.queued_at, Job.eta, Job.started_at, Job.finished_at, Job.worker, Job.wait_reason)
 
@@ -101,7 +104,7 @@ class JobFilter:
         query = Job.select(*columns)
         if self.state in (RUNNING,) + states.READY_TO_CLAIM and is_sqlite(database.obj):
             # SQLite would rather sort every waiting row than walk the index in order.
-            index = 'job_running' if self.state == RUNNING else 'job_claim'
+            index = 'job_active' if self.state == RUNNING else 'job_claim'
             query = query.from_(SQL('"job" AS "t1" INDEXED BY %s' % index))
         for cond in self.where():
             query = query.where(cond)

@@ -3,8 +3,10 @@
 Times are UNIX seconds in DoubleFields (8-byte; PostgreSQL's REAL would round them to minutes).
 """
 import peewee as pw
+from playhouse.migrate import SchemaMigrator, migrate
 
 from .db import database
+from .states import SQL_CLAIMABLE, SQL_RUNNING
 
 
 class BaseModel(pw.Model):
@@ -43,6 +45,14 @@ class Job(BaseModel):
     lease_until = pw.DoubleField(null=True)     # a running job whose lease passes is lost
     wait_reason = pw.CharField(max_length=200, null=True)
     revoke_requested = pw.BooleanField(default=False)
+    # Workflows (canvas.py): the first job (or group) of this job's workflow; the job (or group)
+    # whose result it waits for; the group its own result belongs to, at which position; and how
+    # many parents must still succeed before it is released (WAITING -> PENDING).
+    root_id = pw.CharField(max_length=64, null=True)
+    parent_id = pw.CharField(max_length=64, null=True)
+    group_id = pw.CharField(max_length=64, null=True)
+    group_index = pw.IntegerField(null=True)
+    waits_for = pw.IntegerField(default=0)
 
     class Meta:
         table_name = 'job'
@@ -128,21 +138,40 @@ class RateSlot(BaseModel):
 ALL_MODELS = [Job, Attempt, WorkerRecord, QueuePause, KeyValue, Counter, RateSlot]
 
 
+# Columns added after the first release: a data folder made before them gets them on open.
+LATER_COLUMNS = {'job': ('root_id', 'parent_id', 'group_id', 'group_index', 'waits_for')}
+
+
+def add_missing_columns(db):
+    """ALTER TABLE for model columns an older data folder lacks (playhouse.migrate)."""
+    migrator = SchemaMigrator.from_database(db)
+    for model in ALL_MODELS:
+        table = model._meta.table_name
+        have = {c.name for c in db.get_columns(table)}
+        missing = [name for name in LATER_COLUMNS.get(table, ()) if name not in have]
+        if missing:
+            with db.atomic():
+                migrate(*[migrator.add_column(table, name, model._meta.fields[name]) for name in missing])
+
+
 def create_extra_indexes(db):
     """Indexes Peewee's Meta cannot express (partial, DESC), and renames of older ones."""
+    add_missing_columns(db)
     # Claim order. The queue is the last column, so the claim's queue filter
     # and the overview's per-queue counts are read from the index alone.
     db.execute_sql(
-        'CREATE INDEX IF NOT EXISTS job_claim ON job (priority DESC, eta, queue) '
-        "WHERE state IN ('PENDING', 'RETRY')")
-    db.execute_sql(
-        'CREATE INDEX IF NOT EXISTS job_running ON job (lease_until) '
-        "WHERE state NOT IN ('PENDING', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED')")
+        'CREATE INDEX IF NOT EXISTS job_claim ON job (priority DESC, eta, queue) WHERE ' + SQL_CLAIMABLE)
+    # Running jobs. SQLite uses a partial index only for a query with the same predicate,
+    # so the index is made from the one constant the queries use.
+    db.execute_sql('CREATE INDEX IF NOT EXISTS job_active ON job (lease_until) WHERE ' + SQL_RUNNING)
     # Counts per state, the finished tabs' order, per-minute throughput and
     # failures per queue: all ranges of this one index.
     db.execute_sql('CREATE INDEX IF NOT EXISTS job_state_done ON job (state, finished_at, queue)')
     db.execute_sql('CREATE INDEX IF NOT EXISTS attempt_job ON attempt (job_id, number)')
-    # Replaced by the two above (data folders made before the dashboard).
-    db.execute_sql('DROP INDEX IF EXISTS job_ready')
-    db.execute_sql('DROP INDEX IF EXISTS job_state_finished_at')
-    db.execute_sql('DROP INDEX IF EXISTS job_task')
+    # Workflows: the members waiting for a job or group, a group's members, a workflow's members.
+    db.execute_sql("CREATE INDEX IF NOT EXISTS job_waiting ON job (parent_id) WHERE state = 'WAITING'")
+    db.execute_sql('CREATE INDEX IF NOT EXISTS job_group ON job (group_id, group_index) WHERE group_id IS NOT NULL')
+    db.execute_sql('CREATE INDEX IF NOT EXISTS job_root ON job (root_id) WHERE root_id IS NOT NULL')
+    # Replaced by the ones above (data folders made before the dashboard, before workflows).
+    for old in ('job_ready', 'job_state_finished_at', 'job_task', 'job_running'):
+        db.execute_sql('DROP INDEX IF EXISTS %s' % old)

@@ -1,4 +1,10 @@
-"""AsyncResult: Celery's handle on a job, read from the Job row. Reading never deletes."""
+"""Result handles, as Celery's: AsyncResult (one job, read from its row), GroupResult, EagerResult.
+
+Reading never deletes. A workflow member that never ran because a job it waited for failed
+is REVOKED carrying that job's error, and .get() raises that error (as Celery re-raises a
+chain's parent error).
+"""
+import asyncio
 import builtins
 import json
 import time
@@ -7,7 +13,7 @@ from . import states
 from .current import current_app
 from .errors import JobFailed, ResultTimeout, TaskRevoked, WorkerLost
 
-_FIELDS = ('state', 'meta', 'result', 'error_type', 'error_message', 'traceback')
+_FIELDS = ('state', 'meta', 'result', 'error_type', 'error_message', 'traceback', 'parent_id')
 
 
 def rebuild_exception(job_id, error_type, message, traceback):
@@ -23,14 +29,20 @@ def rebuild_exception(job_id, error_type, message, traceback):
     return exc
 
 
+def _cause(job_id, job):
+    """The exception .get() raises for a job that ended without a result."""
+    if job['state'] == states.REVOKED and job['error_type'] in (None, 'localq.errors.Revoked'):
+        return TaskRevoked('job %s was revoked%s' % (job_id, ': ' + job['error_message'] if job['error_message']
+                                                      else ''))
+    return rebuild_exception(job_id, job['error_type'], job['error_message'], job['traceback'])
+
+
 class AsyncResult:
     """A job's state and result, as Celery's AsyncResult; unknown ids are PENDING."""
 
     def __init__(self, id, app=None):
-        if app is None:
-            app = current_app()
         self.id = self.task_id = str(id)
-        self.app = app
+        self.app = app if app is not None else current_app()
 
     def __repr__(self):
         return '<AsyncResult %s %s>' % (self.id, self.state)
@@ -41,18 +53,15 @@ class AsyncResult:
     def __hash__(self):
         return hash(self.id)
 
-    def _row(self):
-        return self.app.huey.storage.sql(
-            'SELECT %s FROM job WHERE id = ?' % ', '.join(_FIELDS), (self.id,)).fetchone()
-
     def _fetch(self):
-        row = self._row()
+        row = self.app.huey.storage.sql(
+            'SELECT %s FROM job WHERE id = ?' % ', '.join(_FIELDS), (self.id,)).fetchone()
         return dict(zip(_FIELDS, row)) if row else None
 
     @property
     def state(self):
         row = self.app.huey.storage.sql('SELECT state FROM job WHERE id = ?', (self.id,)).fetchone()
-        return row[0] if row else states.PENDING
+        return states.celery_state(row[0]) if row else states.PENDING
 
     status = state
 
@@ -65,7 +74,7 @@ class AsyncResult:
         if job['state'] == states.SUCCESS:
             return json.loads(job['result']) if job['result'] is not None else None
         if job['state'] in (states.FAILURE, states.RETRY, states.REVOKED) and job['error_type']:
-            return rebuild_exception(self.id, job['error_type'], job['error_message'], job['traceback'])
+            return _cause(self.id, job)
         return json.loads(job['meta']) if job['meta'] else None
 
     result = info
@@ -74,6 +83,14 @@ class AsyncResult:
     def traceback(self):
         job = self._fetch()
         return job['traceback'] if job else None
+
+    @property
+    def parent(self):
+        """The result this job was given (the previous step of a chain, a chord's header), or None."""
+        job = self._fetch()
+        if job is None or not job['parent_id']:
+            return None
+        return GroupResult.restore(job['parent_id'], app=self.app) or AsyncResult(job['parent_id'], app=self.app)
 
     def ready(self):
         return self.state in states.TERMINAL
@@ -84,6 +101,17 @@ class AsyncResult:
     def failed(self):
         return self.state == states.FAILURE
 
+    def _outcome(self, job, propagate):
+        if job['state'] == states.SUCCESS:
+            return json.loads(job['result']) if job['result'] is not None else None
+        if not propagate:
+            return self.info
+        raise _cause(self.id, job)
+
+    def _timeout(self, timeout, job):
+        return ResultTimeout('job %s not ready after %ss (state %s)' % (
+            self.id, timeout, states.celery_state(job['state']) if job else states.PENDING))
+
     def get(self, timeout=None, propagate=True, interval=0.005):
         """Wait for the job to finish; return its value or raise its error."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -91,19 +119,33 @@ class AsyncResult:
         while True:
             job = self._fetch()
             if job is not None and job['state'] in states.TERMINAL:
-                break
+                return self._outcome(job, propagate)
             if deadline is not None and time.monotonic() >= deadline:
-                raise ResultTimeout('job %s not ready after %ss (state %s)' % (
-                    self.id, timeout, job['state'] if job else states.PENDING))
+                raise self._timeout(timeout, job)
             time.sleep(delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic())))
             delay = min(delay * 1.5, 0.1)
-        if job['state'] == states.SUCCESS:
-            return json.loads(job['result']) if job['result'] is not None else None
-        if not propagate:
-            return self.info
-        if job['state'] == states.REVOKED:
-            raise TaskRevoked('job %s was revoked%s' % (self.id, ': ' + job['error_message'] if job['error_message'] else ''))
-        raise rebuild_exception(self.id, job['error_type'], job['error_message'], job['traceback'])
+
+    wait = get
+
+    async def aget(self, timeout=None, propagate=True, interval=0.01):
+        """get() for async code: waits without blocking the event loop (each read runs in a thread)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = interval
+        while True:
+            job = await asyncio.to_thread(self._fetch_and_close)
+            if job is not None and job['state'] in states.TERMINAL:
+                return self._outcome(job, propagate)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise self._timeout(timeout, job)
+            await asyncio.sleep(delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic())))
+            delay = min(delay * 1.5, 0.1)
+
+    def _fetch_and_close(self):
+        # asyncio.to_thread's pool threads live on: leave no connection behind in them.
+        try:
+            return self._fetch()
+        finally:
+            self.app.close_thread_connection()
 
     def revoke(self, terminate=True):
         """Cancel the job: a waiting job never starts; a running one is stopped."""
@@ -112,3 +154,107 @@ class AsyncResult:
     def forget(self):
         """Celery API; a no-op: history is kept until retention prunes it."""
         return None
+
+
+class GroupResult:
+    """The results of a group's members, in the order given (Celery's GroupResult)."""
+
+    def __init__(self, id, results, app=None):
+        self.id = str(id)
+        self.results = list(results)
+        self.app = app if app is not None else current_app()
+
+    @classmethod
+    def restore(cls, group_id, app=None):
+        """The GroupResult of a queued group, from its members' rows; None if there is no such group."""
+        app = app if app is not None else current_app()
+        ids = [i for i, in app.huey.storage.sql(
+            'SELECT id FROM job WHERE group_id = ? ORDER BY group_index', (group_id,))]
+        return cls(group_id, [AsyncResult(i, app=app) for i in ids], app=app) if ids else None
+
+    def __repr__(self):
+        return '<GroupResult %s [%s]>' % (self.id, ', '.join(r.id for r in self.results))
+
+    def __iter__(self):
+        return iter(self.results)
+
+    def __len__(self):
+        return len(self.results)
+
+    def __getitem__(self, index):
+        return self.results[index]
+
+    children = property(lambda self: self.results)
+
+    def _states(self):
+        eager = [r.state for r in self.results if isinstance(r, EagerResult)]
+        if eager:
+            return eager
+        ids = [r.id for r in self.results]
+        found = dict(self.app.huey.storage.sql(
+            'SELECT id, state FROM job WHERE id IN (%s)' % ','.join('?' * len(ids)), ids).fetchall()) if ids else {}
+        return [states.celery_state(found.get(i, states.PENDING)) for i in ids]
+
+    def ready(self):
+        return all(s in states.TERMINAL for s in self._states())
+
+    def successful(self):
+        return all(s == states.SUCCESS for s in self._states())
+
+    def failed(self):
+        return any(s == states.FAILURE for s in self._states())
+
+    def waiting(self):
+        return not self.ready()
+
+    def completed_count(self):
+        return sum(s == states.SUCCESS for s in self._states())
+
+    def get(self, timeout=None, propagate=True, interval=0.005):
+        """Every member's value, in order (raises the first member's error, in order, if propagate)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        return [r.get(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()),
+                      propagate=propagate, interval=interval) for r in self.results]
+
+    join = get
+
+    def revoke(self, terminate=True):
+        """Revoke every member (and so what waits for them)."""
+        return [r.revoke() for r in self.results]
+
+    def forget(self):
+        return None
+
+
+class EagerResult:
+    """The result of a call run in this process (task.apply(), a canvas's apply())."""
+
+    def __init__(self, id, state, value=None, traceback=None):
+        self.id = self.task_id = id
+        self.state = self.status = state
+        self._value, self.traceback = value, traceback
+
+    def __repr__(self):
+        return '<EagerResult %s %s>' % (self.id, self.state)
+
+    @property
+    def result(self):
+        return self._value
+
+    info = result
+
+    def ready(self):
+        return True
+
+    def successful(self):
+        return self.state == states.SUCCESS
+
+    def failed(self):
+        return self.state == states.FAILURE
+
+    def get(self, timeout=None, propagate=True, **_ignored):
+        if self.state == states.FAILURE and propagate:
+            raise self._value
+        return self._value
+
+    wait = get

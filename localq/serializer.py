@@ -64,7 +64,22 @@ def dumps_json(value, what):
 
 
 class JSONSerializer(Serializer):
-    """Huey serializer: messages as {"m": {...}}, other values as {"v": ...}."""
+    """Huey serializer: messages as {"m": {...}}, other values as {"v": ...}.
+
+    A workflow member's message also carries {"w": {...}} (canvas.py): its root, parent and
+    group, whether jobs wait for it, its errbacks. Huey's Message has no field for these."""
+
+    def dump_message(self, message, workflow=None):
+        what = 'an argument of task %s' % message.name
+        body = {'m': message_to_dict(message)}
+        if workflow:
+            body['w'] = workflow
+        return dumps_json(body, what).encode('utf-8')
+
+    def load_message(self, data):
+        """(Message, workflow dict or None) from a stored message."""
+        d = json.loads(bytes(data) if isinstance(data, memoryview) else data)
+        return dict_to_message(d['m']), d.get('w')
 
     def _serialize(self, data):
         if isinstance(data, Message):

@@ -26,7 +26,7 @@ def queue_table(app):
             'FROM %s WHERE %s GROUP BY queue' % (storage.table_by('job_claim'), states.SQL_CLAIMABLE), (now, now)):
         row(queue).update(ready=int(ready), scheduled=int(scheduled))
     for queue, n in storage.sql('SELECT queue, COUNT(*) FROM %s WHERE %s GROUP BY queue' % (
-            storage.table_by('job_running'), states.SQL_RUNNING)):
+            storage.table_by('job_active'), states.SQL_RUNNING)):
         row(queue)['running'] = n
     for queue, n in storage.sql("SELECT queue, COUNT(*) FROM job WHERE state = 'FAILURE' GROUP BY queue"):
         row(queue)['failed'] = n

@@ -45,13 +45,24 @@ class TaskRoute:
     """What the storage needs to know about a task to write its row."""
     __slots__ = ('name', 'queue', 'max_retries', 'acks_late', 'ignore_result', 'periodic')
 
-    def __init__(self, name=None, queue='default', max_retries=0, acks_late=False, ignore_result=False,
+    def __init__(self, name=None, queue=None, max_retries=0, acks_late=False, ignore_result=False,
                  periodic=False):
         self.name, self.queue, self.max_retries, self.periodic = name, queue, max_retries, periodic
         self.acks_late, self.ignore_result = acks_late, ignore_result
 
 
 DEFAULT_ROUTE = TaskRoute()
+NO_WORKFLOW = {'state': 'PENDING', 'root_id': None, 'parent_id': None, 'group_id': None, 'group_index': None,
+               'waits_for': 0}
+
+# Huey names a task's class after the module of the function it registers (always
+# localq.task: Task._execute) and the task's name; a message names its task that way.
+HUEY_PREFIX = 'localq.task.'
+
+
+def task_name(huey_name):
+    """The task name in a Huey message name ('localq.task.documents.process' -> 'documents.process')."""
+    return huey_name[len(HUEY_PREFIX):] if huey_name.startswith(HUEY_PREFIX) else huey_name
 
 
 class JobStorage(BaseStorage):
@@ -65,6 +76,7 @@ class JobStorage(BaseStorage):
         self.opener = opener
         self.routes = routes if routes is not None else {}
         self.queues = None          # None: every queue; set by a worker
+        self.default_queue = 'default'   # of a task declared without queue= (the app's setting)
         self.worker_id = None
         self.lease_seconds = 15.0
         self._database = None
@@ -147,22 +159,25 @@ class JobStorage(BaseStorage):
         self._insert(m, text, route, options, priority, key, now, eta, expires)
 
     def _insert(self, m, text, route, options, priority, key, now, eta, expires):
+        # A workflow member (canvas.py) may be inserted WAITING, with its links.
+        wf = options.get('workflow') or NO_WORKFLOW
         # A retry or a re-queue sends an id that exists: refresh its message
-        # and eta, keep its history; a revoked or finished row stays so.
+        # and eta, keep its history; a waiting, revoked or finished row stays so.
         self.sql(
             'INSERT INTO job (id, task, queue, priority, state, args, kwargs, message, '
             'attempts, max_retries, acks_late, ignore_result, idempotency_key, queued_at, eta, '
-            'expires_at, revoke_requested) '
-            "VALUES (?, ?, ?, ?, 'PENDING', ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?) "
+            'expires_at, revoke_requested, root_id, parent_id, group_id, group_index, waits_for) '
+            'VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) '
             'ON CONFLICT (id) DO UPDATE SET message = excluded.message, eta = excluded.eta, '
-            "state = CASE WHEN job.state IN ('PENDING', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED') "
+            "state = CASE WHEN job.state IN ('PENDING', 'RETRY', 'WAITING', 'SUCCESS', 'FAILURE', 'REVOKED') "
             "THEN job.state ELSE 'PENDING' END",
-            (m['id'], route.name or m['name'], options.get('queue') or route.queue,
-             int(priority or 0), json.dumps(m['args']), json.dumps(m['kwargs']), text,
+            (m['id'], route.name or task_name(m['name']), options.get('queue') or route.queue or self.default_queue,
+             int(priority or 0), wf['state'], json.dumps(m['args']), json.dumps(m['kwargs']), text,
              route.max_retries, route.acks_late, route.ignore_result,
-             key, now, eta, expires, False))
-        if eta <= now + 0.001:
-            self.notify_workers()  # scheduled ones are found by their eta
+             key, now, eta, expires, False, wf['root_id'], wf['parent_id'], wf['group_id'], wf['group_index'],
+             wf['waits_for']))
+        if eta <= now + 0.001 and wf['state'] == 'PENDING':
+            self.notify_workers()  # scheduled ones are found by their eta, waiting ones are released
 
     # -- waking idle workers on other hosts (PostgreSQL) ----------------------
     NOTIFY_CHANNEL = 'localq_jobs'

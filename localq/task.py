@@ -7,9 +7,12 @@ retries on any exception while Celery (and the course) retries only on
 """
 import datetime
 import inspect
+import json
 import random
 import threading
 import time
+import traceback as tb
+import uuid
 
 from huey.exceptions import RateLimitExceeded, TaskTimeout
 from huey.utils import normalize_time
@@ -46,12 +49,39 @@ def backoff_delay(options, retries_done, rng=random):
     return delay
 
 
+def traceback_text(exc):
+    return ''.join(tb.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def run_function(func, args, kwargs, eager=False):
+    """Call a task's function; an `async def` one runs to its end on this worker thread's
+    event loop (eager: on a loop of its own)."""
+    result = func(*args, **kwargs)
+    if inspect.iscoroutine(result):
+        from . import aio
+        return aio.run_once(result) if eager else aio.run_coroutine(result)
+    return result
+
+
+def errback_arguments(app, failed_id):
+    """(request, exc, traceback) of a failed job, rebuilt from its row, for a Celery-style errback."""
+    from .results import rebuild_exception
+    row = app.huey.storage.sql('SELECT task, args, kwargs, attempts, error_type, error_message, traceback '
+                               'FROM job WHERE id = ?', (failed_id,)).fetchone()
+    if row is None:
+        return (Request(failed_id, None, (), {}, 0), None, None)
+    name, args, kwargs, attempts, error_type, message, traceback = row
+    request = Request(failed_id, name, tuple(json.loads(args)), json.loads(kwargs), max(0, attempts - 1))
+    return (request, rebuild_exception(failed_id, error_type, message, traceback), traceback)
+
+
 class Request:
     """Celery's self.request: facts about the running attempt."""
 
     def __init__(self, id, task, args, kwargs, retries, hostname=None, is_eager=False):
         self.id, self.task, self.args, self.kwargs = id, task, args, kwargs
         self.retries, self.hostname, self.is_eager = retries, hostname, is_eager
+        self.root_id = self.parent_id = self.group = None   # a workflow member's links (canvas.py)
         self.rate_slot = None   # a rate-limited call's start slot (UNIX time); it never starts before it
 
     def __repr__(self):
@@ -70,13 +100,18 @@ class ExecutionContext:
     def update_state(self, task_id=None, state=None, meta=None):
         """Record progress: a state such as "PROCESSING" and its meta dict."""
         job_id = task_id or self.request.id
-        if job_id is None:  # called directly, not through a worker
+        if job_id is None or self.request.is_eager:  # called directly or by apply(), not through a worker
             return
         self.app.tracker.update_state(job_id, state or 'PROGRESS', meta)
 
     def retry(self, exc=None, countdown=None, eta=None, max_retries=None, **_ignored):
         """Schedule another attempt (raises); past max_retries re-raise exc."""
-        remaining = self._huey_task.retries if self._huey_task is not None else 0
+        if self._huey_task is not None:
+            remaining = self._huey_task.retries
+        elif self.request.id is not None:   # apply(): retries run at once, in this process
+            remaining = self.max_retries - self.request.retries
+        else:                               # a direct call of the function
+            remaining = 0
         if max_retries is not None and self.request.retries >= max_retries:
             remaining = 0
         if remaining <= 0:
@@ -122,12 +157,16 @@ class Task:
             return self.func(ExecutionContext(self, request), *args, **kwargs)
         return self.func(*args, **kwargs)
 
-    def _check_call(self, args, kwargs):
-        # As Celery does: a call that cannot bind to the function's parameters
-        # fails here, in the caller, not later on a worker.
+    def _signature_of_func(self):
         signature = self.__dict__.get('_signature')
         if signature is None:
             signature = self._signature = inspect.signature(self.func)
+        return signature
+
+    def check_call(self, args, kwargs):
+        """Raise TaskArgumentError, in the caller, for a call that cannot bind to the function's
+        parameters (as Celery does), rather than fail later on a worker."""
+        signature = self._signature_of_func()
         try:
             if self.options.bind:
                 signature.bind(None, *args, **kwargs)
@@ -136,20 +175,27 @@ class Task:
         except TypeError as exc:
             raise TaskArgumentError('%s%s: %s' % (self.name, signature, exc)) from None
 
+    def positional_parameters(self):
+        """How many positional arguments the function takes (without bind's self); -1: any number."""
+        params = list(self._signature_of_func().parameters.values())[1 if self.options.bind else 0:]
+        if any(p.kind == p.VAR_POSITIONAL for p in params):
+            return -1
+        return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+
     def delay(self, *args, **kwargs):
         """Queue a call; returns an AsyncResult at once."""
         return self.apply_async(args, kwargs)
 
-    def apply_async(self, args=None, kwargs=None, countdown=None, eta=None, expires=None,
-                    queue=None, priority=None, task_id=None, idempotency_key=None, **unknown):
-        """Queue a call with options; returns an AsyncResult at once."""
-        if unknown:
-            raise TypeError('apply_async() got unknown option(s) %s' % ', '.join(sorted(unknown)))
-        args = tuple(args or ())
-        kwargs = dict(kwargs or {})
-        if not all(isinstance(k, str) for k in kwargs):
-            raise TaskArgumentError('kwargs of %s must be a dict with str keys' % self.name)
-        self._check_call(args, kwargs)
+    def apply_async(self, args=None, kwargs=None, link=None, link_error=None, **options):
+        """Queue a call with options (countdown, eta, expires, queue, priority, task_id,
+        idempotency_key; link= and link_error= signatures); returns an AsyncResult at once."""
+        if link is not None or link_error is not None:
+            from .canvas import apply_linked
+            return apply_linked(self.signature(args, kwargs, **options), link, link_error)
+        return self.app.enqueue_call(self.name, args, kwargs, options)
+
+    def make_huey_task(self, args, kwargs, task_id=None, countdown=None, eta=None, expires=None, priority=None):
+        """The Huey task object of one call (not queued)."""
         if isinstance(eta, datetime.datetime) and eta.tzinfo is not None:
             eta = eta.astimezone(datetime.timezone.utc).replace(tzinfo=None)
         elif isinstance(eta, datetime.datetime):  # naive means local time, as in Celery
@@ -159,11 +205,53 @@ class Task:
             expires = max(0.0, expires.timestamp() - time.time())
         # Not TaskWrapper.s(): it reads eta, id, priority, ... out of the
         # call's own kwargs, so a task argument named `id` would become the job id.
-        huey_task = self.huey_task.task_class(
-            args, kwargs, id=str(task_id) if task_id else None,
+        return self.huey_task.task_class(
+            tuple(args), dict(kwargs), id=str(task_id) if task_id else None,
             eta=normalize_time(eta, countdown, True) if countdown is not None or eta is not None else None,
             priority=priority, expires=expires or None)
-        return self.app.enqueue(huey_task, queue=queue, idempotency_key=idempotency_key)
+
+    # -- Celery's canvas and results ------------------------------------------
+    def s(self, *args, **kwargs):
+        """A signature with partial arguments; in a chain it gets the previous result first."""
+        from .canvas import Signature
+        return Signature(self, args, kwargs, app=self.app)
+
+    def si(self, *args, **kwargs):
+        """An immutable signature: in a chain it does not get the previous result."""
+        from .canvas import Signature
+        return Signature(self, args, kwargs, immutable=True, app=self.app)
+
+    def signature(self, args=None, kwargs=None, **options):
+        """A signature with options: task.signature((2, 3), countdown=10)."""
+        from .canvas import Signature
+        return Signature(self, args, kwargs, options, immutable=options.pop('immutable', False), app=self.app)
+
+    subtask = signature
+
+    def apply(self, args=None, kwargs=None, task_id=None, **_options):
+        """Run it here and now, as a worker would: retries at once, no rows written; returns an EagerResult."""
+        from .results import EagerResult
+        args, kwargs = tuple(args or ()), dict(kwargs or {})
+        self.check_call(args, kwargs)
+        job_id = task_id or str(uuid.uuid4())
+        retries = 0
+        while True:
+            context = ExecutionContext(self, Request(job_id, self.name, args, kwargs, retries, is_eager=True))
+            try:
+                value = run_function(self.func, (context,) + args if self.options.bind else args, kwargs, eager=True)
+                return EagerResult(job_id, 'SUCCESS', value)
+            except Retry as exc:
+                error = exc.exc or MaxRetriesExceededError('retry without exc')
+                retryable = True
+            except Exception as exc:
+                error = exc
+                retryable = bool(self.options.autoretry_for) and isinstance(exc, self.options.autoretry_for)
+            if not retryable or retries >= self.options.max_retries:
+                return EagerResult(job_id, 'FAILURE', error, traceback_text(error))
+            retries += 1
+
+    def AsyncResult(self, task_id):
+        return self.app.AsyncResult(task_id)
 
     # -- running (in a worker) --------------------------------------------
     def _execute(self, *args, task=None, **kwargs):
@@ -172,6 +260,11 @@ class Task:
         retries_done = options.max_retries - task.retries
         request = Request(task.id, self.name, args, kwargs, retries_done,
                           hostname=self.app.huey.storage.worker_id)
+        workflow = getattr(task, 'workflow', None) or {}
+        request.root_id, request.parent_id, request.group = (
+            workflow.get('root'), workflow.get('parent'), workflow.get('group'))
+        if workflow.get('errback_of'):   # Celery's errback(request, exc, traceback) of a failed job
+            args = errback_arguments(self.app, workflow['errback_of']) + tuple(args)
         context = ExecutionContext(self, request, task)
         _local.context = context
         self.app.watchdog.running[task.id] = threading.get_ident()
@@ -179,9 +272,7 @@ class Task:
             if options.rate_limit:
                 request.rate_slot = self._take_rate_slot(task)
             with self.app.watchdog.limit(options.soft_time_limit):
-                if options.bind:
-                    return self.func(context, *args, **kwargs)
-                return self.func(*args, **kwargs)
+                return run_function(self.func, ((context,) if options.bind else ()) + tuple(args), kwargs)
         except RateLimitExceeded:
             task.retry_delay = 0  # Huey would prefer a leftover retry delay to ours
             raise

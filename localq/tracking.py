@@ -14,10 +14,10 @@ import traceback as tb
 from huey import signals as S
 from huey.exceptions import RateLimitExceeded, TaskTimeout
 
-from . import states
+from . import states, workflow
 from .errors import Retry, Revoked
-
 from .states import SQL_RUNNING
+from .storage import task_name
 
 logger = logging.getLogger(__name__)
 
@@ -69,11 +69,12 @@ class JobTracker:
         except Exception:
             logger.exception('%s: could not record the outcome of %s', task.id, task.name)
 
-    def _finish(self, job_id, sets, params, outcome, error=(None, None, None), defer=False):
+    def _finish(self, job_id, sets, params, outcome, error=(None, None, None), defer=False, then=None):
         """Update a running job and add its attempt row, in one short write transaction.
 
         With defer, the two statements ride on this worker thread's next claim
-        (JobStorage.defer_until_next_claim)."""
+        (JobStorage.defer_until_next_claim). then(now), if given, runs in the same
+        transaction (a workflow member releasing or cancelling what waits for it)."""
         now = time.time()
         statements = [
             ('UPDATE job SET %s, lease_until = NULL, updated_at = ? WHERE id = ? AND %s' % (sets, SQL_RUNNING),
@@ -84,16 +85,37 @@ class JobTracker:
              'SELECT id, attempts, worker, started_at, ?, ?, ?, ?, ? FROM job WHERE id = ? AND updated_at = ?',
              (now, outcome) + tuple(error) + (job_id, now)),
         ]
-        if defer and not self.app.huey.immediate:
+        if defer and then is None and not self.app.huey.immediate:
             self.storage.defer_until_next_claim(statements)
             return
         with self.app.write_transaction():
-            for query, query_params in statements:
-                self.storage.sql(query, query_params)
+            applied = self.storage.sql(*statements[0]).rowcount
+            self.storage.sql(*statements[1])
+            if then is not None and applied:
+                self.move_workflow(job_id, then, now)
+        if then is not None:
+            self.app.wake_workers()
+
+    def move_workflow(self, job_id, step, now):
+        """Run a workflow step (release, cancel, errbacks) inside the outcome's transaction, in a
+        savepoint: if it fails, the job's own outcome is still written, and the error logged."""
+        try:
+            with self.app.database.atomic():
+                step(now)
+        except Exception:
+            logger.exception('%s: its outcome is recorded, but its workflow could not move on', job_id)
 
     def _record(self, task, value, exception):
         now = time.time()
         route = self.route(task)
+        wf = getattr(task, 'workflow', None)
+
+        def final(state, err):
+            """For a workflow member ending without a result: cancel what waits on it, queue errbacks."""
+            if not wf:
+                return None
+            return lambda at: workflow.after_final(self.app, task.id, task.name, state, wf, err, at)
+
         if exception is None:
             if route is not None and route.ignore_result:
                 result = None
@@ -104,11 +126,15 @@ class JobTracker:
                     err = ('localq.errors.ResultNotSerializable',
                            'the return value of %s is not JSON-serialisable: %s' % (task.name, exc), '')
                     self._finish(task.id, "state = 'FAILURE', finished_at = ?, error_type = ?, "
-                                 'error_message = ?, traceback = ?', (now,) + err, states.FAILURE, err)
+                                 'error_message = ?, traceback = ?', (now,) + err, states.FAILURE, err,
+                                 then=final(states.FAILURE, err))
                     return
+            release = None
+            if wf and wf.get('next'):
+                release = (lambda at: workflow.release_dependents(self.storage, task.id, wf.get('group'), result, at))
             self._finish(task.id, "state = 'SUCCESS', finished_at = ?, result = ?, wait_reason = NULL, "
                          'error_type = NULL, error_message = NULL, traceback = NULL',
-                         (now, result), states.SUCCESS, defer=True)
+                         (now, result), states.SUCCESS, defer=True, then=release)
         elif isinstance(exception, RateLimitExceeded):
             # Not an attempt: the job waits for the start slot it reserved.
             # The eta is set here too: Huey writes it only after this hook, and
@@ -119,7 +145,7 @@ class JobTracker:
         elif isinstance(exception, Revoked):
             err = error_fields(exception)
             self._finish(task.id, "state = 'REVOKED', finished_at = ?, error_type = ?, error_message = ?, "
-                         'traceback = ?', (now,) + err, states.REVOKED, err)
+                         'traceback = ?', (now,) + err, states.REVOKED, err, then=final(states.REVOKED, err))
         elif task.retries > 0:
             # Huey requeues it right after this hook, with the eta _execute chose.
             err = error_fields(exception)
@@ -132,7 +158,23 @@ class JobTracker:
             err = error_fields(exception)
             outcome = 'TIMEOUT' if isinstance(exception, TaskTimeout) else states.FAILURE
             self._finish(task.id, "state = 'FAILURE', finished_at = ?, wait_reason = NULL, error_type = ?, "
-                         'error_message = ?, traceback = ?', (now,) + err, outcome, err)
+                         'error_message = ?, traceback = ?', (now,) + err, outcome, err,
+                         then=final(states.FAILURE, err))
+
+    def record_not_registered(self, data):
+        """A claimed job whose task this worker does not have: FAILURE now, naming what it has."""
+        message, wf = self.app.huey.serializer.load_message(data)
+        name = task_name(message.name)
+        err = ('localq.errors.NotRegistered', '%s (worker %s has: %s)' % (
+            name, self.storage.worker_id or 'this process', ', '.join(sorted(self.app.tasks)) or 'no tasks'), '')
+        logger.error('%s: task %s is not registered in this worker; failing the job', message.id, name)
+        try:
+            self._finish(message.id, "state = 'FAILURE', finished_at = ?, wait_reason = NULL, error_type = ?, "
+                         'error_message = ?, traceback = ?', (time.time(),) + err, states.FAILURE, err,
+                         then=(lambda at: workflow.after_final(self.app, message.id, name, states.FAILURE, wf, err, at))
+                         if wf else None)
+        except Exception:
+            logger.exception('%s: could not record that its task is not registered', message.id)
 
     def route(self, task):
         return self.app.routes.get(self.app.huey._registry.task_to_string(type(task)))
@@ -165,21 +207,32 @@ class JobTracker:
                 'error_type = CASE WHEN acks_late AND NOT revoke_requested THEN error_type ELSE ? END, '
                 'error_message = CASE WHEN acks_late AND NOT revoke_requested THEN error_message ELSE ? END, '
                 'traceback = CASE WHEN acks_late AND NOT revoke_requested THEN traceback ELSE ? END, '
-                'lease_until = NULL WHERE id = ? AND %s RETURNING state, attempts, worker, started_at' % SQL_RUNNING,
+                'lease_until = NULL WHERE id = ? AND %s RETURNING state, attempts, worker, started_at, task, root_id, '
+                'message' % SQL_RUNNING,
                 (now, now) + err + (job_id,)).fetchone()
             if row is None:
                 return None
-            state, attempts, worker, started_at = row
+            state, attempts, worker, started_at, name, root_id, message = row
             self.storage.sql(
                 'INSERT INTO attempt (job_id, number, worker, started_at, finished_at, outcome, '
                 "error_type, error_message, traceback) VALUES (?, ?, ?, ?, ?, 'LOST', ?, ?, ?)",
                 (job_id, attempts, worker, started_at, now) + err)
+            if root_id and state in states.TERMINAL:
+                self.move_workflow(job_id, lambda at: workflow.after_final(
+                    self.app, job_id, name, state, json.loads(message).get('w'), err, at), now)
             return state
 
     def on_expired(self, signal, task, *args):
-        self.storage.sql("UPDATE job SET state = 'REVOKED', finished_at = ?, lease_until = NULL, "
-                         "attempts = attempts - 1, wait_reason = 'expired before it started' WHERE id = ?",
-                         (time.time(), task.id))
+        now = time.time()
+        with self.app.write_transaction():
+            self.storage.sql("UPDATE job SET state = 'REVOKED', finished_at = ?, lease_until = NULL, "
+                             "attempts = attempts - 1, wait_reason = 'expired before it started' WHERE id = ?",
+                             (now, task.id))
+            wf = getattr(task, 'workflow', None)
+            if wf:
+                self.move_workflow(task.id, lambda at: workflow.after_final(
+                    self.app, task.id, task.name, states.REVOKED, wf,
+                    ('localq.errors.Revoked', 'expired before it started', ''), at), now)
 
     def on_enqueued(self, signal, task, *args):
         # Immediate mode runs the task inside enqueue() without the storage:

@@ -32,6 +32,17 @@ def raise_in_thread(thread_id, exc_class):
         ctypes.c_ulong(thread_id), ctypes.py_object(exc_class)) == 1
 
 
+# thread id -> how to stop what that thread runs, when it is not plain Python code
+# (an async task's coroutine: aio.py cancels it on its event loop).
+interrupters = {}
+
+
+def interrupt(thread_id, exc_class):
+    """Stop what a worker thread runs with exc_class (a time limit, a revoke, a shutdown)."""
+    stop = interrupters.get(thread_id)
+    return stop(exc_class) if stop is not None else raise_in_thread(thread_id, exc_class)
+
+
 class Watchdog:
     def __init__(self):
         self._cond = threading.Condition()
@@ -85,4 +96,4 @@ class Watchdog:
                     continue
                 heapq.heappop(self._heap)
                 thread_id, exc_class = self._live.pop(handle)
-                raise_in_thread(thread_id, exc_class)
+                interrupt(thread_id, exc_class)

@@ -44,9 +44,9 @@ class LocalqThreadEnvironment(ThreadEnvironment):
         return self.app.watchdog.hard_limit(seconds)
 
     def interrupt_workers(self, procs):
-        from .watchdog import raise_in_thread
+        from .watchdog import interrupt
         for thread_id in list(self.app.watchdog.running.values()):
-            raise_in_thread(thread_id, KeyboardInterrupt)
+            interrupt(thread_id, KeyboardInterrupt)
 
 
 class LocalqWorker(Worker):
@@ -271,7 +271,7 @@ class LocalqConsumer(Consumer):
         running = self.app.watchdog.running
         if not running:
             return
-        from .watchdog import raise_in_thread
+        from .watchdog import interrupt
         rows = self.app.huey.storage.sql(
             'SELECT id FROM job WHERE worker = ? AND worker_pid = ? AND revoke_requested = ?',
             (self.worker_id, os.getpid(), True)).fetchall()
@@ -279,4 +279,4 @@ class LocalqConsumer(Consumer):
             thread_id = running.get(job_id)
             if thread_id is not None:
                 logger.info('%s: revoked while running; stopping it', job_id)
-                raise_in_thread(thread_id, Revoked)
+                interrupt(thread_id, Revoked)

@@ -1,4 +1,5 @@
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -48,6 +49,22 @@ def worker(app):
     consumer.start_in_thread()
     yield consumer
     consumer.shutdown()
+
+
+@pytest.fixture
+def process_worker(app):
+    """One `localq worker` process (2 threads, named process-worker) on the test's data folder,
+    online before the test starts; stopped with SIGTERM after it, and it must exit cleanly."""
+    from localq.models import WorkerRecord
+    proc = spawn_worker(app.config.data_dir, '-c', '2', '-n', 'process-worker')
+    wait_for(lambda: WorkerRecord.select().where(WorkerRecord.id == 'process-worker',
+                                                 WorkerRecord.stopped_at.is_null()).exists(),
+             timeout=30, what='the worker process to be online')
+    yield proc
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+    out = proc.communicate(timeout=30)[0].decode(errors='replace')
+    assert proc.returncode == 0, out
 
 
 def wait_for(predicate, timeout=10.0, what='condition'):

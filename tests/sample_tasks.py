@@ -175,3 +175,70 @@ def echo(**kwargs):
 def charge(card_token, amount, **options):
     """A call whose first argument is a secret by its parameter name."""
     return {'charged': amount, 'receipt': {'auth_code': 'A-%s' % card_token[-4:]}}
+
+
+# -- canvas, errbacks, async tasks, shared tasks ------------------------------------------
+import asyncio  # noqa: E402
+
+from localq import shared_task  # noqa: E402
+
+
+@app.task(name='tests.mul')
+def mul(x, y):
+    return x * y
+
+
+@app.task(name='tests.tsum')
+def tsum(numbers):
+    return sum(numbers)
+
+
+@app.task(name='tests.fail', max_retries=0)
+def fail(value, why='broken'):
+    raise ValueError('%s: %r' % (why, value))
+
+
+@app.task(name='tests.until_fixed', max_retries=0)
+def until_fixed(value):
+    """Fails until a person fixes the cause (an Effect row 'fixed'), then passes its value on."""
+    if not Effect.select().where(Effect.key == 'fixed').exists():
+        raise ValueError('not fixed yet: %r' % value)
+    return value
+
+
+@app.task(name='tests.note_failure')
+def note_failure(task_id, tag='errback'):
+    """An old-style errback: called with the failed job's id."""
+    Effect.create(key='%s:%s' % (tag, task_id))
+
+
+@app.task(name='tests.on_error')
+def on_error(request, exc, traceback):
+    """A new-style errback (Celery 4+): called with the failed job's request, exception and traceback."""
+    Effect.create(key='%s|%s|%s|%s' % (request.id, request.task, type(exc).__name__, 'ValueError' in traceback))
+
+
+@app.task(name='tests.async_add')
+async def async_add(x, y):
+    await asyncio.sleep(0.01)
+    return x + y
+
+
+@app.task(name='tests.async_wait', time_limit=0.5)
+async def async_wait(seconds):
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        _log_execution('async_wait cleaned up')
+    return 'waited'
+
+
+@app.task(name='tests.async_until_revoked', bind=True)
+async def async_until_revoked(self):
+    self.update_state(state='PROCESSING', meta={'progress': 1})
+    await asyncio.sleep(60)
+
+
+@shared_task(name='tests.shared_mul')
+def shared_mul(x, y):
+    return x * y

@@ -1,93 +1,139 @@
-"""The Flask app: pages for people, JSON for scripts, both reading the Job rows."""
-import secrets
+"""The web layer: localq's pages and JSON API as one Flask blueprint, on its own site or in yours.
 
-from flask import Flask, Request, current_app, jsonify, request
+    web = create_app(localq_app)                                  # python run.py serves this
+    Dashboard(localq_app).init_app(your_flask_app, url_prefix='/queue')   # inside your Flask app
+
+Everything is scoped to the blueprint: its CSRF check, error pages and JSON errors,
+database teardown and template globals apply to localq's own routes only, and its
+templates live under localq/ so your app's base.html stays yours.
+"""
+import os
+import secrets
+import tempfile
+
+from flask import Blueprint, Flask, current_app, jsonify, render_template, request
 
 from ..errors import JobNotFound
 from ..lab import LabError
 from ..listing import BadFilter
-from ..models import database
 
-class LocalqRequest(Request):
-    """Werkzeug spools each uploaded file above 500 KiB to the system temp folder; this
-    keeps that spool inside the data folder (uploads/.incoming), so the app writes no
-    file outside its folder, and a 1 GB upload never sits in memory."""
+TEXT_ERRORS = (400, 401, 403, 404, 405, 409, 413, 415, 429, 500)
 
-    def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
-        import os
-        import tempfile
-        folder = os.path.join(current_app.extensions['localq'].config.upload_dir, '.incoming')
+
+def asset_folder():
+    """The folder of the pages' templates and static files: the package localq.templates."""
+    try:
+        from importlib.resources import files
+        return str(files('localq.templates'))
+    except ModuleNotFoundError:   # a source tree that was never installed (pip install -e . maps it)
+        return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                            'templates')
+
+
+def localq_app():
+    """The LocalQ app of the current request."""
+    return current_app.extensions['localq']
+
+
+def wants_json():
+    """API paths always; other POSTs unless a browser asks for a page."""
+    prefix = current_app.extensions.get('localq_prefix') or ''
+    path = request.path[len(prefix):] if prefix and request.path.startswith(prefix) else request.path
+    if path.startswith(('/api/', '/tasks/', '/healthcheck', '/metrics')):
+        return True
+    if request.method not in ('GET', 'HEAD'):
+        return request.accept_mimetypes.best != 'text/html'
+    return request.accept_mimetypes.best == 'application/json'
+
+
+def error_response(status, message):
+    """The one error shape: JSON {"ok": false, "error", "status"} for scripts, error.html for people."""
+    if wants_json():
+        return jsonify(ok=False, error=message, status=status), status
+    return render_template('localq/error.html', status=status, message=message), status
+
+
+def http_error(exc):
+    code = getattr(exc, 'code', 500) or 500
+    return error_response(code, getattr(exc, 'description', 'internal error'))
+
+
+def spool_uploads_in_data_folder():
+    """Werkzeug spools each uploaded file above 500 KiB to the system temp folder; this keeps the
+    spool inside the data folder (uploads/.incoming), so the app writes no file outside its folder
+    and a 1 GB upload never sits in memory. Per request, so a host Flask app keeps its own Request."""
+    folder = os.path.join(localq_app().config.upload_dir, '.incoming')
+
+    def stream(total_content_length, content_type, filename=None, content_length=None):
         os.makedirs(folder, exist_ok=True)
         return tempfile.SpooledTemporaryFile(max_size=500 * 1024, mode='rb+', dir=folder)
+    request._get_file_stream = stream
+    # Several files plus form overhead may share one request (Flask 3.1: per request).
+    request.max_content_length = localq_app().config.max_upload_mb * 1024 * 1024 * 20 + 65536
+
+
+def make_blueprint(localq_app_):
+    """localq's pages, lab, API and metrics as one blueprint named 'localq'."""
+    from . import api, formatting, lab, metrics, pages, security
+    folder = asset_folder()
+    bp = Blueprint('localq', __name__, template_folder=folder, static_folder=os.path.join(folder, 'static'),
+                   static_url_path='/localq-static')
+    bp.before_request(spool_uploads_in_data_folder)    # first: the CSRF check may read the form
+    if localq_app_.config.host not in ('127.0.0.1', 'localhost', '::1'):
+        bp.before_request(security.make_token_check(localq_app_.config.auth_token))
+    bp.before_request(security.check_csrf)
+    bp.context_processor(lambda: {'lq_csrf_token': security.csrf_token, 'lq_now': formatting.now,
+                                  'lq_chart': pages.chart})
+
+    @bp.teardown_request
+    def close_connection(exc):
+        # Connect per request on demand, close on teardown (playhouse.flask_utils style).
+        localq_app().close_thread_connection()
+
+    bp.register_error_handler(JobNotFound, lambda exc: error_response(404, str(exc)))
+    bp.register_error_handler(LabError, lambda exc: error_response(404 if isinstance(exc, KeyError) else 400,
+                                                                    str(exc)))
+    bp.register_error_handler(BadFilter, lambda exc: error_response(400, str(exc)))
+    for code in TEXT_ERRORS:
+        bp.register_error_handler(code, http_error)
+    for child in (pages.bp, lab.bp, api.bp, metrics.bp):
+        bp.register_blueprint(child)
+    return bp
+
+
+class Dashboard:
+    """localq's dashboard and API inside a Flask app (a Flask extension: init_app)."""
+
+    def __init__(self, localq_app=None, flask_app=None, url_prefix=''):
+        self.localq_app, self.url_prefix = localq_app, url_prefix
+        if flask_app is not None:
+            self.init_app(flask_app)
+
+    def init_app(self, flask_app, localq_app=None, url_prefix=None):
+        from ..current import current_app as current_localq
+        from . import formatting
+        app = localq_app or self.localq_app or current_localq()
+        prefix = self.url_prefix if url_prefix is None else url_prefix
+        flask_app.extensions['localq'] = app
+        flask_app.extensions['localq_prefix'] = prefix
+        if not flask_app.secret_key:
+            # CSRF tokens live in the session, which needs a key (a random one lasts one start).
+            flask_app.secret_key = app.config.secret_key or secrets.token_hex(32)
+        flask_app.config.setdefault('SESSION_COOKIE_SAMESITE', 'Lax')
+        formatting.install(flask_app)
+        flask_app.register_blueprint(make_blueprint(app), url_prefix=prefix or None)
+        return flask_app
 
 
 def create_app(localq_app, test_config=None):
-    """Build the web app for a LocalQ app."""
-    localq_app.setup()
-    cfg = localq_app.config
-    web = Flask(__name__)  # templates/ and static/ beside this file
-    web.request_class = LocalqRequest
-    # The whole request may carry several files plus form overhead.
-    web.config.update(MAX_CONTENT_LENGTH=cfg.max_upload_mb * 1024 * 1024 * 20 + 65536,
-                      SECRET_KEY=cfg.secret_key or secrets.token_hex(32),
+    """localq's own site for a LocalQ app (what python run.py serves)."""
+    web = Flask(__name__, static_folder=None)
+    web.config.update(SECRET_KEY=localq_app.config.secret_key or secrets.token_hex(32),
                       SESSION_COOKIE_SAMESITE='Lax', SESSION_COOKIE_HTTPONLY=True)
     if test_config:
         web.config.update(test_config)
-    web.extensions['localq'] = localq_app
-
-    from . import security
-    if cfg.host not in ('127.0.0.1', 'localhost', '::1'):
-        web.before_request(security.make_token_check(cfg.auth_token))
-    web.before_request(security.check_csrf)
-    web.jinja_env.globals['csrf_token'] = security.csrf_token
-    from . import formatting
-    formatting.install(web)
-
-    @web.teardown_appcontext
-    def close_db(exc):
-        # Connect per request on demand, close on teardown (playhouse.flask_utils style).
-        if not database.is_closed():
-            database.close()
-
-    def wants_json():
-        # API paths always; other POSTs unless a browser asks for a page.
-        if request.path.startswith(('/api/', '/tasks/', '/healthcheck', '/metrics')):
-            return True
-        if request.method not in ('GET', 'HEAD'):
-            return request.accept_mimetypes.best != 'text/html'
-        return request.accept_mimetypes.best == 'application/json'
-
-    @web.errorhandler(JobNotFound)
-    def job_not_found(exc):
-        return error_response(404, str(exc))
-
-    @web.errorhandler(LabError)
-    def lab_error(exc):
-        return error_response(404 if isinstance(exc, KeyError) else 400, str(exc))
-
-    @web.errorhandler(BadFilter)
-    def bad_filter(exc):
-        return error_response(400, str(exc))
-
-    @web.errorhandler(400)
-    @web.errorhandler(401)
-    @web.errorhandler(404)
-    @web.errorhandler(405)
-    @web.errorhandler(413)
-    @web.errorhandler(500)
-    def http_error(exc):
-        code = getattr(exc, 'code', 500)
-        return error_response(code, getattr(exc, 'description', 'internal error'))
-
-    def error_response(status, message):
-        if wants_json():
-            return jsonify(ok=False, error=message, status=status), status
-        from flask import render_template
-        return render_template('error.html', status=status, message=message), status
-
-    from . import api, lab, metrics, pages
-    web.register_blueprint(pages.bp)
-    web.register_blueprint(lab.bp)
-    web.register_blueprint(api.bp)
-    web.register_blueprint(metrics.bp)
+    Dashboard(localq_app).init_app(web)
+    # Requests no blueprint routes (an unknown path) get the same error shape on localq's own site.
+    for code in (404, 405, 500):
+        web.register_error_handler(code, http_error)
     return web

@@ -47,6 +47,10 @@ def sort_time(job, state=None):
     return job['queued_at']
 
 
+now = time.time
+
+
 def install(web):
-    web.jinja_env.filters.update(clock=clock, ago=ago, seconds=seconds, call_text=call_text, sort_time=sort_time)
-    web.jinja_env.globals['now'] = time.time
+    """The filters localq's templates use, prefixed so they never replace a host app's own."""
+    web.jinja_env.filters.update(lq_clock=clock, lq_ago=ago, lq_seconds=seconds, lq_call_text=call_text,
+                                 lq_sort_time=sort_time)

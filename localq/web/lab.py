@@ -35,7 +35,7 @@ def index():
     lab = lab_or_404()
     statuses = lab.statuses()
     cards = [{'s': s, 'status': statuses[s.name]} for s in lab.scenarios.values()]
-    return render_template('lab_index.html', cards=cards, speed=lab.app.config.lab_speed)
+    return render_template('localq/lab_index.html', cards=cards, speed=lab.app.config.lab_speed)
 
 
 @bp.get('/lab/<name>')
@@ -45,8 +45,8 @@ def scenario_page(name):
     ctx = lab.context(name)
     picture = draw(lab, ctx) if ctx is not None else None
     if partial():
-        return render_template('_lab.html', s=scenario, p=picture)
-    return render_template('lab.html', s=scenario, p=picture, speed=lab.app.config.lab_speed)
+        return render_template('localq/_lab.html', s=scenario, p=picture)
+    return render_template('localq/lab.html', s=scenario, p=picture, speed=lab.app.config.lab_speed)
 
 
 @bp.get('/api/lab/<name>')
@@ -70,7 +70,7 @@ def run(name):
         flash('Started "%s".' % scenario.title)
     except LabError as exc:   # a bad parameter: say so on the page, nothing started
         flash(str(exc))
-    return redirect(url_for('lab.scenario_page', name=name))
+    return redirect(url_for('localq.lab.scenario_page', name=name))
 
 
 @bp.post('/lab/<name>/action/<action>')
@@ -81,7 +81,7 @@ def action(name, action):
         flash(lab.action(scenario.name, action))
     except LabError as exc:   # e.g. "nothing to kill: already killed"
         flash(str(exc))
-    return redirect(url_for('lab.scenario_page', name=name))
+    return redirect(url_for('localq.lab.scenario_page', name=name))
 
 
 @bp.post('/lab/reset')
@@ -89,7 +89,7 @@ def reset():
     lab = lab_or_404()
     lab.reset()
     flash('The lab is clean: its workers are stopped and its jobs and rows deleted.')
-    return redirect(request.form.get('next') or url_for('lab.index'))
+    return redirect(request.form.get('next') or url_for('localq.lab.index'))
 
 
 # -- drawing ---------------------------------------------------------------------

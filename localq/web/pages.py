@@ -10,7 +10,7 @@ from ..listing import RUNNING, JobFilter, page_jobs
 
 bp = Blueprint('pages', __name__)
 
-TABS = (states.PENDING, RUNNING, states.RETRY, states.SUCCESS, states.FAILURE, states.REVOKED)
+TABS = (states.WAITING, states.PENDING, RUNNING, states.RETRY, states.SUCCESS, states.FAILURE, states.REVOKED)
 
 
 def localq_app():
@@ -25,7 +25,7 @@ def partial():
 def overview():
     """Counts, queues, throughput and failures per minute, workers: the page Flower would be."""
     data = stats.overview(localq_app())
-    return render_template('_overview.html' if partial() else 'overview.html', o=data)
+    return render_template('localq/_overview.html' if partial() else 'localq/overview.html', o=data)
 
 
 def chart(series, width=600, height=130, left=40):
@@ -44,11 +44,6 @@ def chart(series, width=600, height=130, left=40):
             'start': series[0]['t'] if series else 0}
 
 
-@bp.app_context_processor
-def helpers():
-    return {'chart': chart}
-
-
 @bp.get('/jobs')
 def job_list():
     """State tabs with counts, filters, keyset pages, bulk actions."""
@@ -58,13 +53,13 @@ def job_list():
     rows = [jobs.job_to_dict(row, app) for row in page.rows]
     context = dict(rows=rows, page=page, f=job_filter, first_page=not request.args.get('cursor'))
     if partial():  # a live refresh redraws the rows only: no counts to compute
-        return render_template('_job_rows.html', **context)
+        return render_template('localq/_job_rows.html', **context)
     counts = jobs.count_by_state(app)
     tab_counts = {tab: counts.get(tab, 0) for tab in TABS}
     tab_counts[RUNNING] = sum(n for s, n in counts.items() if states.is_running(s))
     context.update(counts=tab_counts, total=sum(counts.values()), tabs=TABS, task_names=sorted(app.tasks),
                    queue_names=app.config.queue_list)
-    return render_template('jobs.html', **context)
+    return render_template('localq/jobs.html', **context)
 
 
 @bp.get('/jobs/<job_id>')
@@ -72,14 +67,15 @@ def job_detail(job_id):
     """One job: arguments, result, progress, why it waits, its timeline and every attempt."""
     app = localq_app()
     job = jobs.get_job(job_id, with_attempts=True, app=app)
-    context = dict(job=job, why=jobs.explain_wait(app, job), events=jobs.timeline(job))
-    return render_template('_job.html' if partial() else 'job_detail.html', **context)
+    context = dict(job=job, why=jobs.explain_wait(app, job), events=jobs.timeline(job),
+                   workflow=jobs.workflow_of(app, job))
+    return render_template('localq/_job.html' if partial() else 'localq/job_detail.html', **context)
 
 
 @bp.get('/upload')
 def upload_page():
     """Choose or drop files; each becomes a document job with a live progress bar."""
-    return render_template('upload.html', max_mb=localq_app().config.max_upload_mb)
+    return render_template('localq/upload.html', max_mb=localq_app().config.max_upload_mb)
 
 
 @bp.post('/jobs/<job_id>/<action>')
@@ -98,7 +94,7 @@ def job_action(job_id, action):
               else 'Only a waiting job can be run now.')
     else:
         abort(404, description='unknown action %r; use retry, revoke or run-now' % action)
-    return redirect(url_for('pages.job_detail', job_id=job_id))
+    return redirect(url_for('localq.pages.job_detail', job_id=job_id))
 
 
 @bp.post('/jobs/bulk')
@@ -115,7 +111,7 @@ def bulk_action():
         flash('Discarded %d job(s); running ones were left alone.' % jobs.bulk_discard(app, job_filter))
     else:
         abort(400, description='unknown bulk action %r; use retry or discard' % action)
-    return redirect(url_for('pages.job_list', **job_filter.as_args()))
+    return redirect(url_for('localq.pages.job_list', **job_filter.as_args()))
 
 
 @bp.post('/queues/<name>/<action>')
@@ -130,4 +126,4 @@ def queue_action(name, action):
         flash("Queue '%s' resumed." % name)
     else:
         abort(404, description='unknown queue action %r; use pause or resume' % action)
-    return redirect(url_for('pages.overview'))
+    return redirect(url_for('localq.pages.overview'))

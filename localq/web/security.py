@@ -7,9 +7,9 @@ from flask import abort, request, session
 
 def csrf_token():
     """This browser session's token (made on first use); templates put it in forms."""
-    if 'csrf' not in session:
-        session['csrf'] = secrets.token_urlsafe(32)
-    return session['csrf']
+    if 'localq_csrf' not in session:
+        session['localq_csrf'] = secrets.token_urlsafe(32)
+    return session['localq_csrf']
 
 
 def is_script_request():
@@ -26,7 +26,7 @@ def check_csrf():
     if is_script_request():
         return
     sent = request.headers.get('X-CSRF-Token') or request.form.get('csrf_token', '')
-    expected = session.get('csrf')
+    expected = session.get('localq_csrf')
     if not expected or not hmac.compare_digest(sent, expected):
         abort(400, description='missing or invalid CSRF token; reload the page and try again')
 
@@ -35,8 +35,8 @@ def make_token_check(token):
     """before_request hook for a non-loopback bind: every request needs the auth token."""
     def check_token():
         sent = (request.headers.get('Authorization', '').removeprefix('Bearer ').strip()
-                or request.args.get('token', '') or session.get('auth', ''))
+                or request.args.get('token', '') or session.get('localq_auth', ''))
         if not hmac.compare_digest(sent, token):
             abort(401, description='this server needs its token: ?token=... or Authorization: Bearer ...')
-        session['auth'] = token
+        session['localq_auth'] = token
     return check_token

@@ -1,0 +1,114 @@
+"""The Celery API users reach for, on a real worker process: send_task, unknown tasks, shared_task,
+apply(), AsyncResult from a task, wait(), async tasks."""
+import asyncio
+import os
+
+import pytest
+
+from localq import InvalidTaskOptions, LocalQ, shared_task
+from localq.models import Attempt, Job
+from tests.conftest import wait_for
+from tests.sample_tasks import (add, async_add, async_until_revoked, async_wait, bad_input, flaky, shared_mul)
+
+
+def test_send_task_queues_by_name_without_the_function(app, process_worker):
+    # A producer that declares no tasks at all (another app on the same folder) sends by name
+    producer = LocalQ('producer', data_dir=app.config.data_dir, database_url=app.config.database_url)
+    try:
+        result = producer.send_task('tests.add', args=(2, 3))
+        assert result.get(timeout=20) == 5
+        assert Job.get_by_id(result.id).task == 'tests.add'
+        assert producer.send_task('tests.mul', (6, 7), countdown=0.1).wait(timeout=20) == 42
+    finally:
+        producer.close()
+        app.configure()   # the sample app is current again for the other tests
+
+
+def test_a_task_the_worker_does_not_have_fails_at_once_saying_what_it_has(app, process_worker):
+    # Given a job for a task no worker declares (a typo in send_task)
+    result = app.send_task('tests.ad', args=(1, 2))
+    # Then the worker process fails it at once (not STARTED until its lease runs out), saying why
+    wait_for(lambda: result.state == 'FAILURE', timeout=20, what='FAILURE')
+    job = Job.get_by_id(result.id)
+    assert job.error_type == 'localq.errors.NotRegistered'
+    assert job.error_message.startswith('tests.ad (worker process-worker has: ') and 'tests.add' in job.error_message
+    assert [a.outcome for a in Attempt.select().where(Attempt.job == result.id)] == ['FAILURE']
+    assert add.delay(1, 2).get(timeout=20) == 3    # the worker carries on
+
+
+def test_shared_task_runs_on_the_app_it_finds(app, process_worker):
+    assert shared_mul.delay(3, 4).get(timeout=20) == 12
+    assert shared_mul(3, 5) == 15                       # a direct call runs the function
+    assert 'tests.shared_mul' in app.tasks
+
+    # declared after an app exists, it is declared on that app too
+    @shared_task(name='tests.shared_late')
+    def late(x):
+        return -x
+    assert app.tasks['tests.shared_late'].apply((4,)).get() == -4
+
+
+def test_apply_runs_here_with_retries_and_returns_a_result(app):
+    ok = add.apply((2, 3))
+    assert (ok.status, ok.get(), ok.successful()) == ('SUCCESS', 5, True)
+    assert flaky.apply((2,)).get() == 2                 # two ConnectionErrors retried at once
+    failed = bad_input.apply(('x',))
+    assert failed.failed() and isinstance(failed.result, ValueError)
+    with pytest.raises(ValueError, match='invalid input'):
+        failed.get()
+    assert Job.select().count() == 0                    # nothing was queued or written
+
+
+def test_task_asyncresult_and_wait(app, process_worker):
+    result = add.delay(4, 4)
+    assert add.AsyncResult(result.id).wait(timeout=20) == 8
+
+
+def test_an_async_task_runs_on_a_worker_process(app, process_worker):
+    assert async_add.delay(2, 3).get(timeout=20) == 5
+    assert async_add.apply((2, 3)).get() == 5          # eagerly, on this thread's loop
+
+
+def test_an_async_tasks_time_limit_stops_it_at_its_await(app, process_worker):
+    # Given an async task with time_limit=0.5 awaiting a 60 s sleep
+    result = async_wait.delay(60)
+    # Then it is stopped at its await, its finally block runs, and it fails as timed out
+    with pytest.raises(Exception) as caught:
+        result.get(timeout=20)
+    job = Job.get_by_id(result.id)
+    assert job.state == 'FAILURE' and job.error_type.endswith('TimeLimitExceeded'), caught.value
+    assert job.finished_at - job.started_at < 5
+    with open(os.path.join(app.config.data_dir, 'executions.log')) as log:
+        assert 'async_wait cleaned up' in log.read()
+
+
+def test_revoking_a_running_async_task_stops_it(app, process_worker):
+    result = async_until_revoked.delay()
+    wait_for(lambda: result.state == 'PROCESSING', timeout=20, what='PROCESSING')
+    result.revoke()
+    wait_for(lambda: result.state == 'REVOKED', timeout=20, what='REVOKED')
+    assert [a.outcome for a in Attempt.select().where(Attempt.job == result.id)] == ['REVOKED']
+
+
+def test_async_code_waits_for_a_result_without_blocking_its_loop(app, process_worker):
+    async def main():
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+        tick = asyncio.ensure_future(ticker())
+        value = await add.delay(20, 22).aget(timeout=20)
+        tick.cancel()
+        return value, ticks
+    value, ticks = asyncio.run(main())
+    assert value == 42 and ticks >= 1     # the loop kept running while it waited
+
+
+def test_an_async_task_with_a_soft_time_limit_is_refused_when_declared(app):
+    with pytest.raises(InvalidTaskOptions, match='soft_time_limit.*async def'):
+        @app.task(name='tests.async_soft', soft_time_limit=1, time_limit=2)
+        async def soft():
+            pass
