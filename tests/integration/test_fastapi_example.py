@@ -1,0 +1,31 @@
+"""The seeds' FastAPI producer (examples/fastapi_app.py) with a real worker process."""
+import os
+import signal
+
+import pytest
+from fastapi.testclient import TestClient
+
+from localq.models import WorkerRecord
+from tests.conftest import TEST_DATABASE_URL, spawn_worker, wait_for
+
+
+@pytest.fixture
+def example(tmp_path):
+    from examples import fastapi_app
+    fastapi_app.app.configure(data_dir=str(tmp_path / 'data'), database_url=TEST_DATABASE_URL)
+    proc = spawn_worker(fastapi_app.app.config.data_dir, '-n', 'fastapi-worker', app='examples.fastapi_app:app')
+    wait_for(lambda: WorkerRecord.select().where(WorkerRecord.id == 'fastapi-worker').exists(), timeout=30,
+             what='the worker process to be online')
+    with TestClient(fastapi_app.api) as client:
+        yield client
+    os.killpg(proc.pid, signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    proc.stdout.close()
+    fastapi_app.app.close()
+
+
+def test_upload_returns_a_task_id_and_the_status_endpoint_follows_it(example):
+    task_id = example.post('/upload', files={'file': ('notes.txt', b'one\ntwo\nthree\n')}).json()['task_id']
+    assert example.get('/tasks/%s/result' % task_id).json() == {'result': {'bytes': 14, 'lines': 3}}
+    assert example.get('/tasks/' + task_id).json() == {'status': 'SUCCESS', 'progress': {'bytes': 14, 'lines': 3}}
+    assert example.get('/tasks/no-such-id').json() == {'status': 'PENDING', 'progress': None}
