@@ -3,7 +3,6 @@
 Times are UNIX seconds in DoubleFields (8-byte; PostgreSQL's REAL would round them to minutes).
 """
 import peewee as pw
-from playhouse.migrate import SchemaMigrator, migrate
 
 from .db import database
 from .states import SQL_CLAIMABLE, SQL_RUNNING
@@ -142,21 +141,29 @@ ALL_MODELS = [Job, Attempt, WorkerRecord, QueuePause, KeyValue, Counter, RateSlo
 LATER_COLUMNS = {'job': ('root_id', 'parent_id', 'group_id', 'group_index', 'waits_for')}
 
 
-def add_missing_columns(db):
-    """ALTER TABLE for model columns an older data folder lacks (playhouse.migrate)."""
-    migrator = SchemaMigrator.from_database(db)
-    for model in ALL_MODELS:
-        table = model._meta.table_name
-        have = {c.name for c in db.get_columns(table)}
-        missing = [name for name in LATER_COLUMNS.get(table, ()) if name not in have]
-        if missing:
-            with db.atomic():
-                migrate(*[migrator.add_column(table, name, model._meta.fields[name]) for name in missing])
+def add_missing_columns(db, model, names):
+    """Add columns of `model` that an older data folder's table lacks, each in one
+    ALTER TABLE ... ADD COLUMN (with its default, so NOT NULL holds for the existing rows).
+
+    Not playhouse.migrate: on SQLite it adds a NOT NULL column by copying the table, and the
+    copy's DROP TABLE fails while other tables reference it (attempt -> job)."""
+    table = model._meta.table_name
+    have = {c.name for c in db.get_columns(table)}
+    for name in names:
+        field = model._meta.fields[name]
+        if field.column_name in have:
+            continue
+        ctx = db.get_sql_context()
+        ddl = ctx.sql(field.ddl(ctx)).query()[0]
+        if not field.null and field.default is not None and not callable(field.default):
+            ddl += ' DEFAULT %s' % (field.default if isinstance(field.default, (int, float))
+                                    else "'%s'" % str(field.default).replace("'", "''"))
+        db.execute_sql('ALTER TABLE "%s" ADD COLUMN %s' % (table, ddl))
 
 
 def create_extra_indexes(db):
     """Indexes Peewee's Meta cannot express (partial, DESC), and renames of older ones."""
-    add_missing_columns(db)
+    add_missing_columns(db, Job, LATER_COLUMNS['job'])
     # Claim order. The queue is the last column, so the claim's queue filter
     # and the overview's per-queue counts are read from the index alone.
     db.execute_sql(
