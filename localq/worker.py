@@ -143,10 +143,12 @@ class LocalqConsumer(Consumer):
 
     # -- lifecycle ----------------------------------------------------------
     def start(self):
-        self._register()
         if self.environment.forks:
             self.app.database.close()  # children must not share the parent's connection
         super().start()
+        # The worker's row appears once Huey's start() has installed the SIGINT/SIGTERM
+        # handlers: whoever sees it online (the lab, a test, a script) may stop it at once.
+        self._register()
         self._heartbeat = threading.Thread(target=self._heartbeat_loop, name='localq-heartbeat', daemon=True)
         self._heartbeat.start()
         self._listener = None

@@ -55,16 +55,28 @@ def worker(app):
 def process_worker(app):
     """One `localq worker` process (2 threads, named process-worker) on the test's data folder,
     online before the test starts; stopped with SIGTERM after it, and it must exit cleanly."""
-    from localq.models import WorkerRecord
     proc = spawn_worker(app.config.data_dir, '-c', '2', '-n', 'process-worker')
-    wait_for(lambda: WorkerRecord.select().where(WorkerRecord.id == 'process-worker',
-                                                 WorkerRecord.stopped_at.is_null()).exists(),
-             timeout=30, what='the worker process to be online')
+    wait_ready(proc)
     yield proc
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
     out = proc.communicate(timeout=30)[0].decode(errors='replace')
     assert proc.returncode == 0, out
+
+
+def wait_ready(proc, timeout=30.0):
+    """Wait for a `localq worker` process's ready line: it runs jobs and hears SIGTERM from then on
+    (its row in the worker table appears earlier, before its signal handlers)."""
+    import select
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if select.select([proc.stdout], [], [], 0.1)[0]:
+            line = proc.stdout.readline().decode(errors='replace')
+            if line.startswith('localq worker '):
+                return line
+            if not line:
+                break
+    raise AssertionError('worker process not ready after %ss (exit code %s)' % (timeout, proc.poll()))
 
 
 def wait_for(predicate, timeout=10.0, what='condition'):

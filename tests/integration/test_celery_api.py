@@ -8,7 +8,8 @@ import pytest
 from localq import InvalidTaskOptions, LocalQ, shared_task
 from localq.models import Attempt, Job
 from tests.conftest import wait_for
-from tests.sample_tasks import (add, async_add, async_until_revoked, async_wait, bad_input, flaky, shared_mul)
+from tests.sample_tasks import (add, async_add, async_until_revoked, async_wait, bad_input, flaky, gate, shared_mul,
+                                wait_gate)
 
 
 def test_send_task_queues_by_name_without_the_function(app, process_worker):
@@ -90,21 +91,20 @@ def test_revoking_a_running_async_task_stops_it(app, process_worker):
     assert [a.outcome for a in Attempt.select().where(Attempt.job == result.id)] == ['REVOKED']
 
 
-def test_async_code_waits_for_a_result_without_blocking_its_loop(app, process_worker):
+def test_async_code_waits_for_a_result_without_blocking_its_loop(app, worker):
+    # The job can only finish if a coroutine on the caller's loop runs while aget() waits:
+    # it opens the gate the job waits on. A blocking wait would time out instead.
     async def main():
-        ticks = 0
+        result = wait_gate.delay('opened-by-the-loop')
 
-        async def ticker():
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.01)
-                ticks += 1
-        tick = asyncio.ensure_future(ticker())
-        value = await add.delay(20, 22).aget(timeout=20)
-        tick.cancel()
-        return value, ticks
-    value, ticks = asyncio.run(main())
-    assert value == 42 and ticks >= 1     # the loop kept running while it waited
+        async def open_gate():
+            await asyncio.sleep(0.05)
+            gate('opened-by-the-loop').set()
+        opener = asyncio.ensure_future(open_gate())
+        value = await result.aget(timeout=10)
+        await opener
+        return value
+    assert asyncio.run(main()) == 'released'
 
 
 def test_an_async_task_with_a_soft_time_limit_is_refused_when_declared(app):

@@ -5,8 +5,7 @@ import signal
 import pytest
 from fastapi.testclient import TestClient
 
-from localq.models import WorkerRecord
-from tests.conftest import TEST_DATABASE_URL, spawn_worker, wait_for
+from tests.conftest import TEST_DATABASE_URL, spawn_worker, wait_ready
 
 
 @pytest.fixture
@@ -14,8 +13,7 @@ def example(tmp_path):
     from examples import fastapi_app
     fastapi_app.app.configure(data_dir=str(tmp_path / 'data'), database_url=TEST_DATABASE_URL)
     proc = spawn_worker(fastapi_app.app.config.data_dir, '-n', 'fastapi-worker', app='examples.fastapi_app:app')
-    wait_for(lambda: WorkerRecord.select().where(WorkerRecord.id == 'fastapi-worker').exists(), timeout=30,
-             what='the worker process to be online')
+    wait_ready(proc)
     with TestClient(fastapi_app.api) as client:
         yield client
     os.killpg(proc.pid, signal.SIGTERM)
