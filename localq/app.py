@@ -102,6 +102,7 @@ class LocalQ:
         self.routes = {}          # task name -> TaskRoute, read by the storage
         self.tasks = {}           # task name -> Task
         self.models = list(models_mod.ALL_MODELS)   # tables created when the database opens
+        self._prepares = [models_mod.create_extra_indexes]   # then these run (indexes, upgrades)
         self.config = config_mod.from_env(database_url=database_url, data_dir=data_dir, **settings)
         # The storage opens the database on first use, whatever it is (an enqueue, a result
         # read in a process that only imported the app, a worker's claim).
@@ -149,17 +150,26 @@ class LocalQ:
         return self.database
 
     def _open_database(self):
-        return db_mod.init_db(self.config, self.models, prepare=models_mod.create_extra_indexes)
+        return db_mod.init_db(self.config, self.models, prepare=self._prepare)
 
-    def register_models(self, *models):
+    def _prepare(self, db):
+        for prepare in self._prepares:
+            prepare(db)
+
+    def register_models(self, *models, prepare=None):
         """Peewee models (bound to localq.models.database) whose tables this app creates and
-        `localq migrate` copies: the app's own, and those of packages such as localq.documents."""
+        `localq migrate` copies: the app's own, and those of packages such as localq.documents.
+        prepare(db), if given, runs after the tables exist (indexes, upgrades of older folders)."""
         new = [m for m in models if m not in self.models]
         self.models.extend(new)
+        if prepare is not None and prepare not in self._prepares:
+            self._prepares.append(prepare)
         db = self.huey.storage._database
-        if db is not None and new:
+        if db is not None and (new or prepare is not None):
             with db.connection_context():
                 db.create_tables(new, safe=True)
+                if prepare is not None:
+                    prepare(db)
 
     def create_tables(self, models):
         """The older name of register_models, taking a list."""

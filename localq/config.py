@@ -33,6 +33,7 @@ SETTINGS = (
     ('keep_failed_days', 30.0, 'Failed jobs older than this are pruned.'),
     ('keep_max_jobs', 1000000, 'At most this many finished jobs are kept.'),
     ('max_upload_mb', 50, 'Largest accepted upload, in MiB.'),
+    ('embedder', 'wordllama', 'Document search model: wordllama (a real model, shipped in its wheel) or hashing (a dependency-free fallback that matches shared words only).'),
     ('secret_key', '', 'Key for CSRF tokens; empty means a random key per start.'),
     ('auth_token', '', 'Token required when binding to anything but loopback.'),
     ('lab_speed', 1.0, 'Classroom lab: rate limits and Retry-After waits run this many times faster.'),
@@ -63,6 +64,7 @@ class Config:
     keep_failed_days: float = 30.0
     keep_max_jobs: int = 1000000
     max_upload_mb: int = 50
+    embedder: str = 'wordllama'
     secret_key: str = ''
     auth_token: str = ''
     lab_speed: float = 1.0
@@ -120,6 +122,8 @@ def validate(config):
     if not re.match(r'^[\w.-]{1,100}$', config.default_queue):
         raise ConfigError('default_queue must be a queue name of letters, digits, "_", "-", ".", got %r'
                           % config.default_queue)
+    if config.embedder not in ('wordllama', 'hashing'):
+        raise ConfigError('embedder must be wordllama or hashing, got %r' % config.embedder)
     if config.max_tasks_per_child < 0:
         raise ConfigError('max_tasks_per_child must be 0 (never) or more, got %r' % config.max_tasks_per_child)
     if config.lease_timeout <= config.heartbeat_interval:

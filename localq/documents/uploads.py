@@ -3,7 +3,7 @@ import os
 import re
 import uuid
 
-from .documents import KINDS
+from .extract import KINDS
 
 _ODD = re.compile(r'[\x00-\x1f\x7f<>:"|?*]')
 
@@ -34,7 +34,9 @@ def check_content(head, ext):
         raise UploadRejected('the file is empty')
     if KINDS[ext] == 'pdf' and not head.startswith(b'%PDF-'):
         raise UploadRejected('the file is named .pdf but is not a PDF')
-    if KINDS[ext] != 'pdf' and (b'\x00' in head or head.startswith(b'%PDF-')):
+    if KINDS[ext] == 'docx' and not head.startswith(b'PK\x03\x04'):
+        raise UploadRejected('the file is named .docx but is not a Word document')
+    if KINDS[ext] not in ('pdf', 'docx') and (b'\x00' in head or head.startswith(b'%PDF-')):
         raise UploadRejected('the file is named %s but holds binary data' % ext)
 
 

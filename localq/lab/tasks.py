@@ -68,7 +68,7 @@ def process_document(self, text, step_seconds=0.5):
     step('chunking', 40)
     chunks = documents.chunk_text(text)
     step('embedding', 60)
-    embeddings = [documents.embed(c) for c in chunks]
+    embeddings = documents.get_embedder(app.config.embedder).embed(chunks)
     step('storing', 80)
     return {'chunks': len(chunks), 'dimensions': len(embeddings[0]) if embeddings else 0, 'history': history}
 

@@ -13,6 +13,7 @@ import tempfile
 
 from flask import Blueprint, Flask, current_app, jsonify, render_template, request
 
+from ..documents import DocumentNotFound
 from ..errors import JobNotFound
 from ..lab import LabError
 from ..listing import BadFilter
@@ -74,7 +75,7 @@ def spool_uploads_in_data_folder():
 
 def make_blueprint(localq_app_):
     """localq's pages, lab, API and metrics as one blueprint named 'localq'."""
-    from . import api, formatting, lab, metrics, pages, security
+    from . import api, documents, formatting, lab, metrics, pages, security
     folder = asset_folder()
     bp = Blueprint('localq', __name__, template_folder=folder, static_folder=os.path.join(folder, 'static'),
                    static_url_path='/localq-static')
@@ -91,12 +92,13 @@ def make_blueprint(localq_app_):
         localq_app().close_thread_connection()
 
     bp.register_error_handler(JobNotFound, lambda exc: error_response(404, str(exc)))
+    bp.register_error_handler(DocumentNotFound, lambda exc: error_response(404, str(exc)))
     bp.register_error_handler(LabError, lambda exc: error_response(404 if isinstance(exc, KeyError) else 400,
                                                                     str(exc)))
     bp.register_error_handler(BadFilter, lambda exc: error_response(400, str(exc)))
     for code in TEXT_ERRORS:
         bp.register_error_handler(code, http_error)
-    for child in (pages.bp, lab.bp, api.bp, metrics.bp):
+    for child in (pages.bp, documents.bp, lab.bp, api.bp, metrics.bp):
         bp.register_blueprint(child)
     return bp
 

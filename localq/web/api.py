@@ -132,7 +132,7 @@ def upload():
     -> 202 {"task_id": "...", "jobs": [{"task_id": "...", "filename": "report.pdf"}]}
     Bad files -> 400 {"ok": false, "error": "...", "status": 400}; nothing is stored or queued.
     """
-    from ..uploads import UploadRejected, save_upload
+    from ..documents.uploads import UploadRejected, save_upload
     app = current_app.extensions['localq']
     task = app.tasks.get('documents.process')
     if task is None:
@@ -163,16 +163,6 @@ def _remove(names, folder):
     import os
     for name in names:
         os.unlink(os.path.join(folder, name))
-
-
-@bp.get('/api/documents/search')
-def search_documents():
-    """Best-matching stored chunks: GET /api/documents/search?q=refund+policy."""
-    from .. import documents
-    query = request.args.get('q', '').strip()
-    if not query:
-        abort(400, description='give a query: ?q=words')
-    return jsonify(query=query, matches=documents.search(query))
 
 
 @bp.get('/api/queues/length')

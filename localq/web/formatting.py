@@ -3,6 +3,8 @@ import json
 import time
 from datetime import datetime
 
+from markupsafe import Markup, escape
+
 from ..jobs import human_seconds
 
 
@@ -47,10 +49,20 @@ def sort_time(job, state=None):
     return job['queued_at']
 
 
+def marked(text, spans):
+    """A passage with the query's words in <mark>, everything else escaped (spans from search.highlights)."""
+    out, last = [], 0
+    for start, end in spans or ():
+        out += [escape(text[last:start]), Markup('<mark>'), escape(text[start:end]), Markup('</mark>')]
+        last = end
+    out.append(escape(text[last:]))
+    return Markup('').join(out)
+
+
 now = time.time
 
 
 def install(web):
     """The filters localq's templates use, prefixed so they never replace a host app's own."""
     web.jinja_env.filters.update(lq_clock=clock, lq_ago=ago, lq_seconds=seconds, lq_call_text=call_text,
-                                 lq_sort_time=sort_time)
+                                 lq_sort_time=sort_time, lq_marked=marked)

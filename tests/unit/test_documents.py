@@ -1,5 +1,8 @@
-"""The document pipeline's pure parts: chunking and the local embedding."""
-from localq.documents import chunk_text, embed
+"""The document pipeline's pure parts: extraction, chunking, the embedders."""
+import numpy as np
+
+from localq.documents import chunk_text, get_embedder, split
+from localq.documents.extract import _html, _markdown, tidy
 
 
 def test_chunks_overlap_cover_the_text_and_start_on_word_boundaries():
@@ -13,9 +16,38 @@ def test_chunks_overlap_cover_the_text_and_start_on_word_boundaries():
         assert b.split()[0] in a.split()   # each chunk starts inside the previous one
 
 
-def test_similar_texts_embed_closer_than_unrelated_ones():
-    def cos(a, b):
-        return sum(x * y for x, y in zip(a, b))
-    refund = embed('refunds are paid within fourteen days')
-    assert cos(refund, embed('refund paid in fourteen days')) > cos(refund, embed('the cat sat on a mat'))
-    assert abs(cos(refund, refund) - 1.0) < 1e-3
+def test_chunks_end_at_sentences_and_start_where_they_say_they_do():
+    text = ('Refunds are paid within fourteen days. Shipping is free above fifty euros.\n\n'
+            'Support answers every message within one working day. ') * 12
+    pieces = split(text, size=300, overlap=60)
+    assert all(p.text.endswith(('.', 'day.')) for p in pieces[:-1])    # cut after a sentence
+    assert all(text[p.start:p.start + len(p.text)] == p.text for p in pieces)
+    assert all(p.text[0].isupper() for p in pieces)                    # and start with one
+
+
+def test_html_keeps_the_content_not_the_navigation():
+    page = ('<html><head><title>T</title><style>p{}</style></head><body><nav><a>Home</a> <a>Docs</a></nav>'
+            '<header>Site name</header><main><h1>Refunds</h1><p>Refunds are <b>paid</b> within 14 days.</p>'
+            '</main><aside>Related</aside><footer>(c) 2026</footer><script>var x</script></body></html>')
+    assert tidy(_html(page)) == 'Refunds\n\nRefunds are paid within 14 days.'
+
+
+def test_markdown_loses_its_markup_but_keeps_identifiers():
+    text = tidy(_markdown('# Title\n\nSet **max_connections** and see [the docs](http://x).\n\n| a | b |\n|---|---|'))
+    assert text == 'Title\n\nSet max_connections and see the docs.\n\na b'
+
+
+def test_the_model_puts_a_paraphrase_closer_than_an_unrelated_text():
+    model = get_embedder('wordllama')
+    refund, paraphrase, unrelated = model.embed(['When do I get my money back?',
+                                                 'Refunds are paid within fourteen days.',
+                                                 'The cat sat on the mat in the sun.'])
+    assert float(refund @ paraphrase) > float(refund @ unrelated) + 0.1
+    assert abs(float(np.linalg.norm(refund)) - 1.0) < 1e-5
+
+
+def test_the_hashing_fallback_only_sees_shared_words():
+    hashing = get_embedder('hashing')
+    a, b, c = hashing.embed(['refunds are paid within fourteen days', 'refunds paid in fourteen days',
+                             'When do I get my money back?'])
+    assert float(a @ b) > 0.5 and abs(float(a @ c)) < 0.3

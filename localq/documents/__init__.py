@@ -1,0 +1,35 @@
+"""The document pipeline: uploads become searchable passages (the course's RAG ingest).
+
+    from localq import documents
+    documents.init_app(app)      # the tables and the documents.process task on this app
+
+Modules, one concept each: extract (text from PDF, HTML, Markdown, .docx, text), chunk
+(passages cut at paragraph and sentence boundaries), embed (wordllama, or the hashing
+fallback), index (FTS5 / PostgreSQL full text, and the vector matrix), search (the two
+fused, with floors), pipeline (the task; store, list, delete), uploads (checks before a
+file is queued), models. The queue core imports none of it.
+"""
+from . import models
+from .chunk import chunk_text, split
+from .embed import get_embedder
+from .extract import KINDS, InvalidDocument, extract, extract_text
+from .models import MODELS, Chunk, Document
+from .pipeline import (DocumentNotFound, delete_document, get_document, list_documents, original_file,
+                       process_document)
+from .search import BadQuery, search
+
+TASK = 'documents.process'
+
+
+def init_app(app):
+    """Give a LocalQ app the pipeline: its tables (and keyword index), and the task that runs it."""
+    app.register_models(*MODELS, prepare=models.prepare)
+    if TASK not in app.tasks:
+        app.task(name=TASK, bind=True, max_retries=3, autoretry_for=(ConnectionError,), retry_backoff=True,
+                 time_limit=600, acks_late=True)(process_document)
+    return app.tasks[TASK]
+
+
+__all__ = ['init_app', 'TASK', 'KINDS', 'InvalidDocument', 'Document', 'Chunk', 'MODELS', 'DocumentNotFound',
+           'BadQuery', 'search', 'split', 'chunk_text', 'extract', 'extract_text', 'get_embedder',
+           'process_document', 'delete_document', 'get_document', 'list_documents', 'original_file']

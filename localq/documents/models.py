@@ -1,0 +1,65 @@
+"""The document rows: one Document per stored file (get_or_create by content hash), one Chunk
+per passage, with its vector (float32 bytes) and, on SQLite, its FTS5 keyword-index entry."""
+import peewee as pw
+
+from ..db import is_sqlite
+from ..models import BaseModel, add_missing_columns
+
+
+class Document(BaseModel):
+    content_hash = pw.CharField(max_length=64, unique=True)
+    filename = pw.CharField(max_length=255)                  # the name it was uploaded under
+    stored_name = pw.CharField(max_length=100, null=True)    # the file in data/uploads (generated)
+    kind = pw.CharField(max_length=10)
+    user_id = pw.CharField(max_length=100, default='')
+    characters = pw.IntegerField()
+    pages = pw.IntegerField(null=True)
+    chunks = pw.IntegerField(default=0)
+    embedder = pw.CharField(max_length=100, null=True)      # made its vectors; another one re-embeds them
+    job_id = pw.CharField(max_length=64, null=True)          # the job that stored it
+    created_at = pw.DoubleField()
+
+    class Meta:
+        table_name = 'document'
+
+
+class Chunk(BaseModel):
+    document = pw.ForeignKeyField(Document, backref='chunk_rows', on_delete='CASCADE')
+    number = pw.IntegerField()
+    text = pw.TextField()
+    start = pw.IntegerField(default=0)        # where it starts in the document's text
+    page = pw.IntegerField(null=True)         # PDF page (1-based)
+    vector = pw.BlobField(null=True)          # float32 embedding, normalised; None until embedded
+
+    class Meta:
+        table_name = 'doc_chunk'
+        indexes = ((('document', 'number'), True),)
+
+
+MODELS = [Document, Chunk]
+FTS_TABLE = 'doc_chunk_fts'
+LATER_DOCUMENT_COLUMNS = ('stored_name', 'pages', 'chunks', 'embedder', 'job_id')
+
+
+def prepare(db):
+    """Keyword index and upgrades, when the app opens its database.
+
+    SQLite: an FTS5 table (porter stemming) holds each chunk's text under the chunk's id.
+    PostgreSQL: a GIN index on to_tsvector('english', text). A data folder made before this
+    version keeps its documents: the old `chunk` table's passages move here and are embedded
+    again (by whatever embedder is set) at the next search."""
+    add_missing_columns(db, Document, LATER_DOCUMENT_COLUMNS)
+    if is_sqlite(db):
+        db.execute_sql("CREATE VIRTUAL TABLE IF NOT EXISTS %s USING fts5(text, tokenize='porter unicode61')"
+                       % FTS_TABLE)
+    else:
+        db.execute_sql("CREATE INDEX IF NOT EXISTS doc_chunk_tsv ON doc_chunk USING GIN (to_tsvector('english', text))")
+    if 'chunk' in db.get_tables():
+        with db.atomic():
+            db.execute_sql('INSERT INTO doc_chunk (document_id, number, text, start) '
+                           'SELECT document_id, number, text, 0 FROM chunk')
+            if is_sqlite(db):
+                db.execute_sql('INSERT INTO %s (rowid, text) SELECT id, text FROM doc_chunk' % FTS_TABLE)
+            db.execute_sql('UPDATE document SET embedder = NULL, chunks = '
+                           '(SELECT COUNT(*) FROM doc_chunk WHERE doc_chunk.document_id = document.id)')
+            db.execute_sql('DROP TABLE chunk')

@@ -1,0 +1,90 @@
+"""Stored documents, for people and scripts: the list with search, one document, its file, delete."""
+from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, send_file,
+                   url_for)
+
+from .. import documents
+from ..documents.search import MAX_LIMIT
+
+bp = Blueprint('documents', __name__)
+
+
+def localq_app():
+    return current_app.extensions['localq']
+
+
+def _limit(default=5):
+    try:
+        return int(request.args.get('limit', default))
+    except ValueError:
+        abort(400, description='limit must be a whole number from 1 to %d' % MAX_LIMIT)
+
+
+def _search(query, limit):
+    try:
+        hits = documents.search(localq_app(), query, limit=limit)
+    except documents.BadQuery as exc:
+        abort(400, description=str(exc))
+    for hit in hits:
+        hit['url'] = url_for('localq.documents.document_page', document_id=hit['document_id'],
+                             _anchor='chunk-%d' % hit['number'])
+    return hits
+
+
+# -- pages ---------------------------------------------------------------------------
+@bp.get('/documents')
+def document_list():
+    """Every stored document, and a search over all of them (?q=words&limit=5)."""
+    query = request.args.get('q', '').strip()
+    hits = _search(query, _limit()) if query else None
+    return render_template('localq/documents.html', docs=documents.list_documents(localq_app()), q=query, hits=hits)
+
+
+@bp.get('/documents/<int:document_id>')
+def document_page(document_id):
+    """One document: its passages (as searched), the job that stored it, its file."""
+    doc = documents.get_document(localq_app(), document_id, with_chunks=True)
+    return render_template('localq/document.html', doc=doc)
+
+
+@bp.get('/documents/<int:document_id>/file')
+def document_file(document_id):
+    """The file as it was uploaded, under its original name."""
+    path, name = documents.original_file(localq_app(), document_id)
+    return send_file(path, as_attachment=True, download_name=name)
+
+
+@bp.post('/documents/<int:document_id>/delete')
+def delete_page(document_id):
+    doc = documents.delete_document(localq_app(), document_id)
+    flash('Deleted %s (%d passages).' % (doc['filename'], doc['chunks']))
+    return redirect(url_for('localq.documents.document_list'))
+
+
+# -- JSON ----------------------------------------------------------------------------
+@bp.get('/api/documents/search')
+def search_api():
+    """Passages that answer a question, best first; none if nothing is relevant.
+
+    GET /api/documents/search?q=refund+policy&limit=5
+    -> {"query": ..., "matches": [{"document", "document_id", "number", "page", "text", "highlights": [[s, e]],
+        "score", "similarity", "keyword", "url"}]}"""
+    return jsonify(query=request.args.get('q', '').strip(),
+                   matches=_search(request.args.get('q', ''), _limit()))
+
+
+@bp.get('/api/documents')
+def list_api():
+    """GET /api/documents -> {"documents": [{"id", "filename", "kind", "pages", "chunks", ...}]}"""
+    return jsonify(documents=documents.list_documents(localq_app()))
+
+
+@bp.get('/api/documents/<int:document_id>')
+def get_api(document_id):
+    """One document with its passages: GET /api/documents/3 -> {..., "chunk_rows": [...]}"""
+    return jsonify(documents.get_document(localq_app(), document_id, with_chunks=True))
+
+
+@bp.delete('/api/documents/<int:document_id>')
+def delete_api(document_id):
+    """Delete a document (rows, vectors, index entries, file): -> {"ok": true, "deleted": {...}}"""
+    return jsonify(ok=True, deleted=documents.delete_document(localq_app(), document_id))
