@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import LocalqError
 from .embed import get_embedder
-from .index import document_frequency, keyword_matches, query_terms, vector_index
+from .index import FREQUENCY_CAP, document_frequency, keyword_matches, query_terms, vector_index
 
 MAX_QUERY = 500
 MAX_LIMIT = 50
@@ -74,7 +74,7 @@ def search(app, query, limit=5, tuning=DEFAULT, embedder=None):
     idf = {t: math.log((len(ids) + 1) / (frequency[t] + 0.5)) for t in terms}
     total = sum(idf.values()) or 1.0
     absent = sum(idf[t] for t in terms if not frequency[t]) / total * len(ids) / (len(ids) + ABSENT_HALF)
-    keyword = keyword_matches(storage, [t for t in terms if frequency[t]], tuning.candidates)
+    keyword = keyword_matches(storage, keyword_query(terms, frequency), tuning.candidates)
     top = np.argpartition(-sims, min(tuning.candidates, len(sims)) - 1)[:tuning.candidates]
     vector_rank = [int(ids[i]) for i in top[np.argsort(-sims[top])]]
     keyword_rank = [c for c, _ in keyword]
@@ -84,7 +84,8 @@ def search(app, query, limit=5, tuning=DEFAULT, embedder=None):
     best_keyword = max((score for _, score in keyword), default=1.0) or 1.0
     keyword_share = {c: score / best_keyword for c, score in keyword}
     texts = {row['chunk_id']: row for row in _rows(storage, list(similarity))}
-    coverage = {c: sum(idf[t] for t in terms if highlights(texts[c]['text'], [t])) / total for c in texts}
+    patterns = [(term_pattern(t), idf[t]) for t in terms]
+    coverage = {c: sum(w for pattern, w in patterns if pattern.search(texts[c]['text'])) / total for c in texts}
     kept = [c for c in texts if similarity[c] + tuning.gate_coverage * coverage[c] - tuning.gate_absent * absent
             >= tuning.floor]
     scores = fuse(kept, vector_rank, keyword_rank, similarity, keyword_share, coverage, tuning)
@@ -92,6 +93,15 @@ def search(app, query, limit=5, tuning=DEFAULT, embedder=None):
     return [dict(texts[c], score=round(scores[c], 4), similarity=round(similarity[c], 3),
                  coverage=round(coverage[c], 3), keyword=c in keyword_share, highlights=highlights(texts[c]['text'], terms))
             for c in best]
+
+
+def keyword_query(terms, frequency):
+    """The terms worth a BM25 match: present somewhere, and not in FREQUENCY_CAP passages or more
+    (such a word barely changes BM25's order, and makes it score thousands of rows); at least
+    the two rarest."""
+    present = sorted((t for t in terms if frequency[t]), key=lambda t: frequency[t])
+    rare = [t for t in present if frequency[t] < FREQUENCY_CAP]
+    return rare if len(rare) >= 2 else present[:2]
 
 
 def fuse(candidates, vector_rank, keyword_rank, similarity, keyword_share, coverage, tuning):
@@ -122,17 +132,20 @@ def _rows(storage, chunk_ids):
     return [by_id[c] for c in chunk_ids if c in by_id]
 
 
+def term_pattern(term):
+    """A query word as it may appear in a passage: identifiers whole, other words by their stem
+    ("refunds" finds "refund" and "refunded"), case ignored."""
+    if re.search(r'[_.\-]', term) or any(ch.isdigit() for ch in term):
+        return re.compile(re.escape(term), re.IGNORECASE)
+    stem = term.lower()[:max(4, len(term) - 2)] if len(term) > 4 else term.lower()
+    return re.compile(r'\b%s\w*' % re.escape(stem), re.IGNORECASE)
+
+
 def highlights(text, terms):
-    """[[start, end], ...] of the query's words in a passage (identifiers whole, words by their
-    stem: "refunds" marks "refund" and "refunded"), for the page to mark without trusting HTML."""
+    """[[start, end], ...] of the query's words in a passage, for the page to mark without trusting HTML."""
     spans = []
     for term in terms:
-        if re.search(r'[_.\-]', term) or any(ch.isdigit() for ch in term):
-            pattern = re.escape(term)
-        else:
-            stem = term.lower()[:max(4, len(term) - 2)] if len(term) > 4 else term.lower()
-            pattern = r'\b%s\w*' % re.escape(stem)
-        spans += [[m.start(), m.end()] for m in re.finditer(pattern, text, re.IGNORECASE)]
+        spans += [[m.start(), m.end()] for m in term_pattern(term).finditer(text)]
     spans.sort()
     merged = []
     for start, end in spans:
