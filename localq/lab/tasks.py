@@ -70,7 +70,7 @@ def process_document(self, text, step_seconds=0.5):
     step('embedding', 60)
     embeddings = documents.get_embedder(app.config.embedder).embed(chunks)
     step('storing', 80)
-    return {'chunks': len(chunks), 'dimensions': len(embeddings[0]) if embeddings else 0, 'history': history}
+    return {'chunks': len(chunks), 'dimensions': int(embeddings.shape[1]), 'history': history}
 
 
 # -- 3. retry with backoff ----------------------------------------------------------------
