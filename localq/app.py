@@ -1,6 +1,7 @@
 """LocalQ: the application object users create, as Celery's `app = Celery(...)`."""
 import inspect
 import json
+import re
 import time
 import uuid
 
@@ -14,10 +15,11 @@ from . import config as config_mod
 from . import aio, current, states, workflow
 from . import db as db_mod
 from . import models as models_mod
-from .errors import InvalidTaskOptions, JobNotFound, LocalqError, NotRegistered, TaskArgumentError
-from .options import resolve_options
+from .errors import (InvalidCallOptions, InvalidTaskOptions, JobNotFound, LocalqError, NotRegistered,
+                     QueueNotFound, TaskArgumentError)
+from .options import check_call_options, resolve_options
 from .results import AsyncResult, GroupResult
-from .serializer import JSONSerializer
+from .serializer import MAX_DEPTH, JSONSerializer, check_depth
 from .storage import HUEY_PREFIX, JobStorage, enqueue_options
 from .task import Task
 from .tracking import JobTracker
@@ -26,8 +28,7 @@ from .watchdog import Watchdog
 
 DATABASE_SETTINGS = ('data_dir', 'database_url', 'synchronous', 'busy_timeout')
 
-# What apply_async() and send_task() accept besides args and kwargs.
-CALL_OPTIONS = ('countdown', 'eta', 'expires', 'queue', 'priority', 'task_id', 'idempotency_key')
+TASK_NAME = re.compile(r'^[\w.:-]{1,200}$')
 
 
 def message_by_name(name, args, kwargs, task_id=None, countdown=None, eta=None, expires=None, priority=None):
@@ -242,14 +243,15 @@ class LocalQ:
         Every way in comes here (Task.apply_async, send_task, a canvas), so every caller's
         call and options get the same checks. workflow/member: a canvas member's message
         marker and row columns (canvas.py)."""
-        options = {k: v for k, v in (options or {}).items() if k != 'link_error'}
-        unknown = sorted(set(options) - set(CALL_OPTIONS))
-        if unknown:
-            raise TypeError('apply_async() got unknown option(s) %s; allowed: %s' % (
-                ', '.join(unknown), ', '.join(CALL_OPTIONS)))
+        options = check_call_options({k: v for k, v in (options or {}).items() if k != 'link_error'})
+        if not isinstance(name, str) or not TASK_NAME.match(name):
+            raise InvalidCallOptions('a task name is 1-200 letters, digits, "_", "-", ".", ":", got %r' % (name,))
+        if not isinstance(args, (list, tuple, type(None))) or not isinstance(kwargs, (dict, type(None))):
+            raise TaskArgumentError('%s: args must be a list or tuple and kwargs a dict' % name)
         args, kwargs = tuple(args or ()), dict(kwargs or {})
         if not all(isinstance(k, str) for k in kwargs):
             raise TaskArgumentError('kwargs of %s must be a dict with str keys' % name)
+        check_depth([args, kwargs], 'a call of %s' % name, MAX_DEPTH + 1)
         task = self.tasks.get(name)
         if task is not None and not checked:
             task.check_call(args, kwargs)
@@ -268,6 +270,10 @@ class LocalQ:
                 return AsyncResult(huey_task.id, app=self)
             huey_task.resolve_expires(True)
             data, job_id, priority = self.huey.serialize_task(huey_task), huey_task.id, huey_task.priority
+        if len(data) > self.config.max_message_mb * 1024 * 1024:
+            raise TaskArgumentError('a call of %s makes a %.1f MiB message, over max_message_mb (%s): pass a path or '
+                                    'an id instead of the data itself' % (name, len(data) / 1048576.0,
+                                                                          self.config.max_message_mb))
         return self._enqueue_data(job_id, data, priority, options.get('queue'), options.get('idempotency_key'),
                                   member)
 
@@ -361,15 +367,34 @@ class LocalQ:
         self.wake_workers()
         return state
 
+    def known_queues(self):
+        """Queues that exist: configured, served by a worker seen in the last day, or holding
+        waiting or running jobs (each read through an index)."""
+        storage = self.huey.storage
+        names = set(self.config.queue_list)
+        for queues, in storage.sql('SELECT queues FROM worker WHERE last_seen > ?', (time.time() - 86400,)):
+            names.update(q for q in queues.split(',') if q)
+        names.update(q for q, in storage.sql('SELECT DISTINCT queue FROM %s WHERE %s' % (
+            storage.table_by('job_claim'), states.SQL_CLAIMABLE)))
+        names.update(q for q, in storage.sql('SELECT DISTINCT queue FROM %s WHERE %s' % (
+            storage.table_by('job_active'), states.SQL_RUNNING)))
+        return sorted(names)
+
     def pause_queue(self, name):
-        """Workers stop taking jobs from this queue (running ones finish)."""
-        self.setup()
+        """Workers stop taking jobs from this queue (running ones finish). QueueNotFound for a queue
+        nothing uses (a typo would otherwise show a phantom paused queue)."""
+        known = self.known_queues()
+        if name not in known:
+            raise QueueNotFound(name, known)
         self.huey.storage.sql('INSERT INTO queue_pause (name, paused_at) VALUES (?, ?) '
                               'ON CONFLICT (name) DO NOTHING', (name, time.time()))
 
     def resume_queue(self, name):
-        self.setup()
-        self.huey.storage.sql('DELETE FROM queue_pause WHERE name = ?', (name,))
+        """Workers take this queue's jobs again. QueueNotFound if it is neither paused nor known."""
+        if self.huey.storage.sql('DELETE FROM queue_pause WHERE name = ?', (name,)).rowcount == 0:
+            known = self.known_queues()
+            if name not in known:
+                raise QueueNotFound(name, known)
         self.wake_workers()
 
     def paused_queues(self):

@@ -1,11 +1,9 @@
 """The `localq` command (and `python run.py`): arguments -> Config -> worker and/or web."""
 import argparse
-import errno
 import importlib
 import json
 import logging
 import sys
-import threading
 import time
 
 from .errors import ConfigError, LocalqError
@@ -77,8 +75,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format='%(asctime)s %(levelname)s %(name)s: %(message)s')
-    # werkzeug logs every request at INFO unless told otherwise.
-    logging.getLogger('werkzeug').setLevel(logging.INFO if args.verbose else logging.WARNING)
+    # waitress warns about a full task queue; with -v it also says who connected.
+    logging.getLogger('waitress').setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
         app = load_app(args.app)
         settings = {'data_dir': args.data_dir, 'database_url': args.database_url}
@@ -107,44 +105,19 @@ def cmd_worker(app, args):
     return 0
 
 
-def port_is_free(host, port):
-    import socket
-    family = socket.AF_INET6 if ':' in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug binds
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                return False
-            raise
-    return True
-
-
-def make_server_on_free_port(web, host, port, tries=50):
-    """Bind host:port, or the next free port after it, saying so."""
-    from werkzeug.serving import make_server
-    for candidate in range(port, port + tries):
-        if port_is_free(host, candidate):
-            if candidate != port:
-                print('localq: port %d is in use; using the free port %d instead (choose one with --port N)' % (
-                    port, candidate), flush=True)
-            return make_server(host, candidate, web, threaded=True)
-    raise ConfigError('no free port in %d-%d; choose one with --port N' % (port, port + tries - 1))
-
-
 def cmd_run(app, args):
     from .web import create_app
+    from .web.server import make_server_on_free_port
     from .worker import LocalqConsumer
     cfg = app.config
     if cfg.host not in LOOPBACK and not cfg.auth_token:
         raise ConfigError('refusing to bind %s without LOCALQ_AUTH_TOKEN: anyone on the network could '
                           'run and cancel jobs. Set a token, or bind 127.0.0.1.' % cfg.host)
     web = create_app(app)
-    server = make_server_on_free_port(web, cfg.host, cfg.port)
-    url = 'http://%s:%d/' % (cfg.host if ':' not in cfg.host else '[%s]' % cfg.host, server.server_port)
+    server = make_server_on_free_port(web, cfg)
+    url = 'http://%s:%d/' % (cfg.host if ':' not in cfg.host else '[%s]' % cfg.host, server.port)
     consumer = LocalqConsumer(app)
-    threading.Thread(target=server.serve_forever, name='localq-web', daemon=True).start()
+    server.start()
     consumer.on_ready = lambda: print('localq is running at %s  (database %s; %d %s worker(s); Ctrl-C to stop)' % (
         url, cfg.resolved_database_url, consumer.workers, consumer.worker_type), flush=True)
     try:

@@ -33,9 +33,13 @@ SETTINGS = (
     ('keep_failed_days', 30.0, 'Failed jobs older than this are pruned.'),
     ('keep_max_jobs', 1000000, 'At most this many finished jobs are kept.'),
     ('max_upload_mb', 50, 'Largest accepted upload, in MiB.'),
+    ('max_message_mb', 16, 'Largest task message (its arguments, as JSON), in MiB.'),
     ('embedder', 'wordllama', 'Document search model: wordllama (a real model, shipped in its wheel) or hashing (a dependency-free fallback that matches shared words only).'),
     ('secret_key', '', 'Key for CSRF tokens; empty means a random key per start.'),
     ('auth_token', '', 'Token required when binding to anything but loopback.'),
+    ('allowed_hosts', '', 'Host names the web app answers to besides loopback and its bound address (comma-separated; .example.com for subdomains).'),
+    ('web_threads', 8, 'Threads of the web server.'),
+    ('request_timeout', 30.0, 'Seconds the web server waits on a silent or stalled connection before closing it.'),
     ('lab_speed', 1.0, 'Classroom lab: rate limits and Retry-After waits run this many times faster.'),
 )
 WORKER_TYPES = ('thread', 'process')
@@ -64,9 +68,13 @@ class Config:
     keep_failed_days: float = 30.0
     keep_max_jobs: int = 1000000
     max_upload_mb: int = 50
+    max_message_mb: int = 16
     embedder: str = 'wordllama'
     secret_key: str = ''
     auth_token: str = ''
+    allowed_hosts: str = ''
+    web_threads: int = 8
+    request_timeout: float = 30.0
     lab_speed: float = 1.0
 
     @property
@@ -124,6 +132,12 @@ def validate(config):
                           % config.default_queue)
     if config.embedder not in ('wordllama', 'hashing'):
         raise ConfigError('embedder must be wordllama or hashing, got %r' % config.embedder)
+    if config.web_threads < 1:
+        raise ConfigError('web_threads must be at least 1, got %r' % config.web_threads)
+    if config.request_timeout <= 0:
+        raise ConfigError('request_timeout must be above 0 seconds, got %r' % config.request_timeout)
+    if config.max_message_mb < 1:
+        raise ConfigError('max_message_mb must be at least 1, got %r' % config.max_message_mb)
     if config.max_tasks_per_child < 0:
         raise ConfigError('max_tasks_per_child must be 0 (never) or more, got %r' % config.max_tasks_per_child)
     if config.lease_timeout <= config.heartbeat_interval:

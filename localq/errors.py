@@ -13,6 +13,10 @@ class InvalidTaskOptions(LocalqError):
     """Raised when @app.task(...) is given an unknown or ill-typed option."""
 
 
+class InvalidCallOptions(LocalqError, ValueError, TypeError):
+    """Raised when a call's options (countdown, queue, priority, ...) are unknown or out of range."""
+
+
 class TaskArgumentError(LocalqError, TypeError):
     """Raised in the caller when a call cannot bind to the task's parameters or be sent as JSON."""
 
@@ -22,6 +26,17 @@ class JobNotFound(LocalqError, KeyError):
 
     def __str__(self):
         return 'no job with id %r' % (self.args[0] if self.args else None)
+
+
+class QueueNotFound(LocalqError, KeyError):
+    """Raised when a queue name names no queue: none configured, served by a worker, or holding jobs."""
+
+    def __init__(self, name, known=()):
+        super().__init__(name)
+        self.name, self.known = name, list(known)
+
+    def __str__(self):
+        return 'no queue named %r; queues: %s' % (self.name, ', '.join(self.known) or 'none')
 
 
 class ResultTimeout(LocalqError, TimeoutError):

@@ -86,6 +86,13 @@ def workflow_of(app, job):
             'done': sum(m['state'] in states.TERMINAL for m in members)}
 
 
+def running_states(app):
+    """The custom progress states (PROCESSING, ...) running jobs report now (a few rows, by index)."""
+    storage = app.huey.storage
+    return [s for s, in storage.sql('SELECT DISTINCT state FROM %s WHERE %s' % (
+        storage.table_by('job_active'), states.SQL_RUNNING)) if s not in states.BUILTIN]
+
+
 def count_by_state(app):
     """{state: n} for every state present, custom progress states included.
 

@@ -18,8 +18,10 @@ import binascii
 import dataclasses
 import functools
 import json
+import math
 import operator
 
+import peewee as pw
 from peewee import SQL
 
 from . import states
@@ -47,6 +49,10 @@ LIST_COLUMNS = (Job.id, Job.task, Job.queue, Job.priority, Job.state, Job.args, 
                 Job.queued_at, Job.eta, Job.started_at, Job.finished_at, Job.worker, Job.wait_reason)
 
 
+# The query-string parameters of the jobs list and /api/tasks (taskname: Flower's name for task).
+PARAMETERS = ('state', 'task', 'taskname', 'queue', 'q', 'cursor', 'limit', 'partial')
+
+
 class BadFilter(LocalqError):
     """A filter or cursor that cannot be applied (shown to the user as a 400)."""
 
@@ -60,16 +66,26 @@ class JobFilter:
     text: str | None = None
 
     @classmethod
-    def from_args(cls, args):
-        """From query-string arguments (?state=&task=&queue=&q=); blanks mean "any"."""
+    def from_args(cls, args, running_states=()):
+        """From query-string arguments (?state=&task=&queue=&q=); blanks mean "any". An unknown
+        parameter or state, or an overlong value, is a BadFilter naming what is allowed.
+        running_states: the custom progress states (PROCESSING, ...) jobs report now."""
+        unknown = sorted(set(args) - set(PARAMETERS))
+        if unknown:
+            raise BadFilter('unknown parameter(s) %s; allowed: %s' % (', '.join(unknown), ', '.join(PARAMETERS)))
+
         def get(name):
             value = (args.get(name) or '').strip()
+            if len(value) > 200:
+                raise BadFilter('%s is longer than 200 characters' % name)
             return value or None
         state = get('state')
         if state is not None and state not in ORDERS:
-            # A custom progress state (PROCESSING) lives in the STARTED tab.
-            state = RUNNING
-        return cls(state=state, task=get('task'), queue=get('queue'), text=get('q'))
+            if state not in states.BUILTIN and state not in set(running_states):
+                raise BadFilter('unknown state %r; states: %s%s' % (
+                    state, ', '.join(states.BUILTIN), ''.join(', ' + s for s in sorted(running_states))))
+            state = RUNNING   # a custom progress state (PROCESSING) lives in the STARTED tab
+        return cls(state=state, task=get('task') or get('taskname'), queue=get('queue'), text=get('q'))
 
     def as_args(self):
         """The query-string arguments that reproduce this filter."""
@@ -115,13 +131,28 @@ def encode_cursor(values):
     return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip('=')
 
 
-def decode_cursor(text, size):
+MAX_CURSOR = 400   # characters; a real one is under 150
+
+
+def decode_cursor(text, order):
+    """The sort key a page link carries, checked as a whole before it reaches SQL: a flat list of
+    one value per sort column, each of that column's type; BadFilter (a 400) otherwise."""
+    damaged = BadFilter('this page link is damaged; start again from the first page')
+    if not isinstance(text, str) or len(text) > MAX_CURSOR:
+        raise damaged
     try:
         values = json.loads(base64.urlsafe_b64decode(text + '=' * (-len(text) % 4)))
-    except (ValueError, binascii.Error):
-        raise BadFilter('this page link is damaged; start again from the first page')
-    if not isinstance(values, list) or len(values) != size:
+    except (ValueError, binascii.Error, RecursionError):
+        raise damaged from None
+    if not isinstance(values, list) or len(values) != len(order):
         raise BadFilter('this page link does not fit this list; start again from the first page')
+    for value, (field, _) in zip(values, order):
+        if isinstance(field, (pw.CharField, pw.TextField)):
+            ok = isinstance(value, str) and len(value) <= 200
+        else:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not ok:
+            raise damaged
     return values
 
 
@@ -149,7 +180,7 @@ def page_jobs(job_filter, cursor=None, limit=50):
     order = ORDERS[job_filter.state]
     query = job_filter.select(*LIST_COLUMNS)
     if cursor:
-        query = query.where(_after(order, decode_cursor(cursor, len(order))))
+        query = query.where(_after(order, decode_cursor(cursor, order)))
     query = query.order_by(*[f.desc() if desc else f.asc() for f, desc in order]).limit(limit + 1)
     rows = list(query)
     more = len(rows) > limit

@@ -1,8 +1,12 @@
-"""The options @app.task(...) accepts, their defaults, and their checks (at decoration time)."""
+"""The options @app.task(...) accepts (checked at decoration time), and those of one call (checked
+where it enters the core: LocalQ.enqueue_call)."""
 import dataclasses
+import datetime
+import math
 import re
+import time
 
-from .errors import InvalidTaskOptions
+from .errors import InvalidCallOptions, InvalidTaskOptions
 
 _RATE = re.compile(r'^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h)\s*$')
 _PER = {'s': 1.0, 'm': 60.0, 'h': 3600.0}
@@ -93,3 +97,67 @@ def resolve_options(func, given):
     if values['name'] is None:
         values['name'] = '%s.%s' % (func.__module__, func.__qualname__)
     return TaskOptions(**values)
+
+
+# -- per call: apply_async(), send_task(), a signature's options ------------------------------
+CALL_OPTIONS = ('countdown', 'eta', 'expires', 'queue', 'priority', 'task_id', 'idempotency_key')
+MAX_DELAY = 366 * 86400.0            # countdown, eta and expires: at most a year ahead
+_QUEUE = re.compile(r'^[\w.-]{1,100}$')
+_TASK_ID = re.compile(r'^[\w.:-]{1,64}$')
+
+
+def _seconds(name, value, low):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidCallOptions('%s must be a number of seconds, got %r' % (name, _short(value)))
+    if not low <= value <= MAX_DELAY:
+        raise InvalidCallOptions('%s must be from %g to %d seconds (a year), got %r' % (name, low, MAX_DELAY, value))
+    return float(value)
+
+
+def _when(name, value):
+    """A datetime (naive: local time, as in Celery) within a year from now."""
+    if not isinstance(value, datetime.datetime):
+        raise InvalidCallOptions('%s must be a datetime, got %r' % (name, _short(value)))
+    if abs(value.timestamp() - time.time()) > MAX_DELAY:
+        raise InvalidCallOptions('%s must be within a year of now, got %s' % (name, value.isoformat()))
+    return value
+
+
+def _short(value, limit=60):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + '...'
+
+
+def check_call_options(options):
+    """The options of one call, checked where they enter (Python, CLI and HTTP callers alike);
+    raises InvalidCallOptions naming what is allowed."""
+    unknown = sorted(set(options) - set(CALL_OPTIONS))
+    if unknown:
+        raise InvalidCallOptions('unknown option(s) %s; allowed: %s' % (', '.join(map(str, unknown)),
+                                                                         ', '.join(CALL_OPTIONS)))
+    checked = dict.fromkeys(CALL_OPTIONS)
+    for name, value in options.items():
+        if value is None:
+            continue
+        if name == 'countdown':
+            value = _seconds(name, value, -MAX_DELAY)
+        elif name == 'expires':
+            value = _when(name, value) if isinstance(value, datetime.datetime) else _seconds(name, value, 0.001)
+        elif name == 'eta':
+            value = _when(name, value)
+        elif name == 'queue':
+            if not isinstance(value, str) or not _QUEUE.match(value):
+                raise InvalidCallOptions('queue must be 1-100 letters, digits, "_", "-", ".", got %r' % _short(value))
+        elif name == 'priority':
+            if isinstance(value, bool) or not isinstance(value, int) or not -1000 <= value <= 1000:
+                raise InvalidCallOptions('priority must be a whole number from -1000 to 1000, got %r' % _short(value))
+        elif name == 'task_id':
+            if not isinstance(value, str) or not _TASK_ID.match(value):
+                raise InvalidCallOptions('task_id must be 1-64 letters, digits, "_", "-", ".", ":", got %r'
+                                         % _short(value))
+        elif name == 'idempotency_key':
+            if not isinstance(value, str) or not 1 <= len(value) <= 200 or '\x00' in value:
+                raise InvalidCallOptions('idempotency_key must be a string of 1-200 characters, got %r'
+                                         % _short(value))
+        checked[name] = value
+    return checked

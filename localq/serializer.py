@@ -53,10 +53,26 @@ def dict_to_message(d):
     return Message(**{k: d.get(k) for k in Message._fields})
 
 
+MAX_DEPTH = 32   # nesting of task arguments and results (deeper is almost surely a mistake, or an attack)
+
+
+def check_depth(value, what, limit=MAX_DEPTH):
+    """TaskArgumentError if lists and dicts nest deeper than `limit` (checked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, tuple, dict)):
+            if depth > limit:
+                raise TaskArgumentError('%s nests lists or dicts more than %d deep' % (what, limit))
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+
+
 def dumps_json(value, what):
     """json.dumps that names what failed, for errors users read."""
     try:
         return json.dumps(value, separators=(',', ':'), allow_nan=False)
+    except RecursionError:
+        raise TaskArgumentError('%s nests too deep to send' % what) from None
     except (TypeError, ValueError) as exc:
         raise TaskArgumentError('%s is not JSON-serialisable (%s); pass plain data '
                                 '(str, int, float, bool, None, list, dict) or a path/id '

@@ -1,6 +1,7 @@
 """Checking and storing uploads before they are queued: bad input changes nothing."""
 import os
 import re
+import unicodedata
 import uuid
 
 from .extract import KINDS
@@ -13,12 +14,19 @@ class UploadRejected(ValueError):
 
 
 def check_filename(filename):
-    """The display name, or UploadRejected for names that look like paths or carry odd characters."""
+    """The display name, or UploadRejected for names that look like paths or carry odd characters.
+
+    Checked as people and file systems will read it: after Unicode normalisation (NFKC makes
+    full-width "．．／" the "../" it looks like), and with no invisible format characters (a
+    right-to-left override shows "invoice\u202efdp.txt" as "invoicetxt.pdf")."""
     if not filename or not filename.strip():
         raise UploadRejected('the file has no name')
-    if '/' in filename or '\\' in filename or filename.strip('.') == '' or '..' in filename:
+    if any(unicodedata.category(ch) in ('Cf', 'Cc', 'Co', 'Cs', 'Cn') for ch in filename):
+        raise UploadRejected('the file name has invisible or control characters (%r); rename the file' % filename)
+    plain = unicodedata.normalize('NFKC', filename)
+    if '/' in plain or '\\' in plain or plain.strip('.') == '' or '..' in plain:
         raise UploadRejected('file names may not contain a path (%r)' % filename)
-    if _ODD.search(filename):
+    if _ODD.search(plain):
         raise UploadRejected('the file name has characters that are not allowed (%r)' % filename)
     if len(filename) > 200:
         raise UploadRejected('the file name is longer than 200 characters')

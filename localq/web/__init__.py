@@ -14,7 +14,7 @@ import tempfile
 from flask import Blueprint, Flask, current_app, jsonify, render_template, request
 
 from ..documents import DocumentNotFound
-from ..errors import JobNotFound
+from ..errors import JobNotFound, QueueNotFound
 from ..lab import LabError
 from ..listing import BadFilter
 
@@ -93,6 +93,7 @@ def make_blueprint(localq_app_):
 
     bp.register_error_handler(JobNotFound, lambda exc: error_response(404, str(exc)))
     bp.register_error_handler(DocumentNotFound, lambda exc: error_response(404, str(exc)))
+    bp.register_error_handler(QueueNotFound, lambda exc: error_response(404, str(exc)))
     bp.register_error_handler(LabError, lambda exc: error_response(404 if isinstance(exc, KeyError) else 400,
                                                                     str(exc)))
     bp.register_error_handler(BadFilter, lambda exc: error_response(400, str(exc)))
@@ -134,8 +135,12 @@ def create_app(localq_app, test_config=None):
                       SESSION_COOKIE_SAMESITE='Lax', SESSION_COOKIE_HTTPONLY=True)
     if test_config:
         web.config.update(test_config)
+    from . import security
+    # On its own site (not when mounted: a host app keeps its own Host policy), only the names it is
+    # meant to have are answered.
+    web.before_request(security.make_host_check(security.allowed_hosts(localq_app.config)))
     Dashboard(localq_app).init_app(web)
-    # Requests no blueprint routes (an unknown path) get the same error shape on localq's own site.
-    for code in (404, 405, 500):
+    # Requests no blueprint routes (an unknown path, a refused Host) get the same error shape.
+    for code in (400, 404, 405, 413, 500):
         web.register_error_handler(code, http_error)
     return web

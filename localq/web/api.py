@@ -4,7 +4,7 @@ import json
 from flask import Blueprint, abort, current_app, jsonify, request
 
 from .. import jobs, states, stats
-from ..errors import JobNotFound, TaskArgumentError
+from ..errors import JobNotFound, LocalqError
 from ..listing import JobFilter, page_jobs
 
 bp = Blueprint('api', __name__)
@@ -50,13 +50,12 @@ def task_list():
     The next page's cursor is in the X-Next-Cursor header: pass it back as ?cursor=.
     """
     app = current_app.extensions['localq']
-    args = request.args.to_dict()
-    args.setdefault('task', args.get('taskname', ''))  # Flower's name for it
     try:
         limit = min(max(int(request.args.get('limit', 50)), 1), 1000)
     except ValueError:
         abort(400, description='limit must be a whole number')
-    page = page_jobs(JobFilter.from_args(args), cursor=request.args.get('cursor'), limit=limit)
+    page = page_jobs(JobFilter.from_args(request.args, jobs.running_states(app)), cursor=request.args.get('cursor'),
+                     limit=limit)
     body = {row.id: flower_fields(jobs.job_to_dict(row, app)) for row in page.rows}
     # Not jsonify: it sorts keys, and the order here is the page's order.
     response = current_app.response_class(json.dumps(body), mimetype='application/json')
@@ -71,21 +70,49 @@ def overview():
     return jsonify(stats.overview(current_app.extensions['localq']))
 
 
+APPLY_FIELDS = ('args', 'kwargs', 'countdown', 'expires', 'queue', 'priority', 'task_id', 'idempotency_key')
+
+
+def json_body(limit):
+    """The request body as a JSON object, whatever its Content-Type (curl -d sends a form type),
+    refused with a reason if it is not one: too large, not JSON, nested too deep."""
+    if request.content_length is not None and request.content_length > limit:
+        abort(413, description='the body is over %d bytes' % limit)
+    data = request.get_data(cache=False)
+    if len(data) > limit:
+        abort(413, description='the body is over %d bytes' % limit)
+    if not data.strip():
+        return {}
+    try:
+        body = json.loads(data)
+    except RecursionError:
+        abort(400, description='the JSON body nests too deep')
+    except ValueError as exc:
+        abort(400, description='the body is not JSON (%s); send {"args": [...], "kwargs": {...}}' % exc)
+    if not isinstance(body, dict):
+        abort(400, description='send a JSON object: {"args": [...], "kwargs": {...}}')
+    return body
+
+
 def _apply(taskname):
     app = current_app.extensions['localq']
     task = app.tasks.get(taskname)
     if task is None:
         abort(404, description='no task named %r' % taskname)
-    body = request.get_json(silent=True) if request.data else {}
-    if body is None or not isinstance(body, dict):
-        abort(400, description='send a JSON object: {"args": [...], "kwargs": {...}}')
+    body = json_body(app.config.max_message_mb * 1024 * 1024)
+    unknown = sorted(set(body) - set(APPLY_FIELDS))
+    if unknown:
+        abort(400, description='unknown field(s) %s; allowed: %s' % (', '.join(map(repr, unknown)),
+                                                                      ', '.join(APPLY_FIELDS)))
     args, kwargs = body.get('args', []), body.get('kwargs', {})
-    if not isinstance(args, list) or not isinstance(kwargs, dict):
-        abort(400, description='"args" must be a JSON list and "kwargs" a JSON object')
-    options = {k: body[k] for k in ('countdown', 'queue', 'priority', 'idempotency_key') if k in body}
+    if not isinstance(args, list):
+        abort(400, description='"args" must be a JSON list, got %s' % type(args).__name__)
+    if not isinstance(kwargs, dict):
+        abort(400, description='"kwargs" must be a JSON object, got %s' % type(kwargs).__name__)
+    options = {k: body[k] for k in APPLY_FIELDS[2:] if k in body}
     try:
         return task.apply_async(args, kwargs, **options)
-    except (TaskArgumentError, TypeError, ValueError) as exc:
+    except LocalqError as exc:   # the core's checks (arguments, options) say what was wrong
         abort(400, description=str(exc))
 
 
@@ -208,7 +235,7 @@ def bulk(action):
 
     POST /api/tasks/retry?state=FAILURE&task=documents.process -> {"ok": true, "count": 12}"""
     app = current_app.extensions['localq']
-    job_filter = JobFilter.from_args(request.args)
+    job_filter = JobFilter.from_args(request.args, jobs.running_states(app))
     if action == 'retry':
         return jsonify(ok=True, count=jobs.bulk_retry(app, job_filter))
     if action == 'discard':

@@ -89,7 +89,10 @@ def reset():
     lab = lab_or_404()
     lab.reset()
     flash('The lab is clean: its workers are stopped and its jobs and rows deleted.')
-    return redirect(request.form.get('next') or url_for('localq.lab.index'))
+    back = request.form.get('next') or ''
+    # Only a path on this site: an absolute or scheme-relative URL would make this an open redirect.
+    local = back.startswith('/') and not back.startswith(('//', '/\\')) and '\\' not in back
+    return redirect(back if local else url_for('localq.lab.index'))
 
 
 # -- drawing ---------------------------------------------------------------------

@@ -48,7 +48,7 @@ def chart(series, width=600, height=130, left=40):
 def job_list():
     """State tabs with counts, filters, keyset pages, bulk actions."""
     app = localq_app()
-    job_filter = JobFilter.from_args(request.args)
+    job_filter = JobFilter.from_args(request.args, jobs.running_states(app))
     page = page_jobs(job_filter, cursor=request.args.get('cursor'), limit=50)
     rows = [jobs.job_to_dict(row, app) for row in page.rows]
     context = dict(rows=rows, page=page, f=job_filter, first_page=not request.args.get('cursor'))
@@ -101,7 +101,8 @@ def job_action(job_id, action):
 def bulk_action():
     """Retry or discard every job matching the list's current filter."""
     app = localq_app()
-    job_filter = JobFilter.from_args(request.form)
+    form = {k: v for k, v in request.form.items() if k not in ('csrf_token', 'action')}
+    job_filter = JobFilter.from_args(form, jobs.running_states(app))
     action = request.form.get('action')
     if action == 'retry':
         flash('Re-queued %d failed or revoked job(s).' % jobs.bulk_retry(app, job_filter))

@@ -40,3 +40,35 @@ def make_token_check(token):
             abort(401, description='this server needs its token: ?token=... or Authorization: Bearer ...')
         session['localq_auth'] = token
     return check_token
+
+
+LOOPBACK_NAMES = ('localhost', '127.0.0.1', '::1')
+
+
+def allowed_hosts(config):
+    """The Host names this site answers to: loopback names, the address it binds, LOCALQ_ALLOWED_HOSTS."""
+    names = set(LOOPBACK_NAMES) | {h.strip().lower() for h in config.allowed_hosts.split(',') if h.strip()}
+    if config.host not in ('0.0.0.0', '::', ''):
+        names.add(config.host.lower())
+    return names
+
+
+def host_name(host):
+    """'name' of a Host header 'name:port' or '[v6]:port' (lowercased; None if malformed)."""
+    host = (host or '').strip().lower()
+    if host.startswith('['):
+        end = host.find(']')
+        return host[1:end] if end > 0 else None
+    return host.rsplit(':', 1)[0] if host.count(':') == 1 else (host or None)
+
+
+def make_host_check(allowed):
+    """before_request hook: refuse a Host header this site is not (DNS rebinding: a page elsewhere
+    that points its own name at 127.0.0.1 must not read the dashboard or its CSRF token)."""
+    def check_host():
+        name = host_name(request.headers.get('Host'))
+        if '*' in allowed or name in allowed or any(a.startswith('.') and (name or '').endswith(a) for a in allowed):
+            return
+        abort(400, description='this server does not answer to host %r; add it to LOCALQ_ALLOWED_HOSTS '
+                               '(e.g. queue.example.com) if that is its name' % (name or request.headers.get('Host')))
+    return check_host

@@ -23,13 +23,18 @@ def test_upload_two_files_watch_both_finish_then_open_a_job(server, page, tmp_pa
     for row in done.all():
         assert row.locator('.bar > span').get_attribute('style').replace(' ', '') == 'width:100%;'
         assert re.search(r'stored \d+ chunks', row.locator('.status').inner_text())
-    page.fill('#search input[name=q]', 'refunds fourteen days')
-    page.click('#search button')
-    page.locator('#matches p').first.wait_for()
     shot(page, 'upload-done')
+    details = done.first.locator('a', has_text='details').get_attribute('href')
+    # The search box on the upload page leads to the documents page, with the words marked
+    page.fill('form.search input[name=q]', 'refunds fourteen days')
+    with page.expect_navigation():
+        page.click('form.search button')
+    first = page.locator('ol.hits li').first
+    assert 'fourteen' in first.locator('mark').all_inner_texts()
+    shot(page, 'documents-search')
 
     with page.expect_navigation():
-        done.first.locator('a', has_text='details').click()
+        page.goto(page.url.split('/documents')[0] + details)
     assert page.locator('h1 .pill').inner_text() == 'SUCCESS'
     assert page.locator('.timeline li').count() >= 3  # queued, started, succeeded
     assert 'documents.process' in page.locator('h1').inner_text()
