@@ -74,13 +74,15 @@ class LocalHuey(Huey):
         if data is None:
             return None
         try:
-            return self.deserialize_task(data)
+            task = self.deserialize_task(data)
         except HueyException:
             # A task this worker does not have (a typo in send_task, a module the worker
             # did not import): fail the job now, saying which tasks this worker has, rather
             # than leave it STARTED until its lease runs out as "worker lost".
             self.not_registered(data)
             return None
+        task.attempt = self.storage.claimed_attempt(task.id)   # the fence of this run's writes (tracking.py)
+        return task
 
     def is_revoked(self, task, timestamp=None, peek=True):
         return False

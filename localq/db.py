@@ -12,6 +12,7 @@ import threading
 
 import peewee
 from playhouse.db_url import parse
+from playhouse.shortcuts import ReconnectMixin
 
 class LazyDatabaseProxy(peewee.DatabaseProxy):
     """What models bind to at import. Its first use opens the current app's database (`opener`),
@@ -87,8 +88,37 @@ class SqliteDatabase(TrackedConnections, peewee.SqliteDatabase):
     pass
 
 
-class PostgresqlDatabase(TrackedConnections, peewee.PostgresqlDatabase):
-    pass
+class PostgresqlDatabase(TrackedConnections, ReconnectMixin, peewee.PostgresqlDatabase):
+    """PostgreSQL, surviving a server restart or a network blip: a statement outside a transaction
+    that meets a dropped connection reconnects and runs once more (playhouse.shortcuts.
+    ReconnectMixin). That is safe: the server rolls back a statement its connection lost, and a
+    transaction's statements are never retried (its caller sees the error)."""
+    reconnect_errors = (
+        (peewee.OperationalError, 'server closed the connection'),
+        (peewee.OperationalError, 'terminating connection'),
+        (peewee.OperationalError, 'connection already closed'),
+        (peewee.InterfaceError, 'connection already closed'),
+        (peewee.OperationalError, 'ssl connection has been closed'),
+    )
+
+
+CONNECTION_LOST = ('server closed the connection', 'terminating connection', 'connection already closed',
+                   'could not connect', 'connection refused', 'the database system is shutting down',
+                   'the database system is starting up', 'ssl connection has been closed', 'connection timed out')
+
+
+def is_connection_error(exc):
+    """True for an error that says the database server cannot be reached now (a restart, a blip)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (peewee.OperationalError, peewee.InterfaceError)) or \
+                type(exc).__module__.startswith('psycopg2'):
+            text = str(exc).lower()
+            if any(fragment in text for fragment in CONNECTION_LOST):
+                return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def is_sqlite(db):
@@ -101,7 +131,43 @@ def write_transaction(db):
     A deferred SQLite transaction that reads and then writes cannot wait for
     the lock: if another connection committed meanwhile it fails at once with
     "database is locked". Taking the lock first makes it wait (busy_timeout)."""
-    return db.atomic('IMMEDIATE') if is_sqlite(db) else db.atomic()
+    return KeepsTheCause(db.atomic('IMMEDIATE') if is_sqlite(db) else db.atomic())
+
+
+class KeepsTheCause:
+    """A Peewee transaction whose failed rollback never hides why it rolled back.
+
+    On a full disk SQLite rolls the transaction back by itself (in the body, or at COMMIT);
+    Peewee's ROLLBACK then fails with "cannot rollback - no transaction is active", which
+    replaced "database or disk is full" as the error a job ended with (never retried, and the
+    cause lost). Here the error that made it roll back goes on instead."""
+
+    def __init__(self, transaction):
+        self.transaction = transaction
+
+    def __enter__(self):
+        return self.transaction.__enter__()
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            return self.transaction.__exit__(exc_type, exc, tb)
+        except peewee.OperationalError as failed:
+            if 'rollback' not in str(failed):
+                raise
+            if exc is not None:
+                return False     # the body's error goes on; the rollback's is noise
+            cause = failed.__context__   # the COMMIT's error, during which the rollback was tried
+            while cause is not None and 'rollback' in str(cause):
+                cause = cause.__context__
+            if cause is None:
+                raise
+            raise cause.with_traceback(cause.__traceback__) from None
+
+    def __call__(self, fn):
+        def inner(*args, **kwargs):
+            with self:
+                return fn(*args, **kwargs)
+        return inner
 
 
 def open_database(config):

@@ -79,6 +79,16 @@ class CanvasError(LocalqError, ValueError):
     """Raised when a workflow (chain, group, chord) cannot be built as given."""
 
 
+class DiskFull(LocalqError, OSError):
+    """Raised when the data folder's disk (or the database's) is full: a write was refused,
+    nothing committed is lost; retried later where it can be."""
+
+
+class DatabaseUnavailable(LocalqError, ConnectionError):
+    """Raised when the database server could not be reached (a restart, a network blip):
+    temporary; retried later where it can be."""
+
+
 class WorkerLost(LocalqError):
     """Recorded on a job whose worker died or stopped while running it."""
 

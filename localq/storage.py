@@ -234,10 +234,22 @@ class JobStorage(BaseStorage):
             'WHERE id = (SELECT id FROM %s WHERE %s AND eta <= ?%s '
             'AND queue NOT IN (SELECT name FROM queue_pause) '
             'ORDER BY priority DESC, eta LIMIT 1%s) AND %s '
-            'RETURNING message' % (source, SQL_CLAIMABLE, qsql, lock, SQL_CLAIMABLE),
+            'RETURNING message, id, attempts' % (source, SQL_CLAIMABLE, qsql, lock, SQL_CLAIMABLE),
             (now, self.worker_id, os.getpid(), now + self.lease_seconds, now) + qparams,
         ).fetchone()
-        return row[0].encode('utf-8') if row else None
+        if row is None:
+            return None
+        self._local.claim = (row[1], row[2])
+        return row[0].encode('utf-8')
+
+    def claimed_attempt(self, job_id):
+        """The attempt number this thread's claim of job_id took (None if it did not claim it here).
+
+        The fence of every write about a running job: if a rescuer released it after its lease
+        ran out and another worker claimed it since, attempts moved on, and this holder's late
+        outcome or progress matches no row: the job gets one outcome, not two."""
+        claim = getattr(self._local, 'claim', None)
+        return claim[1] if claim and claim[0] == job_id else None
 
     def queue_size(self):
         qsql, qparams = self._queue_filter()

@@ -18,12 +18,15 @@ from huey.exceptions import RateLimitExceeded, TaskTimeout
 from huey.utils import normalize_time
 
 from . import storage as storage_mod
-from .errors import MaxRetriesExceededError, Retry, TaskArgumentError
+from . import disk
+from .db import is_connection_error
+from .errors import DatabaseUnavailable, DiskFull, MaxRetriesExceededError, Retry, TaskArgumentError
 
 _local = threading.local()
 
 # A rate-limited call whose slot is this close waits in its thread rather than going back to the queue.
 RATE_SLEEP = 0.05
+TRANSIENT_RETRY = 10.0   # seconds before a job that met a full disk or an unreachable database runs again
 
 
 def current_context():
@@ -102,7 +105,8 @@ class ExecutionContext:
         job_id = task_id or self.request.id
         if job_id is None or self.request.is_eager:  # called directly or by apply(), not through a worker
             return
-        self.app.tracker.update_state(job_id, state or 'PROGRESS', meta)
+        attempt = getattr(self._huey_task, 'attempt', None) if job_id == self.request.id else None
+        self.app.tracker.update_state(job_id, state or 'PROGRESS', meta, attempt=attempt)
 
     def retry(self, exc=None, countdown=None, eta=None, max_retries=None, **_ignored):
         """Schedule another attempt (raises); past max_retries re-raise exc."""
@@ -276,11 +280,22 @@ class Task:
         except RateLimitExceeded:
             task.retry_delay = 0  # Huey would prefer a leftover retry delay to ours
             raise
+        except (DiskFull, DatabaseUnavailable):
+            if task.retries > 0:
+                task.retry_delay, task.retry_backoff = TRANSIENT_RETRY, 0
+            raise
         except Retry as exc:
             # self.retry() found retries left: Huey requeues after our delay.
             task.retry_delay, task.retry_backoff = max(exc.countdown, 0.001), 0
             raise
         except Exception as exc:
+            # A full disk, or a database server that cannot be reached, is named as such (not as the
+            # error that happened to surface) and is temporary: retried later, while retries are left.
+            if disk.is_disk_full(exc, self.app.config.data_dir) and not isinstance(exc, DiskFull):
+                raise DiskFull(disk.describe(self.app.config.data_dir)) from exc
+            if is_connection_error(exc) and not isinstance(exc, DatabaseUnavailable):
+                raise DatabaseUnavailable('the database could not be reached: %s' % str(exc).strip().splitlines()[0]) \
+                    from exc
             if task.retries > 0 and options.autoretry_for and isinstance(exc, options.autoretry_for) \
                     and not isinstance(exc, TaskTimeout):
                 task.retry_delay, task.retry_backoff = max(backoff_delay(options, retries_done), 0.001), 0

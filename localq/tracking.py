@@ -14,13 +14,21 @@ import traceback as tb
 from huey import signals as S
 from huey.exceptions import RateLimitExceeded, TaskTimeout
 
-from . import states, workflow
+from . import disk, states, workflow
+from .db import is_connection_error
 from .errors import Retry, Revoked
 from .states import SQL_RUNNING
 from .storage import task_name
 
 logger = logging.getLogger(__name__)
 
+
+
+def fence_of(attempt):
+    """(' AND attempts = ?', (n,)): a write about a running job applies only to the run that claimed
+    it (attempt n). If its lease ran out and another worker took it over, attempts moved on, and a
+    late write by the first holder matches no row: one outcome per run, never two. None: no fence."""
+    return ('', ()) if attempt is None else (' AND attempts = ?', (attempt,))
 
 
 def error_fields(exc):
@@ -50,12 +58,13 @@ class JobTracker:
         huey.signal(S.SIGNAL_ENQUEUED)(self.on_enqueued)
 
     # -- from inside a task ------------------------------------------------
-    def update_state(self, job_id, state, meta):
+    def update_state(self, job_id, state, meta, attempt=None):
         if state in states.TERMINAL or state in states.READY_TO_CLAIM:
             raise ValueError('update_state() cannot set %s; return or raise instead' % state)
         meta_json = json.dumps(meta, default=repr) if meta is not None else None
-        self.storage.sql('UPDATE job SET state = ?, meta = ? WHERE id = ? AND %s' % SQL_RUNNING,
-                         (state, meta_json, job_id))
+        fence, params = fence_of(attempt)
+        self.storage.sql('UPDATE job SET state = ?, meta = ? WHERE id = ? AND %s%s' % (SQL_RUNNING, fence),
+                         (state, meta_json, job_id) + params)
 
     def reserved_slot(self, job_id):
         row = self.storage.sql("SELECT eta FROM job WHERE id = ? AND wait_reason = 'rate-limited'",
@@ -63,22 +72,44 @@ class JobTracker:
         return row[0] if row else None
 
     # -- outcomes ------------------------------------------------------------
-    def record_outcome(self, task, value, exception):
-        try:
-            self._record(task, value, exception)
-        except Exception:
-            logger.exception('%s: could not record the outcome of %s', task.id, task.name)
+    OUTCOME_PATIENCE = 600.0   # seconds an outcome waits for a full disk or an unreachable database
 
-    def _finish(self, job_id, sets, params, outcome, error=(None, None, None), defer=False, then=None):
+    def record_outcome(self, task, value, exception):
+        """Record what Huey reports. If the disk is full or the database cannot be reached, wait
+        and try again (pauses growing to 5 s, up to OUTCOME_PATIENCE): the worker knows the outcome,
+        and a job whose outcome was lost would sit STARTED while this live worker's heartbeat
+        renews its lease. Anything else is logged, never raised."""
+        give_up, pause, waiting = time.monotonic() + self.OUTCOME_PATIENCE, 0.25, False
+        while True:
+            try:
+                self._record(task, value, exception)
+                if waiting:
+                    logger.warning('%s: its outcome is recorded, after the wait', task.id)
+                return
+            except Exception as exc:
+                transient = disk.is_disk_full(exc, self.app.config.data_dir) or is_connection_error(exc)
+                if not transient or time.monotonic() > give_up:
+                    logger.exception('%s: could not record the outcome of %s', task.id, task.name)
+                    return
+                if not waiting:
+                    waiting = True
+                    logger.warning('%s: cannot record its outcome yet (%s); trying again until it can', task.id,
+                                   disk.describe(self.app.config.data_dir)
+                                   if disk.is_disk_full(exc, self.app.config.data_dir) else 'database unreachable')
+                time.sleep(pause)
+                pause = min(5.0, pause * 2)
+
+    def _finish(self, job_id, sets, params, outcome, error=(None, None, None), defer=False, then=None, attempt=None):
         """Update a running job and add its attempt row, in one short write transaction.
 
         With defer, the two statements ride on this worker thread's next claim
         (JobStorage.defer_until_next_claim). then(now), if given, runs in the same
         transaction (a workflow member releasing or cancelling what waits for it)."""
         now = time.time()
+        fence, fence_params = fence_of(attempt)
         statements = [
-            ('UPDATE job SET %s, lease_until = NULL, updated_at = ? WHERE id = ? AND %s' % (sets, SQL_RUNNING),
-             tuple(params) + (now, job_id)),
+            ('UPDATE job SET %s, lease_until = NULL, updated_at = ? WHERE id = ? AND %s%s' % (sets, SQL_RUNNING, fence),
+             tuple(params) + (now, job_id) + fence_params),
             # Only if the update above applied: it stamped updated_at with this `now`.
             ('INSERT INTO attempt (job_id, number, worker, started_at, finished_at, outcome, '
              'error_type, error_message, traceback) '
@@ -109,6 +140,7 @@ class JobTracker:
         now = time.time()
         route = self.route(task)
         wf = getattr(task, 'workflow', None)
+        attempt = getattr(task, 'attempt', None)   # the claim's fence (LocalHuey.dequeue)
 
         def final(state, err):
             """For a workflow member ending without a result: cancel what waits on it, queue errbacks."""
@@ -127,25 +159,28 @@ class JobTracker:
                            'the return value of %s is not JSON-serialisable: %s' % (task.name, exc), '')
                     self._finish(task.id, "state = 'FAILURE', finished_at = ?, error_type = ?, "
                                  'error_message = ?, traceback = ?', (now,) + err, states.FAILURE, err,
-                                 then=final(states.FAILURE, err))
+                                 then=final(states.FAILURE, err), attempt=attempt)
                     return
             release = None
             if wf and wf.get('next'):
                 release = (lambda at: workflow.release_dependents(self.storage, task.id, wf.get('group'), result, at))
             self._finish(task.id, "state = 'SUCCESS', finished_at = ?, result = ?, wait_reason = NULL, "
                          'error_type = NULL, error_message = NULL, traceback = NULL',
-                         (now, result), states.SUCCESS, defer=True, then=release)
+                         (now, result), states.SUCCESS, defer=True, then=release, attempt=attempt)
         elif isinstance(exception, RateLimitExceeded):
             # Not an attempt: the job waits for the start slot it reserved.
             # The eta is set here too: Huey writes it only after this hook, and
             # in between another worker could claim the job with its old eta.
+            fence, fence_params = fence_of(getattr(task, 'attempt', None))
             self.storage.sql("UPDATE job SET state = 'PENDING', attempts = attempts - 1, eta = ?, "
-                             "wait_reason = 'rate-limited', lease_until = NULL WHERE id = ? AND %s" % SQL_RUNNING,
-                             (getattr(exception, 'slot', None) or now + exception.delay, task.id))
+                             "wait_reason = 'rate-limited', lease_until = NULL WHERE id = ? AND %s%s" % (
+                                 SQL_RUNNING, fence),
+                             (getattr(exception, 'slot', None) or now + exception.delay, task.id) + fence_params)
         elif isinstance(exception, Revoked):
             err = error_fields(exception)
             self._finish(task.id, "state = 'REVOKED', finished_at = ?, error_type = ?, error_message = ?, "
-                         'traceback = ?', (now,) + err, states.REVOKED, err, then=final(states.REVOKED, err))
+                         'traceback = ?', (now,) + err, states.REVOKED, err, then=final(states.REVOKED, err),
+                         attempt=attempt)
         elif task.retries > 0:
             # Huey requeues it right after this hook, with the eta _execute chose.
             err = error_fields(exception)
@@ -153,13 +188,13 @@ class JobTracker:
             self._finish(task.id, "state = 'RETRY', eta = ?, wait_reason = ?, error_type = ?, "
                          'error_message = ?, traceback = ?',
                          (eta, 'retry %d of %d' % (self._retries_done(task) + 1, route.max_retries if route else 0))
-                         + err, states.RETRY, err)
+                         + err, states.RETRY, err, attempt=attempt)
         else:
             err = error_fields(exception)
             outcome = 'TIMEOUT' if isinstance(exception, TaskTimeout) else states.FAILURE
             self._finish(task.id, "state = 'FAILURE', finished_at = ?, wait_reason = NULL, error_type = ?, "
                          'error_message = ?, traceback = ?', (now,) + err, outcome, err,
-                         then=final(states.FAILURE, err))
+                         then=final(states.FAILURE, err), attempt=attempt)
 
     def record_not_registered(self, data):
         """A claimed job whose task this worker does not have: FAILURE now, naming what it has."""
@@ -172,7 +207,7 @@ class JobTracker:
             self._finish(message.id, "state = 'FAILURE', finished_at = ?, wait_reason = NULL, error_type = ?, "
                          'error_message = ?, traceback = ?', (time.time(),) + err, states.FAILURE, err,
                          then=(lambda at: workflow.after_final(self.app, message.id, name, states.FAILURE, wf, err, at))
-                         if wf else None)
+                         if wf else None, attempt=self.storage.claimed_attempt(message.id))
         except Exception:
             logger.exception('%s: could not record that its task is not registered', message.id)
 
@@ -185,9 +220,10 @@ class JobTracker:
 
     def on_interrupted(self, signal, task, *args):
         """A worker stopped mid-task: acks_late jobs go back now, others fail as lost."""
-        self.release_lost_job(task.id, 'worker stopped while running the job (shutdown)')
+        self.release_lost_job(task.id, 'worker stopped while running the job (shutdown)',
+                              attempt=getattr(task, 'attempt', None))
 
-    def release_lost_job(self, job_id, why):
+    def release_lost_job(self, job_id, why, attempt=None):
         """acks_late jobs go back to PENDING, others end FAILURE (REVOKED if asked); one LOST attempt.
 
         One conditional UPDATE decides, so two callers (Huey can report one
@@ -207,9 +243,9 @@ class JobTracker:
                 'error_type = CASE WHEN acks_late AND NOT revoke_requested THEN error_type ELSE ? END, '
                 'error_message = CASE WHEN acks_late AND NOT revoke_requested THEN error_message ELSE ? END, '
                 'traceback = CASE WHEN acks_late AND NOT revoke_requested THEN traceback ELSE ? END, '
-                'lease_until = NULL WHERE id = ? AND %s RETURNING state, attempts, worker, started_at, task, root_id, '
-                'message' % SQL_RUNNING,
-                (now, now) + err + (job_id,)).fetchone()
+                'lease_until = NULL WHERE id = ? AND %s%s RETURNING state, attempts, worker, started_at, task, '
+                'root_id, message' % (SQL_RUNNING, fence_of(attempt)[0]),
+                (now, now) + err + (job_id,) + fence_of(attempt)[1]).fetchone()
             if row is None:
                 return None
             state, attempts, worker, started_at, name, root_id, message = row

@@ -12,6 +12,7 @@ Extensions to Huey's Consumer, each where Huey cannot give the guarantee:
   - thread workers get time limits from the watchdog (Huey has none there).
   - SIGINT and SIGTERM both stop gracefully; unfinished jobs are released.
 """
+import ctypes
 import logging
 import os
 import signal
@@ -19,10 +20,11 @@ import socket
 import threading
 import time
 
-from huey.consumer import Consumer, Scheduler, ThreadEnvironment, Worker, WorkerRecycle
+from huey.consumer import Consumer, ProcessEnvironment, Scheduler, ThreadEnvironment, Worker, WorkerRecycle
 
 from .db import is_sqlite
 from .errors import Revoked
+from .outage import Outage, quiet_transient_task_errors
 from .recovery import recover_stale_jobs
 from .retention import prune_jobs
 from .states import SQL_RUNNING
@@ -49,31 +51,105 @@ class LocalqThreadEnvironment(ThreadEnvironment):
             interrupt(thread_id, KeyboardInterrupt)
 
 
+def die_with_parent():
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux's PR_SET_PDEATHSIG);
+    False where that is not available (the getppid() checks still stop it)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(1, signal.SIGKILL, 0, 0, 0) == 0   # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return False
+
+
+class LocalqProcessEnvironment(ProcessEnvironment):
+    """Process workers whose children never outlive their worker.
+
+    Why: leases, revokes and rescue live in the worker's main process. A child left running
+    after its parent is SIGKILLed (an out-of-memory kill) kept claiming jobs with no heartbeat
+    behind them: their leases ran out, another worker rescued them, and acks_late jobs ran
+    twice; it ignored SIGTERM, since only its dead parent could set its stop flag. Now a child
+    dies with its parent, and one whose parent is gone claims nothing more and exits: its
+    running job is left to its lease (rescued once if acks_late, else FAILURE "worker lost")."""
+    parent_pid = None   # set by the consumer before it forks
+
+    def init_child(self, process):
+        super().init_child(process)
+        die_with_parent()
+        if os.getppid() != self.parent_pid:   # the parent died before the line above
+            os._exit(0)
+        interrupt = signal.getsignal(self.interrupt)
+
+        def on_interrupt(signum, frame):
+            if os.getppid() != self.parent_pid:
+                os._exit(0)   # orphaned: nobody will set the stop flag; SIGTERM means stop now
+            interrupt(signum, frame)
+        signal.signal(self.interrupt, on_interrupt)
+
+
 class LocalqWorker(Worker):
-    def __init__(self, app, *args, **kwargs):
+    def __init__(self, app, *args, parent_pid=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.app = app
+        self.parent_pid = parent_pid   # process workers: the consumer's pid
+        self.outage = Outage('worker thread', app.config.data_dir)
         self.wake = threading.Event()
         app.add_wake_listener(self.wake)
 
+    def check_parent(self):
+        """A process worker whose consumer has died stops before claiming anything more."""
+        if self.parent_pid is not None and os.getppid() != self.parent_pid:
+            self.huey.storage.flush_deferred()
+            logger.warning('worker process %d: its consumer (pid %d) is gone; stopping', os.getpid(), self.parent_pid)
+            os._exit(0)
+
     def loop(self, now=None):
+        """Huey's Worker.loop, but a failed claim (the database unreachable, its disk full) is one
+        log line per outage and a growing pause, not a traceback every few milliseconds; and an
+        outcome waiting to be written is kept until it is."""
+        self.check_parent()
         try:
-            super().loop(now)
-        except WorkerRecycle:
-            # max_tasks reached: this worker exits without another claim, so the
-            # outcome deferred to that claim must be written now (else the job
-            # looks lost once its lease runs out).
-            self.huey.storage.flush_deferred()
-            raise
+            task = self.huey.dequeue()
+        except Exception as exc:
+            self.outage.failed(exc)
+            self.stop_flag.wait(self.outage.pause())
+            return
+        self.outage.over()
+        if task is None:
+            self.sleep()
+        else:
+            self.task_count += 1
+            try:
+                self.huey.execute(task, now)
+            except Exception:
+                self._logger.exception('Unhandled error during execution of task %s.', task.id)
+            if self.max_tasks and self.task_count >= self.max_tasks:
+                # This worker exits without another claim, so the outcome deferred to that
+                # claim must be written now (else the job looks lost once its lease runs out).
+                self.flush_deferred()
+                self._logger.info('Worker reached max tasks (%d), exiting.', self.max_tasks)
+                raise WorkerRecycle()
         if self.stop_flag.is_set():
-            # The last outcome may be waiting for a next claim that won't come.
+            self.flush_deferred()   # the last outcome may be waiting for a next claim that won't come
+
+    def flush_deferred(self):
+        try:
             self.huey.storage.flush_deferred()
+            return True
+        except Exception as exc:   # kept: the next claim or idle spell writes it
+            self.outage.failed(exc)
+            return False
 
     def sleep(self):
         # dequeue() flushes a deferred outcome with its claim; this covers a
         # dequeue that raised, so an outcome never waits through an idle spell.
-        self.huey.storage.flush_deferred()
-        self._wait_for_work()
+        if not self.flush_deferred():
+            self.stop_flag.wait(self.outage.pause())
+            return
+        try:
+            self._wait_for_work()
+        except Exception as exc:
+            self.outage.failed(exc)
+            self.stop_flag.wait(self.outage.pause())
 
     def _wait_for_work(self):
         """Wait until a job may be ready: a local enqueue, another connection's commit, or an eta.
@@ -92,6 +168,7 @@ class LocalqWorker(Worker):
                 self.wake.clear()
             return
         while not self.stop_flag.is_set():
+            self.check_parent()
             if self.wake.wait(poll):
                 self.wake.clear()
                 return
@@ -116,6 +193,7 @@ class LocalqConsumer(Consumer):
         self.app = app
         cfg = app.config
         app.setup()
+        quiet_transient_task_errors()
         storage = app.huey.storage
         storage.queues = list(queues or cfg.queue_list)
         self.worker_id = name or cfg.worker_name or '%s:%d' % (socket.gethostname(), os.getpid())
@@ -134,16 +212,20 @@ class LocalqConsumer(Consumer):
     def get_environment(self, worker_type):
         if worker_type == 'thread':
             return LocalqThreadEnvironment(self.app, self._graceful_sig, self._interrupt_sig)
+        if worker_type == 'process':
+            return LocalqProcessEnvironment(self._graceful_sig, self._interrupt_sig)
         return super().get_environment(worker_type)
 
     def _create_worker(self):
         return LocalqWorker(self.app, huey=self.huey, stop_flag=self.stop_flag,
                             default_delay=self.default_delay, max_delay=self.max_delay,
-                            backoff=self.backoff, max_tasks=self.max_tasks)
+                            backoff=self.backoff, max_tasks=self.max_tasks,
+                            parent_pid=os.getpid() if self.environment.forks else None)
 
     # -- lifecycle ----------------------------------------------------------
     def start(self):
         if self.environment.forks:
+            self.environment.parent_pid = os.getpid()
             self.app.database.close()  # children must not share the parent's connection
         super().start()
         # The worker's row appears once Huey's start() has installed the SIGINT/SIGTERM
@@ -162,13 +244,16 @@ class LocalqConsumer(Consumer):
 
     def _listen_loop(self):
         """PostgreSQL: LISTEN on the storage's channel and wake this process's idle workers on
-        each NOTIFY (sent when a job becomes ready on any host)."""
+        each NOTIFY (sent when a job becomes ready on any host). A lost connection (a server
+        restart) is one log line and a reconnect with a growing pause."""
         import select
         storage = self.app.huey.storage
+        outage = Outage('listener of worker', self.app.config.data_dir)
         while not self._heartbeat_stop.is_set():
             try:
                 conn = storage.database.connection()
                 conn.cursor().execute('LISTEN %s' % storage.NOTIFY_CHANNEL)
+                outage.over()
                 self.app.wake_workers(notify=False)  # anything queued while we were not listening
                 while not self._heartbeat_stop.is_set():
                     if select.select([conn], [], [], 0.5)[0]:
@@ -176,11 +261,14 @@ class LocalqConsumer(Consumer):
                         if conn.notifies:
                             conn.notifies.clear()
                             self.app.wake_workers(notify=False)
-            except Exception:
-                logger.exception('listener of %s lost its connection; reconnecting', self.worker_id)
-                storage.database.close()
-                self._heartbeat_stop.wait(1.0)
-        storage.database.close()
+            except Exception as exc:
+                outage.failed(exc)
+                try:
+                    storage.database.close()
+                except Exception:
+                    storage.database._state.reset()   # the connection is gone; forget it
+                self._heartbeat_stop.wait(outage.pause())
+        storage.close()
 
     def start_in_thread(self):
         """Start workers without signal handlers (the embedded worker of run.py)."""
@@ -238,7 +326,9 @@ class LocalqConsumer(Consumer):
         storage = self.app.huey.storage
         next_beat = next_sweep = next_analyze = 0.0
         next_prune = time.time() + PRUNE_EVERY
-        while not self._heartbeat_stop.wait(min(0.25, cfg.heartbeat_interval)):
+        outage = Outage('heartbeat of worker', cfg.data_dir)
+        while not self._heartbeat_stop.wait(min(0.25, cfg.heartbeat_interval) if outage.since is None
+                                            else outage.pause()):
             try:
                 now = time.time()
                 if now >= next_beat:
@@ -265,9 +355,13 @@ class LocalqConsumer(Consumer):
                     next_analyze = now + ANALYZE_EVERY
                     storage.sql('ANALYZE job')
                 self._deliver_revokes()
-            except Exception:
-                logger.exception('heartbeat of %s failed; retrying', self.worker_id)
-        storage.database.close()  # this thread's connection
+                outage.over()
+            except Exception as exc:
+                # The database restarting, unreachable, or its disk full: one log line, then
+                # reconnect (db.PostgresqlDatabase) and go on; the leases catch up at the next beat.
+                outage.failed(exc)
+                next_beat = next_sweep = 0.0
+        storage.close()  # this thread's connection
 
     def _deliver_revokes(self):
         running = self.app.watchdog.running

@@ -17,6 +17,44 @@ on_postgres = pytest.mark.skipif(not TEST_DATABASE_URL.startswith('postgres'), r
 sqlite_only = pytest.mark.skipif(bool(TEST_DATABASE_URL), reason='about the SQLite file itself')
 
 
+def processes_mentioning(path):
+    """{pid: command line} of live processes (not this one) whose command line or environment names path."""
+    found, needle = {}, str(path).encode()
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        if int(pid) == os.getpid():
+            continue
+        try:
+            with open('/proc/%s/cmdline' % pid, 'rb') as fh:
+                cmdline = fh.read()
+            with open('/proc/%s/environ' % pid, 'rb') as fh:
+                environ = fh.read()
+        except OSError:
+            continue
+        if needle in cmdline or needle in environ:
+            found[int(pid)] = cmdline.replace(b'\0', b' ').decode(errors='replace').strip()
+    return found
+
+
+@pytest.fixture(scope='session', autouse=True)
+def no_process_outlives_the_tests(tmp_path_factory):
+    """Every worker, run.py and lab process the tests start works in a folder under pytest's
+    temporary base folder: at the end of the session none of them may still be running."""
+    base = tmp_path_factory.getbasetemp()
+    yield
+    if not os.path.isdir('/proc'):
+        return
+    deadline = time.monotonic() + 15
+    while processes_mentioning(base) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = processes_mentioning(base)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)   # leave the machine clean, then fail
+        except OSError:
+            pass
+    assert not left, 'processes the tests started are still running: %s' % left
+
+
 @pytest.fixture(autouse=True)
 def empty_database():
     """An empty PostgreSQL database for each test (on SQLite each test has its own new file)."""

@@ -138,7 +138,14 @@ def critical(i, seconds=0.05):
     while time.monotonic() < deadline:
         time.sleep(0.005)
     Effect.get_or_create(key=str(i))
+    _log_execution('done %s %d' % (i, os.getpid()))
     return i
+
+
+@app.task(name='tests.durable', acks_late=True, max_retries=3)
+def durable(i, seconds=0.05):
+    """critical, with retries: a database outage while it runs is retried later."""
+    return critical.func(i, seconds)
 
 
 @app.task(name='tests.not_critical', acks_late=False)
@@ -242,3 +249,28 @@ async def async_until_revoked(self):
 @shared_task(name='tests.shared_mul')
 def shared_mul(x, y):
     return x * y
+
+
+# -- a full disk -----------------------------------------------------------------------------
+full_disk_writes_failed = threading.Event()
+
+
+@app.task(name='tests.fill_then_write', bind=True, max_retries=2)
+def fill_then_write(self, folder):
+    """First attempt: fill the disk under `folder`, then try to store a large row (which fails).
+    Later attempts just store it."""
+    if self.request.retries == 0:
+        with open(os.path.join(folder, 'filler'), 'wb') as fh:
+            try:
+                while True:
+                    fh.write(b'\0' * 65536)
+                    fh.flush()
+            except OSError:
+                pass
+    try:
+        with app.write_transaction():   # as the document pipeline stores its rows
+            Effect.create(key='big:' + 'x' * 400000)
+    except Exception:
+        full_disk_writes_failed.set()
+        raise
+    return 'stored'

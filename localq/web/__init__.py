@@ -11,6 +11,7 @@ import os
 import secrets
 import tempfile
 
+import peewee
 from flask import Blueprint, Flask, current_app, jsonify, render_template, request
 
 from ..documents import DocumentNotFound
@@ -18,7 +19,7 @@ from ..errors import JobNotFound, QueueNotFound
 from ..lab import LabError
 from ..listing import BadFilter
 
-TEXT_ERRORS = (400, 401, 403, 404, 405, 409, 413, 415, 429, 500)
+TEXT_ERRORS = (400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 503)
 
 
 def asset_folder():
@@ -52,6 +53,23 @@ def error_response(status, message):
     if wants_json():
         return jsonify(ok=False, error=message, status=status), status
     return render_template('localq/error.html', status=status, message=message), status
+
+
+def database_error(exc):
+    """A database or file error in a view: a full disk is a 507 and a busy or unreachable database a
+    503, each saying so (they pass); anything else is a 500, logged."""
+    from .. import disk
+    from ..db import is_connection_error
+    text = str(exc).lower()
+    if disk.is_disk_full(exc, localq_app().config.data_dir):
+        return error_response(507, disk.describe(localq_app().config.data_dir))
+    if 'database is locked' in text:
+        return error_response(503, 'the database is busy (another process held its lock for over %ss); try again'
+                              % localq_app().config.busy_timeout)
+    if is_connection_error(exc):
+        return error_response(503, 'the database cannot be reached (restarting?); try again in a moment')
+    current_app.logger.exception('Exception on %s [%s]', request.path, request.method)
+    return error_response(500, 'internal error')
 
 
 def http_error(exc):
@@ -97,6 +115,8 @@ def make_blueprint(localq_app_):
     bp.register_error_handler(LabError, lambda exc: error_response(404 if isinstance(exc, KeyError) else 400,
                                                                     str(exc)))
     bp.register_error_handler(BadFilter, lambda exc: error_response(400, str(exc)))
+    bp.register_error_handler(peewee.OperationalError, database_error)
+    bp.register_error_handler(OSError, database_error)
     for code in TEXT_ERRORS:
         bp.register_error_handler(code, http_error)
     for child in (pages.bp, documents.bp, lab.bp, api.bp, metrics.bp):

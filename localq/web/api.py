@@ -146,9 +146,20 @@ def apply(taskname):
 
 @bp.get('/healthcheck')
 def healthcheck():
-    """OK when the database answers."""
-    current_app.extensions['localq'].huey.storage.sql('SELECT 1 FROM job LIMIT 1').fetchall()
-    return jsonify(ok=True, status=200)
+    """OK when the database answers and the data folder's disk has room.
+
+    -> {"ok": true, "status": 200, "disk_free_bytes": N}, with "warning" under 100 MiB free;
+    507 {"ok": false, "error": "the data folder's disk is full ..."} under 1 MiB."""
+    from .. import disk
+    app = current_app.extensions['localq']
+    app.huey.storage.sql('SELECT 1 FROM job LIMIT 1').fetchall()
+    free = disk.free_bytes(app.config.data_dir)
+    if free is not None and free < disk.FULL_BYTES:
+        return jsonify(ok=False, error=disk.describe(app.config.data_dir), status=507, disk_free_bytes=free), 507
+    body = dict(ok=True, status=200, disk_free_bytes=free)
+    if free is not None and free < disk.LOW_BYTES:
+        body['warning'] = 'low disk space in the data folder: %.1f MiB free' % (free / 1048576.0)
+    return jsonify(body)
 
 
 @bp.post('/upload')

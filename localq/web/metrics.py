@@ -3,7 +3,7 @@ from flask import Blueprint, Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
-from .. import jobs, stats
+from .. import disk, jobs, stats
 
 bp = Blueprint('metrics', __name__)
 
@@ -34,6 +34,9 @@ class JobCollector:
         online = GaugeMetricFamily('localq_workers_online', 'Worker processes with a current heartbeat')
         online.add_metric([], sum(w['online'] for w in jobs.list_workers(app)))
         yield online
+        free = disk.free_bytes(app.config.data_dir)
+        if free is not None:
+            yield GaugeMetricFamily('localq_data_disk_free_bytes', "Free bytes on the data folder's disk", value=free)
 
 
 registry = CollectorRegistry(auto_describe=False)  # collect() needs a request

@@ -13,7 +13,7 @@ from localq.listing import JobFilter, page_jobs
 from localq.models import Attempt, Job
 from localq.retention import prune_jobs
 from localq.worker import LocalqConsumer
-from tests.conftest import ROOT, spawn_worker, wait_for
+from tests.conftest import ROOT, processes_mentioning, spawn_worker, wait_for
 from tests.sample_tasks import (Effect, Order, add, bad_input, create_order, create_order_naive, critical,
                                 high_task, low_task, not_critical)
 
@@ -53,6 +53,39 @@ def test_sigkilled_workers_lose_no_acks_late_job_and_repeat_no_effect(app):
     lost = Attempt.select().where(Attempt.outcome == 'LOST').count()
     assert lost >= 1, 'no kill hit a running job; the test proved nothing'
     assert all('database is locked' not in o for o in outputs)
+
+
+def test_killing_only_the_main_process_of_process_workers_loses_nothing_and_runs_nothing_twice(app):
+    # Given 30 acks_late jobs of 0.4 s and two process workers (-P process, 2 children each)
+    data = app.config.data_dir
+    results = [critical.delay(i, 0.4) for i in range(30)]
+    workers = [spawn_worker(data, '-c', '2', '-P', 'process', env=FAST_RESCUE) for _ in range(2)]
+    killed = 0
+    try:
+        # When the main process of a worker (only it: as an out-of-memory kill does) is SIGKILLed
+        # while its children run jobs, three times, each time starting a new worker in its place
+        for victim in (0, 1, 0):
+            wait_for(lambda: Job.select().where(Job.state == 'STARTED').count() >= 2, timeout=30,
+                     what='jobs running')
+            os.kill(workers[victim].pid, signal.SIGKILL)
+            workers[victim].communicate(timeout=30)
+            killed += 1
+            workers[victim] = spawn_worker(data, '-c', '2', '-P', 'process', env=FAST_RESCUE)
+        wait_for(lambda: Job.select().where(Job.state != 'SUCCESS').count() == 0, timeout=90,
+                 what='every job to finish')
+    finally:
+        for w in workers:
+            finish(w)
+    # Then every job succeeded, and each ran to its end once: the killed workers' children died
+    # with them (their jobs were rescued once, by the lease), none finished a job a second time
+    assert sorted(r.get(timeout=1) for r in results) == list(range(30))
+    with open(os.path.join(data, 'executions.log')) as fh:
+        done = [line.split()[1] for line in fh if line.startswith('done ')]
+    assert sorted(done, key=int) == [str(i) for i in range(30)], 'a job finished twice or never'
+    successes = Attempt.select().where(Attempt.outcome == 'SUCCESS').count()
+    assert successes == 30 and killed == 3
+    # and no process of this data folder is left (the children of the killed ones included)
+    wait_for(lambda: not processes_mentioning(data), timeout=15, what='every worker process to be gone')
 
 
 def test_a_lost_job_without_acks_late_fails_as_worker_lost(app):

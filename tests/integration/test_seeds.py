@@ -36,8 +36,8 @@ def test_document_pipeline_reports_four_steps_and_its_result(seeds, tmp_path):
     seen = []
     original = JobTracker.update_state
 
-    def spy(self, job_id, state, meta):
-        original(self, job_id, state, meta)
+    def spy(self, job_id, state, meta, **kwargs):
+        original(self, job_id, state, meta, **kwargs)
         seen.append((seeds.AsyncResult(job_id).status, seeds.AsyncResult(job_id).info['step']))
     JobTracker.update_state = spy
     try:
