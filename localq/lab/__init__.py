@@ -90,8 +90,13 @@ class RunContext:
     # -- jobs -----------------------------------------------------------------
     @contextlib.contextmanager
     def snapshot(self):
-        """Inside it, jobs() and attempts() read each queue once: a page refresh asks the scenario,
-        the timeline and the charts for the same rows."""
+        """Inside it, jobs() and attempts() read each queue once: an observation (and a page
+        refresh asking the scenario, the timeline and the charts) sees one moment's rows. Without
+        it, an observation found the jobs unfinished in one read and finished in the next, and
+        reported "done" with the results of neither. Nested uses share the outer snapshot."""
+        if getattr(self._local, 'memo', None) is not None:
+            yield self
+            return
         self._local.memo = {}
         try:
             yield self
@@ -207,9 +212,9 @@ class Lab:
             try:
                 scenario.start(ctx)
                 if background:
-                    # Idle workers still poll the database; once the scenario has
-                    # shown what it shows, its workers stop (the table says so).
-                    ctx.wait_until(lambda: scenario.observe(ctx).done, 3600, 'the scenario to finish', every=0.5)
+                    # Once the scenario has shown what it shows, its workers stop
+                    # (the table says so) and free their memory.
+                    ctx.wait_until(lambda: self.observe(name, ctx).done, 3600, 'the scenario to finish', every=0.5)
                     ctx.mark_done()
                     self.pool.stop_all('lab-' + name)
             except Cancelled:
@@ -273,7 +278,8 @@ class Lab:
         ctx = ctx or self.context(name)
         if ctx is None:
             return None
-        obs = self.scenario(name).observe(ctx)
+        with ctx.snapshot():
+            obs = self.scenario(name).observe(ctx)
         error = ctx.notes.get('error')
         if error:
             obs.lines.insert(0, 'The run stopped with an error: %s' % error)
