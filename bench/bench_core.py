@@ -109,7 +109,8 @@ class HueySide:
 
 
 def spawn(argv, env):
-    full = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, 'bench')]), **env)
+    full = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, 'bench')]))
+    full.update(env)   # may name another checkout's code (bench_pg.py --baseline)
     return subprocess.Popen(argv, env=full, cwd=os.path.join(ROOT, 'bench'), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
 

@@ -23,6 +23,7 @@ from .serializer import MAX_DEPTH, JSONSerializer, check_depth
 from .storage import HUEY_PREFIX, JobStorage, enqueue_options
 from .task import Task
 from .tracking import JobTracker
+from .wakeup import Wakeup, create_ready_triggers
 from .watchdog import Watchdog
 
 
@@ -105,7 +106,7 @@ class LocalQ:
         self.routes = {}          # task name -> TaskRoute, read by the storage
         self.tasks = {}           # task name -> Task
         self.models = list(models_mod.ALL_MODELS)   # tables created when the database opens
-        self._prepares = [models_mod.create_extra_indexes]   # then these run (indexes, upgrades)
+        self._prepares = [models_mod.create_extra_indexes, create_ready_triggers]   # then these run (indexes, ...)
         self.config = config_mod.from_env(database_url=database_url, data_dir=data_dir, **settings)
         # The storage opens the database on first use, whatever it is (an enqueue, a result
         # read in a process that only imported the app, a worker's claim).
@@ -120,6 +121,7 @@ class LocalQ:
         self.huey.storage.default_queue = self.config.default_queue
         self._conf = config_mod.Conf(self)
         self.watchdog = Watchdog()
+        self.wakeup = Wakeup(self)   # idle workers of this process wait on it
         current.add_app(self)
 
     # -- configuration and the database ----------------------------------------
@@ -182,6 +184,7 @@ class LocalQ:
         """Close every database connection this app opened in this process, in any thread.
 
         For the end of a process or a test: nothing may be using the database. The next use opens it afresh."""
+        self.wakeup.stop()
         db = self.huey.storage.close_all()
         if db is not None and db_mod.database.obj is db:
             db_mod.database.initialize(None)   # models reopen through the current app
@@ -290,7 +293,7 @@ class LocalQ:
                     return AsyncResult(existing, app=self)
         finally:
             enqueue_options.reset(token)
-        self.wake_workers(notify=False)  # the storage's INSERT already notified other hosts
+        self.wake_workers()
         return AsyncResult(job_id, app=self)
 
     def _enqueue_once(self, data, priority, key):
@@ -404,15 +407,7 @@ class LocalQ:
         return [n for n, in self.huey.storage.sql('SELECT name FROM queue_pause ORDER BY name')]
 
     # -- waking workers -------------------------------------------------------
-    _wake_listeners = ()
-
-    def wake_workers(self, notify=True):
-        """Wake idle workers of this process at once; on PostgreSQL, NOTIFY those on other hosts
-        (on SQLite they notice the commit within poll_interval)."""
-        for event in self._wake_listeners:
-            event.set()
-        if notify and self.huey.storage._database is not None:
-            self.huey.storage.notify_workers()
-
-    def add_wake_listener(self, event):
-        self._wake_listeners = tuple(self._wake_listeners) + (event,)
+    def wake_workers(self):
+        """Wake idle workers of this process at once (those of other processes see the commit:
+        wakeup.py)."""
+        self.wakeup.notify()

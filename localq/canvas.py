@@ -375,7 +375,7 @@ def apply_workflow(sig):
         for m in plan.members:
             app.enqueue_call(m.sig.name, m.given + m.sig.args, m.sig.kwargs, dict(m.options, task_id=m.id),
                              workflow=_marker(m, plan.root), member=_columns(m, plan.root), checked=True)
-    app.wake_workers(notify=False)
+    app.wake_workers()
     if tail[0] == 'group':
         return app.GroupResult(tail[1], [app.AsyncResult(m.id) for m in plan.members if m.group_id == tail[1]])
     return app.AsyncResult(tail[1])

@@ -23,7 +23,8 @@ SETTINGS = (
     ('default_queue', 'default', 'Queue of a task declared without queue=.'),
     ('max_tasks_per_child', 0, 'A worker thread or process is replaced after this many jobs (0: never).'),
     ('worker_name', '', 'Name shown for this worker; empty means host:pid.'),
-    ('poll_interval', 0.005, 'Seconds an idle worker waits between cheap change checks.'),
+    ('wakeup', 'auto', 'How an idle SQLite worker learns of another process\'s commit: auto (inotify on Linux, else poll) or poll.'),
+    ('poll_interval', 0.005, 'Seconds between checks for another process\'s commit when polling.'),
     ('heartbeat_interval', 2.0, 'Seconds between worker heartbeats.'),
     ('lease_timeout', 15.0, 'Seconds without a heartbeat after which a running job is lost.'),
     ('shutdown_timeout', 10.0, 'Seconds a stopping worker waits for running jobs before releasing them.'),
@@ -43,6 +44,7 @@ SETTINGS = (
     ('lab_speed', 1.0, 'Classroom lab: rate limits and Retry-After waits run this many times faster.'),
 )
 WORKER_TYPES = ('thread', 'process')
+WAKEUPS = ('auto', 'poll')
 SYNCHRONOUS = ('NORMAL', 'FULL')
 
 
@@ -58,6 +60,7 @@ class Config:
     default_queue: str = 'default'
     max_tasks_per_child: int = 0
     worker_name: str = ''
+    wakeup: str = 'auto'
     poll_interval: float = 0.005
     heartbeat_interval: float = 2.0
     lease_timeout: float = 15.0
@@ -116,6 +119,8 @@ def validate(config):
     """Raise ConfigError naming the allowed values when a setting cannot work."""
     if config.worker_type not in WORKER_TYPES:
         raise ConfigError('worker_type must be one of %s, got %r' % (WORKER_TYPES, config.worker_type))
+    if config.wakeup not in WAKEUPS:
+        raise ConfigError('wakeup must be one of %s, got %r' % (WAKEUPS, config.wakeup))
     config.synchronous = config.synchronous.upper()
     if config.synchronous not in SYNCHRONOUS:
         raise ConfigError('synchronous must be one of %s, got %r' % (SYNCHRONOUS, config.synchronous))

@@ -76,6 +76,10 @@ class TrackedConnections:
             super()._close(conn)
         self._state.reset()
 
+    def execute_once(self, sql, params=()):
+        """execute_sql, never re-sent after a lost connection (see PostgresqlDatabase)."""
+        return self.execute_sql(sql, params)
+
     def open_connections(self):
         """How many connections of this process are open (for tests and /healthcheck)."""
         with self._owners_lock:
@@ -100,6 +104,11 @@ class PostgresqlDatabase(TrackedConnections, ReconnectMixin, peewee.PostgresqlDa
         (peewee.InterfaceError, 'connection already closed'),
         (peewee.OperationalError, 'ssl connection has been closed'),
     )
+
+    def execute_once(self, sql, params=()):
+        """For a statement that must not run twice (a claim): the reconnect happens at the next
+        statement instead, and this one's error reaches the caller."""
+        return peewee.PostgresqlDatabase.execute_sql(self, sql, params)
 
 
 CONNECTION_LOST = ('server closed the connection', 'terminating connection', 'connection already closed',

@@ -17,19 +17,21 @@ import contextvars
 import datetime
 import json
 import os
+import re
 import threading
 import time
 
-from huey.constants import EmptyData
 from huey.storage import BaseStorage
 from peewee import IntegrityError
 
 from .states import SQL_CLAIMABLE, SQL_RUNNING
 from .db import is_sqlite, write_transaction
+from .keyvalue import KeyValueStore
 
 # Per-call options of apply_async() that Huey's message has no field for.
 enqueue_options = contextvars.ContextVar('localq_enqueue_options', default=None)
-
+# Connections a forked worker process inherited (JobStorage.after_fork): never used, never closed.
+INHERITED = []
 
 
 def to_epoch(dt):
@@ -65,7 +67,8 @@ def task_name(huey_name):
     return huey_name[len(HUEY_PREFIX):] if huey_name.startswith(HUEY_PREFIX) else huey_name
 
 
-class JobStorage(BaseStorage):
+
+class JobStorage(KeyValueStore, BaseStorage):
     blocking = False  # idle waiting is the worker's job (worker.py)
 
     # opener: returns the app's Peewee database, called on first use (whatever that use is:
@@ -82,6 +85,7 @@ class JobStorage(BaseStorage):
         self._database = None
         self._open_lock = threading.Lock()
         self._local = threading.local()
+        self._statement_names = {}   # PostgreSQL: SQL text -> the name it is prepared under
 
     # -- plumbing ---------------------------------------------------------
     @property
@@ -94,7 +98,6 @@ class JobStorage(BaseStorage):
                 db = self.opener()
                 self._is_sqlite = is_sqlite(db)
                 self._param = '?' if self._is_sqlite else '%s'
-                self._greatest = 'MAX' if self._is_sqlite else 'GREATEST'
                 self._sql = {}
                 self._database = db
         return self._database
@@ -108,7 +111,7 @@ class JobStorage(BaseStorage):
         """Run fixed SQL written with '?' placeholders on this thread's connection."""
         db = self.database
         if self._param != '?':
-            query = self._sql.get(query) or self._sql.setdefault(query, query.replace('?', self._param))
+            query = self._placeholders(query)
         return db.execute_sql(query, params)
 
     def table_by(self, index):
@@ -121,6 +124,17 @@ class JobStorage(BaseStorage):
             self._database.close()
             return True
         return False
+
+    def after_fork(self):
+        """A forked worker process leaves its parent's connection alone and opens its own. Why:
+        Huey forks a replacement process (--max-tasks-per-child, a crash) from a consumer whose
+        main thread holds a connection; a child that closed it on exit closed it for the next
+        child too ("server closed the connection unexpectedly", its claims failing)."""
+        db = self._database
+        if db is not None and db._state.conn is not None:
+            INHERITED.append(db._state.conn)   # kept, so garbage collection never closes it here
+            db._state.reset()
+        self._local = threading.local()
 
     def close_all(self):
         """Close every connection of this process and forget the database; the next use reopens it."""
@@ -176,37 +190,82 @@ class JobStorage(BaseStorage):
              route.max_retries, route.acks_late, route.ignore_result,
              key, now, eta, expires, False, wf['root_id'], wf['parent_id'], wf['group_id'], wf['group_index'],
              wf['waits_for']))
-        if eta <= now + 0.001 and wf['state'] == 'PENDING':
-            self.notify_workers()  # scheduled ones are found by their eta, waiting ones are released
-
-    # -- waking idle workers on other hosts (PostgreSQL) ----------------------
-    NOTIFY_CHANNEL = 'localq_jobs'
-
-    def notify_workers(self):
-        """PostgreSQL: wake every LISTENing worker when this transaction commits. SQLite: no-op
-        (workers there watch PRAGMA data_version)."""
-        if not self.is_sqlite:
-            self.sql('NOTIFY %s' % self.NOTIFY_CHANNEL)
+        # Idle workers of other processes learn of it from the commit itself (wakeup.py).
 
     def dequeue(self):
         now = time.time()
-        qsql, qparams = self._queue_filter()
-        source = self.table_by('job_claim')  # the claim-order index (else it may sort)
-        lock = '' if self.is_sqlite else ' FOR UPDATE SKIP LOCKED'
-        # Cheap read first: an idle worker never takes the write lock.
+        claim = self._claim_statement(now)
         deferred = getattr(self._local, 'deferred', None)
         if deferred:
-            # One write transaction: the previous job's outcome, then the next claim.
-            with self.write_transaction():
-                for query, params in deferred:
-                    self.sql(query, params)
-                row = self._claim(source, lock, qsql, qparams, now)
+            # The previous job's outcome and the next claim, in one transaction.
+            row = self._run_together(list(deferred) + [claim])
             self._local.deferred = None
-            return row
-        if not self.sql('SELECT 1 FROM %s WHERE %s AND eta <= ?%s LIMIT 1' % (source, SQL_CLAIMABLE, qsql),
-                        (now,) + qparams).fetchone():
+        elif self.is_sqlite and not self._anything_ready(now):
+            return None   # SQLite: a cheap read first, so an idle worker never takes the write lock
+        else:
+            row = self._run_together([claim])
+        if row is None:
             return None
-        return self._claim(source, lock, qsql, qparams, now)
+        self._local.claim = (row[1], row[2])
+        return row[0].encode('utf-8')
+
+    def _anything_ready(self, now):
+        # (Not on PostgreSQL: there a claim that finds nothing is as cheap, and a round trip fewer.)
+        qsql, qparams = self._queue_filter()
+        return self.sql('SELECT 1 FROM %s WHERE %s AND eta <= ?%s LIMIT 1' % (
+            self.table_by('job_claim'), SQL_CLAIMABLE, qsql), (now,) + qparams).fetchone() is not None
+
+    def _claim_statement(self, now):
+        """The claim: one UPDATE of the first ready job in claim order (priority, then eta) among
+        this worker's queues, skipping paused ones, returning (message, id, attempt number)."""
+        qsql, qparams = self._queue_filter()
+        lock = '' if self.is_sqlite else ' FOR UPDATE SKIP LOCKED'
+        return (
+            "UPDATE job SET state = 'STARTED', started_at = ?, worker = ?, worker_pid = ?, "
+            'lease_until = ?, attempts = attempts + 1, finished_at = NULL '
+            'WHERE id = (SELECT id FROM %s WHERE %s AND eta <= ?%s '
+            'AND queue NOT IN (SELECT name FROM queue_pause) '
+            'ORDER BY priority DESC, eta LIMIT 1%s) AND %s '
+            'RETURNING message, id, attempts' % (self.table_by('job_claim'), SQL_CLAIMABLE, qsql, lock, SQL_CLAIMABLE),
+            (now, self.worker_id, os.getpid(), now + self.lease_seconds, now) + qparams)
+
+    def _run_together(self, statements):
+        """Run statements as one transaction; returns the last one's first row.
+
+        PostgreSQL: one round trip, and no planning. Statements sent in one query string run
+        as one implicit transaction (no BEGIN and COMMIT of their own: a job's outcome and the
+        next claim took five round trips, now one), and each is a prepared statement of this
+        connection (planning them cost the server as much as running them; see
+        bench/bench_pg.py). Never re-sent after a lost connection: had the server run them
+        before the connection dropped, a second claim would be a second job."""
+        if not self.is_sqlite:
+            db = self.database
+            prepared = self._prepared_on(db.connection())
+            calls, params = [], []
+            for query, query_params in statements:
+                name = self._statement_names.setdefault(query, 'localq_%d' % len(self._statement_names))
+                if name not in prepared:
+                    numbered = iter(range(1, query.count('?') + 1))
+                    db.execute_once('PREPARE %s AS %s' % (name, re.sub(r'\?', lambda _: '$%d' % next(numbered),
+                                                                       query)))
+                    prepared.add(name)
+                calls.append('EXECUTE %s(%s)' % (name, ', '.join(['%s'] * len(query_params))))
+                params.extend(query_params)
+            return db.execute_once(';\n'.join(calls), tuple(params)).fetchone()
+        with self.write_transaction():
+            for query, params in statements[:-1]:
+                self.sql(query, params)
+            return self.sql(*statements[-1]).fetchone()   # before COMMIT: SQLite steps RETURNING to its end
+
+    def _prepared_on(self, conn):
+        """Names of the statements prepared on this connection (a reconnect starts a new set)."""
+        known = getattr(self._local, 'prepared', None)
+        if known is None or known[0] is not conn:
+            known = self._local.prepared = (conn, set())
+        return known[1]
+
+    def _placeholders(self, query):
+        return self._sql.get(query) or self._sql.setdefault(query, query.replace('?', self._param))
 
     def defer_until_next_claim(self, statements):
         """Write these statements with this thread's next claim (or flush_deferred()).
@@ -226,21 +285,6 @@ class JobStorage(BaseStorage):
 
     def write_transaction(self):
         return write_transaction(self.database)
-
-    def _claim(self, source, lock, qsql, qparams, now):
-        row = self.sql(
-            "UPDATE job SET state = 'STARTED', started_at = ?, worker = ?, worker_pid = ?, "
-            'lease_until = ?, attempts = attempts + 1, finished_at = NULL '
-            'WHERE id = (SELECT id FROM %s WHERE %s AND eta <= ?%s '
-            'AND queue NOT IN (SELECT name FROM queue_pause) '
-            'ORDER BY priority DESC, eta LIMIT 1%s) AND %s '
-            'RETURNING message, id, attempts' % (source, SQL_CLAIMABLE, qsql, lock, SQL_CLAIMABLE),
-            (now, self.worker_id, os.getpid(), now + self.lease_seconds, now) + qparams,
-        ).fetchone()
-        if row is None:
-            return None
-        self._local.claim = (row[1], row[2])
-        return row[0].encode('utf-8')
 
     def claimed_attempt(self, job_id):
         """The attempt number this thread's claim of job_id took (None if it did not claim it here).
@@ -290,59 +334,6 @@ class JobStorage(BaseStorage):
     def flush_schedule(self):
         self.sql("UPDATE job SET state = 'REVOKED', finished_at = ? WHERE %s AND eta > ?" % SQL_CLAIMABLE,
                  (time.time(), time.time()))
-
-    # -- key/value (Huey's locks and chords) -------------------------------
-    def put_data(self, key, value, is_result=False):
-        self.sql('INSERT INTO kv (queue, key, value) VALUES (?, ?, ?) '
-                 'ON CONFLICT (queue, key) DO UPDATE SET value = excluded.value',
-                 (self.name, key, bytes(value)))
-
-    def peek_data(self, key):
-        row = self.sql('SELECT value FROM kv WHERE queue = ? AND key = ?', (self.name, key)).fetchone()
-        return bytes(row[0]) if row else EmptyData
-
-    def pop_data(self, key):
-        # Read first: Huey pops keys that are almost never there, and a read
-        # takes no write lock.
-        value = self.peek_data(key)
-        if value is EmptyData:
-            return EmptyData
-        cursor = self.sql('DELETE FROM kv WHERE queue = ? AND key = ?', (self.name, key))
-        return value if cursor.rowcount == 1 else EmptyData
-
-    def has_data_for_key(self, key):
-        return self.peek_data(key) is not EmptyData
-
-    def put_if_empty(self, key, value, ttl=None):
-        if ttl is not None:
-            raise NotImplementedError('ttl is not supported by this storage.')
-        cursor = self.sql('INSERT INTO kv (queue, key, value) VALUES (?, ?, ?) '
-                          'ON CONFLICT (queue, key) DO NOTHING', (self.name, key, bytes(value)))
-        return cursor.rowcount == 1
-
-    def result_store_size(self):
-        return self.sql('SELECT COUNT(*) FROM kv WHERE queue = ?', (self.name,)).fetchone()[0]
-
-    def result_items(self):
-        return {k: bytes(v) for k, v in self.sql('SELECT key, value FROM kv WHERE queue = ?', (self.name,))}
-
-    def flush_results(self):
-        self.sql('DELETE FROM kv WHERE queue = ?', (self.name,))
-
-    def incr(self, key, amount=1):
-        return self.sql('INSERT INTO counter (queue, key, value) VALUES (?, ?, ?) '
-                        'ON CONFLICT (queue, key) DO UPDATE SET value = counter.value + excluded.value '
-                        'RETURNING value', (self.name, key, amount)).fetchone()[0]
-
-    def delete_counter(self, key):
-        self.sql('DELETE FROM counter WHERE queue = ? AND key = ?', (self.name, key))
-
-    def flush_counters(self):
-        self.sql('DELETE FROM counter WHERE queue = ?', (self.name,))
-
-    def flush_all(self):
-        self.flush_results()
-        self.flush_counters()
 
     # -- rate limits --------------------------------------------------------
     def reserve_rate_slot(self, key, interval, now=None):

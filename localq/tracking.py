@@ -111,9 +111,11 @@ class JobTracker:
             ('UPDATE job SET %s, lease_until = NULL, updated_at = ? WHERE id = ? AND %s%s' % (sets, SQL_RUNNING, fence),
              tuple(params) + (now, job_id) + fence_params),
             # Only if the update above applied: it stamped updated_at with this `now`.
+            # (The casts: PostgreSQL prepares this statement, and types a bare parameter in a select list as text.)
             ('INSERT INTO attempt (job_id, number, worker, started_at, finished_at, outcome, '
              'error_type, error_message, traceback) '
-             'SELECT id, attempts, worker, started_at, ?, ?, ?, ?, ? FROM job WHERE id = ? AND updated_at = ?',
+             'SELECT id, attempts, worker, started_at, CAST(? AS DOUBLE PRECISION), CAST(? AS TEXT), CAST(? AS TEXT), '
+             'CAST(? AS TEXT), CAST(? AS TEXT) FROM job WHERE id = ? AND updated_at = ?',
              (now, outcome) + tuple(error) + (job_id, now)),
         ]
         if defer and then is None and not self.app.huey.immediate:

@@ -2,11 +2,10 @@
 
 Extensions to Huey's Consumer, each where Huey cannot give the guarantee:
   - LocalqWorker.sleep(): Huey polls an empty queue with a growing delay (up
-    to 10 s). An idle worker here waits on an in-process event, set by a
-    local enqueue and, on PostgreSQL, by the listener thread on each NOTIFY;
-    on SQLite it also watches `PRAGMA data_version` (changes when another
-    connection commits; a cheap shared-memory read). So it starts a new job
-    within milliseconds.
+    to 10 s). An idle worker here sleeps on its process's Wakeup (wakeup.py:
+    a local enqueue, another process's commit seen through inotify or
+    PRAGMA data_version, a PostgreSQL NOTIFY) or until the next eta, so it
+    starts a new job within milliseconds and costs nothing while idle.
   - the heartbeat thread renews the lease of the jobs this process runs,
     delivers revocations to running jobs, and rescues jobs of dead workers.
   - thread workers get time limits from the watchdog (Huey has none there).
@@ -22,17 +21,17 @@ import time
 
 from huey.consumer import Consumer, ProcessEnvironment, Scheduler, ThreadEnvironment, Worker, WorkerRecycle
 
-from .db import is_sqlite
 from .errors import Revoked
 from .outage import Outage, quiet_transient_task_errors
 from .recovery import recover_stale_jobs
 from .retention import prune_jobs
-from .states import SQL_RUNNING
+from .states import SQL_CLAIMABLE, SQL_RUNNING
 
 logger = logging.getLogger(__name__)
 
 PRUNE_EVERY = 300.0  # seconds between retention sweeps of each worker
 ANALYZE_EVERY = 30.0  # PostgreSQL: seconds between refreshes of the job table's statistics
+HEARTBEAT_JOIN = 10.0  # seconds a stopping consumer waits for its heartbeat thread (a statement in flight)
 
 
 class LocalqThreadEnvironment(ThreadEnvironment):
@@ -74,6 +73,7 @@ class LocalqProcessEnvironment(ProcessEnvironment):
 
     def init_child(self, process):
         super().init_child(process)
+        process.huey.storage.after_fork()   # never the parent's connection
         die_with_parent()
         if os.getppid() != self.parent_pid:   # the parent died before the line above
             os._exit(0)
@@ -92,8 +92,6 @@ class LocalqWorker(Worker):
         self.app = app
         self.parent_pid = parent_pid   # process workers: the consumer's pid
         self.outage = Outage('worker thread', app.config.data_dir)
-        self.wake = threading.Event()
-        app.add_wake_listener(self.wake)
 
     def check_parent(self):
         """A process worker whose consumer has died stops before claiming anything more."""
@@ -152,28 +150,18 @@ class LocalqWorker(Worker):
             self.stop_flag.wait(self.outage.pause())
 
     def _wait_for_work(self):
-        """Wait until a job may be ready: a local enqueue, another connection's commit, or an eta.
-
-        SQLite: another process's commit changes PRAGMA data_version. PostgreSQL:
-        the consumer's listener thread turns NOTIFY into this worker's wake event."""
+        """Sleep until a job may be ready: this process's wake-up (a local enqueue, another
+        process's commit or NOTIFY: wakeup.py), the earliest eta of a job this worker could
+        claim, or max_delay, a safety net that costs one read a second."""
         storage = self.huey.storage
-        poll = self.default_delay
+        seen = self.app.wakeup.generation   # before the read: a commit after it wakes us
         qsql, qparams = storage._queue_filter()
-        version = storage.sql('PRAGMA data_version').fetchone()[0] if is_sqlite(storage.database) else None
-        row = storage.sql("SELECT MIN(eta) FROM job WHERE state IN ('PENDING', 'RETRY')%s" % qsql,
-                          qparams).fetchone()
+        row = storage.sql("SELECT MIN(eta) FROM job WHERE %s%s AND queue NOT IN (SELECT name FROM queue_pause)"
+                          % (SQL_CLAIMABLE, qsql), qparams).fetchone()
         wake_at = min(row[0] if row[0] is not None else float('inf'), time.time() + self.max_delay)
-        if version is None:
-            if self.wake.wait(max(0.0, wake_at - time.time())):
-                self.wake.clear()
-            return
-        while not self.stop_flag.is_set():
-            self.check_parent()
-            if self.wake.wait(poll):
-                self.wake.clear()
-                return
-            if storage.sql('PRAGMA data_version').fetchone()[0] != version or time.time() >= wake_at:
-                return
+        self.check_parent()
+        if not self.stop_flag.is_set():
+            self.app.wakeup.wait(seen, wake_at - time.time())
 
 
 class LocalqScheduler(Scheduler):
@@ -233,42 +221,10 @@ class LocalqConsumer(Consumer):
         self._register()
         self._heartbeat = threading.Thread(target=self._heartbeat_loop, name='localq-heartbeat', daemon=True)
         self._heartbeat.start()
-        self._listener = None
-        if not is_sqlite(self.app.huey.storage.database) and not self.environment.forks:
-            self._listener = threading.Thread(target=self._listen_loop, name='localq-listen', daemon=True)
-            self._listener.start()
         if self.on_ready is not None:
             # Only now: Huey's start() has installed the SIGINT/SIGTERM handlers, so whoever
             # reads "ready" (a user about to press Ctrl-C, a test about to send SIGINT) is heard.
             self.on_ready()
-
-    def _listen_loop(self):
-        """PostgreSQL: LISTEN on the storage's channel and wake this process's idle workers on
-        each NOTIFY (sent when a job becomes ready on any host). A lost connection (a server
-        restart) is one log line and a reconnect with a growing pause."""
-        import select
-        storage = self.app.huey.storage
-        outage = Outage('listener of worker', self.app.config.data_dir)
-        while not self._heartbeat_stop.is_set():
-            try:
-                conn = storage.database.connection()
-                conn.cursor().execute('LISTEN %s' % storage.NOTIFY_CHANNEL)
-                outage.over()
-                self.app.wake_workers(notify=False)  # anything queued while we were not listening
-                while not self._heartbeat_stop.is_set():
-                    if select.select([conn], [], [], 0.5)[0]:
-                        conn.poll()
-                        if conn.notifies:
-                            conn.notifies.clear()
-                            self.app.wake_workers(notify=False)
-            except Exception as exc:
-                outage.failed(exc)
-                try:
-                    storage.database.close()
-                except Exception:
-                    storage.database._state.reset()   # the connection is gone; forget it
-                self._heartbeat_stop.wait(outage.pause())
-        storage.close()
 
     def start_in_thread(self):
         """Start workers without signal handlers (the embedded worker of run.py)."""
@@ -277,7 +233,7 @@ class LocalqConsumer(Consumer):
 
     def stop(self, graceful=False):
         self.stop_flag.set()
-        self.app.wake_workers(notify=False)  # idle workers waiting on their event see the stop now
+        self.app.wakeup.notify()  # idle workers see the stop now
         super().stop(graceful=graceful)
         if not self.environment.forks:
             # Huey interrupts running tasks but does not wait for them: give each
@@ -287,9 +243,12 @@ class LocalqConsumer(Consumer):
                 if thread is not threading.current_thread():
                     thread.join(max(0.0, deadline - time.monotonic()))
         self._heartbeat_stop.set()
-        for thread in (self._heartbeat, getattr(self, '_listener', None)):
-            if thread is not None and thread is not threading.current_thread():
-                thread.join()
+        self.app.wakeup.stop()
+        if self._heartbeat is not None and self._heartbeat is not threading.current_thread():
+            self._heartbeat.join(HEARTBEAT_JOIN)
+            if self._heartbeat.is_alive():
+                logger.warning('worker %s: the heartbeat thread did not stop within %.0f s', self.worker_id,
+                               HEARTBEAT_JOIN)
 
     def run(self):
         super().run()
