@@ -4,21 +4,17 @@
     group(fetch.s(url) for url in urls).apply_async().get()        # [result, result, ...]
     chord([fetch.s(u) for u in urls], merge.s()).apply_async()      # merge([result, ...])
 
-apply_async() plans the whole workflow, then writes one Job row per member in one
-transaction: the members that can start are PENDING; the others are WAITING for their
-parent job (whose result becomes their first argument, unless made with .si()) or for
-their parent group (the list of its results). workflow.py moves them as parents finish.
+apply_async() hands the canvas to plan.py, which writes one Job row per member in one
+transaction; workflow.py moves them as parents finish. Under app.immediate (and with
+.apply()) the canvas runs here and now instead.
 """
 import uuid
 
 from . import current
 from .errors import CanvasError
+from .plan import CHAIN, CHORD, GROUP, apply_workflow
 
-CHAIN, GROUP, CHORD = 'chain', 'group', 'chord'
-# Options that shape one call; the rest (queue, priority, ...) also pass from a chain or
-# group to its members as defaults.
-OWN_OPTIONS = ('task_id', 'link', 'link_error')
-START_OPTIONS = ('countdown', 'eta', 'expires')   # only for members that start at once
+CALLBACK_OPTIONS = ('link', 'link_error')
 
 
 class Signature(dict):
@@ -29,8 +25,8 @@ class Signature(dict):
     def __init__(self, task=None, args=None, kwargs=None, options=None, immutable=False, subtask_type=None,
                  app=None):
         name = task if isinstance(task, str) or task is None else task.name
-        super().__init__(task=name, args=list(args or ()), kwargs=dict(kwargs or {}), options=dict(options or {}),
-                         immutable=bool(immutable), subtask_type=subtask_type)
+        super().__init__(task=name, args=list(args or ()), kwargs=dict(kwargs or {}),
+                         options=_with_signatures(options), immutable=bool(immutable), subtask_type=subtask_type)
         self._app = app if app is not None else getattr(task, 'app', None)
 
     name = property(lambda self: self['task'])
@@ -68,7 +64,7 @@ class Signature(dict):
         """Set call options (queue, countdown, priority, ...); returns the signature."""
         if immutable is not None:
             self['immutable'] = bool(immutable)
-        self['options'].update(options)
+        self['options'].update(_with_signatures(options))
         return self
 
     def set_immutable(self, immutable):
@@ -99,7 +95,10 @@ class Signature(dict):
     # -- calling ------------------------------------------------------------------
     def apply_async(self, args=(), kwargs=None, **options):
         """Queue it (and whatever is linked to it); returns the AsyncResult of its last step."""
-        return apply_workflow(self.clone(args, kwargs, **options))
+        sig = self.clone(args, kwargs, **options)
+        if sig.app.huey.immediate:
+            return apply_eagerly(sig)
+        return apply_workflow(sig)
 
     def delay(self, *args, **kwargs):
         return self.apply_async(args, kwargs)
@@ -211,6 +210,16 @@ def _as_list(value):
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
+def _with_signatures(options):
+    """Options with link= and link_error= as lists of signatures, whether given one signature,
+    a list, or dicts that travelled as JSON: plan.py relies on it."""
+    options = dict(options or {})
+    for key in CALLBACK_OPTIONS:
+        if key in options:
+            options[key] = [signature(s) for s in _as_list(options[key])]
+    return options
+
+
 def signature(varies, *args, **kwargs):
     """Celery's signature(): from a task name (signature('tasks.add', args=(2, 2), countdown=1)),
     from a dict (a signature that travelled as JSON), or a signature (returned as it is)."""
@@ -254,174 +263,6 @@ def _local_task(sig):
         raise CanvasError('task %r is not declared in this process; queue it (apply_async) '
                           'for a worker that has it' % sig.name)
     return task
-
-
-# -- planning: a canvas becomes Job rows ------------------------------------------------
-
-class Member:
-    """One job of a workflow, as planned: its call and its links."""
-
-    def __init__(self, sig, after, options):
-        self.sig, self.options = sig, options
-        self.id = sig.options.get('task_id') or str(uuid.uuid4())
-        kind = after[0] if after else None
-        self.parent_id = after[1] if after else None
-        self.waits_for = 1 if kind == 'job' else (after[2] if kind == 'group' else 0)
-        # A body after an empty group starts at once, given the empty list.
-        self.given = ([],) if kind == 'group' and after[2] == 0 and not sig.immutable else ()
-        self.group_id = self.group_index = None
-        self.errbacks = [signature(e) for e in options.get('link_error', ())]
-        self.dependents = False
-
-
-class Plan:
-    def __init__(self):
-        self.members, self.by_id, self.root = [], {}, None
-
-    def add(self, sig, after, options):
-        member = Member(sig, after, options)
-        if member.id in self.by_id:
-            raise CanvasError('task_id %r is used twice in one workflow' % member.id)
-        self.members.append(member)
-        self.by_id[member.id] = member
-        if self.root is None:
-            self.root = member.id
-        return member
-
-    def new_group(self, after):
-        gid = str(uuid.uuid4())
-        if self.root is None and after is None:
-            self.root = gid     # a workflow that starts with a group is rooted at the group
-        return gid
-
-
-def _options(inherited, sig, starts):
-    """A member's options: the canvas's as defaults, its own over them; errbacks accumulate."""
-    own = {k: v for k, v in sig.options.items() if k not in ('link',)}
-    merged = {k: v for k, v in inherited.items() if k not in OWN_OPTIONS and (starts or k not in START_OPTIONS)}
-    merged.update(own)
-    merged['link_error'] = list(inherited.get('link_error', ())) + list(sig.options.get('link_error', ()))
-    return merged
-
-
-def _plan(sig, after, plan, inherited):
-    """Plan sig to run after `after` (None, ('job', id) or ('group', id, size)); returns its tail."""
-    sig = signature(sig)
-    kind = sig.subtask_type
-    if kind is None:
-        member = plan.add(sig, after, _options(inherited, sig, after is None))
-        tail = ('job', member.id)
-    else:
-        options = _options(inherited, sig, True)
-        options.pop('task_id', None)
-        if kind == CHAIN:
-            if not sig.tasks:
-                raise CanvasError('an empty chain has nothing to run')
-            tail = after
-            for step in sig.tasks:
-                tail = _plan(step, tail, plan, options if tail is None else
-                             {k: v for k, v in options.items() if k not in START_OPTIONS})
-        elif kind == GROUP:
-            gid = plan.new_group(after)
-            for i, t in enumerate(sig.tasks):
-                member_tail = _plan(t, after, plan, options)
-                if member_tail[0] != 'job':
-                    raise CanvasError('a group member must end in one task, not a group: %r (make it a chord)' % t)
-                member = plan.by_id[member_tail[1]]
-                member.group_id, member.group_index = gid, i
-            tail = ('group', gid, len(sig.tasks))
-        elif kind == CHORD:
-            if sig.body is None:
-                raise CanvasError('a chord needs a body: chord(header, body) or chord(header)(body)')
-            tail = _plan(sig.body, _plan(sig.header, after, plan, options), plan,
-                         {k: v for k, v in options.items() if k not in START_OPTIONS})
-        else:
-            raise CanvasError('unknown signature type %r' % kind)
-    for callback in sig.options.get('link', ()):
-        _plan(callback, tail, plan, {k: v for k, v in inherited.items() if k not in START_OPTIONS})
-    return tail
-
-
-def plan_workflow(sig):
-    """The members of a canvas, each with its parent, group and errbacks, and the workflow's root."""
-    plan = Plan()
-    tail = _plan(sig, None, plan, {})
-    waited_on = {m.parent_id for m in plan.members if m.parent_id}
-    for m in plan.members:
-        m.dependents = m.id in waited_on or (m.group_id is not None and m.group_id in waited_on)
-    return plan, tail
-
-
-def apply_workflow(sig):
-    """Queue a canvas: every member's row in one transaction; returns the result of its tail."""
-    app = sig.app
-    if app.huey.immediate:
-        return apply_eagerly(sig)
-    plan, tail = plan_workflow(sig)
-    for m in plan.members:
-        for errback in m.errbacks:
-            check_errback(errback)
-    if len(plan.members) == 1 and not plan.members[0].dependents and not plan.members[0].errbacks \
-            and not plan.members[0].parent_id:
-        only = plan.members[0]
-        return app.enqueue_call(only.sig.name, only.given + only.sig.args, only.sig.kwargs,
-                                dict(only.options, task_id=only.id))
-    for m in plan.members:   # arguments that cannot bind fail here, in the caller, before anything is queued
-        task = m.sig.type
-        if task is not None:
-            pending = (None,) if m.waits_for and not m.sig.immutable else ()
-            task.check_call(pending + m.given + m.sig.args, m.sig.kwargs)
-    with app.write_transaction():
-        for m in plan.members:
-            app.enqueue_call(m.sig.name, m.given + m.sig.args, m.sig.kwargs, dict(m.options, task_id=m.id),
-                             workflow=_marker(m, plan.root), member=_columns(m, plan.root), checked=True)
-    app.wake_workers()
-    if tail[0] == 'group':
-        return app.GroupResult(tail[1], [app.AsyncResult(m.id) for m in plan.members if m.group_id == tail[1]])
-    return app.AsyncResult(tail[1])
-
-
-def _marker(member, root):
-    """What a worker needs to know about this member when it finishes (message 'w', serializer.py)."""
-    marker = {'root': root, 'parent': member.parent_id, 'group': member.group_id, 'next': member.dependents,
-              'errbacks': [dict(e) for e in member.errbacks], 'immutable': member.sig.immutable,
-              'countdown': member.options.get('countdown') if member.waits_for else None}
-    return {k: v for k, v in marker.items() if v}
-
-
-def _columns(member, root):
-    return {'state': 'WAITING' if member.waits_for else 'PENDING', 'root_id': root, 'parent_id': member.parent_id,
-            'group_id': member.group_id, 'group_index': member.group_index, 'waits_for': member.waits_for}
-
-
-def errback_call(errback, failed_id):
-    """(args, marker) of an errback for the failed job failed_id.
-
-    Celery calls an errback with (request, exc, traceback) when it takes three arguments,
-    else with the failed task's id; for the former the worker rebuilds those three from
-    the failed job's row when it runs the errback (task.py)."""
-    task = errback.type
-    if task is not None and task.positional_parameters() >= 3:
-        return errback.args, {'errback_of': failed_id}
-    return (failed_id,) + errback.args, {}
-
-
-def check_errback(errback):
-    """Fail in the caller when an errback could not be called with what it will be given."""
-    task = errback.type
-    if task is not None:
-        args, marker = errback_call(errback, None)
-        task.check_call(((None, None, None) if marker else ()) + args, errback.kwargs)
-
-
-def queue_errback(app, errback, failed_id, root):
-    """Queue a link_error for a failed job, in the transaction that records the failure."""
-    errback = signature(errback)
-    args, marker = errback_call(errback, failed_id)
-    options = {k: v for k, v in errback.options.items() if k not in ('link', 'link_error')}
-    columns = dict(_columns(Member(errback, None, {}), root), parent_id=failed_id)
-    return app.enqueue_call(errback.name, args, errback.kwargs, options, workflow=dict(marker, root=root),
-                            member=columns, checked=True)
 
 
 # -- eager: run a canvas here and now (task.apply(), app.immediate) ----------------------------

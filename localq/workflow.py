@@ -1,4 +1,4 @@
-"""How a queued workflow moves (canvas.py builds it): release, cancel, errbacks, re-arm.
+"""How a queued workflow moves (plan.py writes it): release, cancel, errbacks, re-arm.
 
 Every member of a chain, group or chord has its Job row from the start. A member that
 needs other jobs' results is WAITING, with `parent_id` (the job whose result it takes, or
@@ -15,6 +15,8 @@ chord. Rows for all members also make the whole workflow visible and revocable.
 import json
 
 from . import states
+from .canvas import signature
+from .plan import Member, errback_call, member_columns
 
 MAX_REASON = 200   # job.wait_reason's length
 
@@ -91,7 +93,6 @@ def after_final(app, job_id, task, state, workflow, error, now):
     cancelled = cancel_dependents(app.huey.storage, job_id, workflow.get('group'),
                                   not_run_reason(task, job_id, state), error, now)
     if state == states.FAILURE:
-        from .canvas import queue_errback
         for errback in workflow.get('errbacks') or ():
             queue_errback(app, errback, job_id, workflow.get('root') or job_id)
     return cancelled
@@ -114,3 +115,13 @@ def rearm_dependents(storage, job_id, group_id):
             rearmed.append(member_id)
         frontier = sorted({r[0] for r in rows} | {r[2] for r in rows if r[2]})
     return rearmed
+
+
+def queue_errback(app, errback, failed_id, root):
+    """Queue a link_error for a failed job, in the transaction that records the failure."""
+    errback = signature(errback)
+    args, marker = errback_call(errback, failed_id)
+    options = {k: v for k, v in errback.options.items() if k not in ('link', 'link_error')}
+    columns = dict(member_columns(Member(errback, None, {}), root), parent_id=failed_id)
+    return app.enqueue_call(errback.name, args, errback.kwargs, options, workflow=dict(marker, root=root),
+                            member=columns, checked=True)

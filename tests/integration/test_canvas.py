@@ -84,6 +84,18 @@ def test_link_runs_with_the_result_and_link_error_with_the_failure(app, process_
     assert '%s|tests.fail|ValueError|True' % bad.id in keys           # errback(request, exc, traceback)
 
 
+def test_a_signature_and_a_chain_take_link_and_link_error_like_a_task(app, process_worker):
+    # Given one callback (not a list) passed to a signature's and a chain's apply_async
+    ok = add.s(2, 3).apply_async(link=mul.s(10))
+    chained = chain(add.s(1, 1), add.s(1), link_error=note_failure.s()).apply_async(link=mul.s(2))
+    # Then each runs once after its call, with its result first
+    for result, expected in ((ok, 50), (chained, 6)):
+        callbacks = wait_for(lambda: list(Job.select().where(Job.parent_id == result.id)) or None,
+                             what='the callback row')
+        assert [app.AsyncResult(c.id).get(timeout=20) for c in callbacks] == [expected]
+    assert Effect.select().count() == 0    # nothing failed: no errback ran
+
+
 def test_revoking_the_root_revokes_every_member_that_has_not_run(app, process_worker):
     app.pause_queue('default')     # nothing can start
     result = chain(add.s(1, 1), add.s(1), group(add.s(1), add.s(2)), tsum.s()).apply_async()
