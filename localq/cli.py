@@ -194,8 +194,8 @@ def cmd_migrate(app, args):
 def cmd_lab(app, args):
     import textwrap
 
-    from .lab import Lab
-    if 'lab.query' not in app.tasks:
+    from .lab import Lab, is_lab_app
+    if not is_lab_app(app):
         raise ConfigError("the lab's tasks are declared on localq's default app; run `localq lab` without -A")
     lab = Lab(app)
     if not args.scenario:

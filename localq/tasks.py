@@ -24,7 +24,3 @@ def sleep(self, seconds=1.0, steps=10):
 
 # The document pipeline: its tables and the documents.process task (upload page, /upload).
 documents.init_app(app)
-
-# The classroom lab's demo tasks (queues lab.*, served only by the lab's workers)
-# are declared on this app when their module is imported.
-__import__('localq.lab.tasks')

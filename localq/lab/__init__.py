@@ -1,186 +1,30 @@
 """The classroom lab: each pattern of the course material as a scenario run on real workers.
 
-A scenario (scenarios.py) starts its own `localq worker` processes on its own
+A scenario (scenarios/, one module each) starts its own `localq worker` processes on its own
 queue (lab.<name>), queues real jobs, and reads back what happened from the
 job and attempt rows: `observe()` returns the figures, sentences and tables
 that the lab page and `localq lab <name>` both show. Nothing is simulated
 except the remote services the tasks pretend to call.
 """
-import contextlib
-import dataclasses
 import json
+import sys
 import threading
 import time
 
 from ..errors import LocalqError
+from .base import Cancelled, LabError, Observation, RunContext, UnknownScenario
 from .models import MODELS, LabAlert, LabOrder, LabRun
 from .pool import WorkerPool
 
-
-class LabError(LocalqError):
-    """A lab request that cannot be done: a bad parameter, an action at the wrong time."""
-
-
-class UnknownScenario(LabError, KeyError):
-    def __init__(self, name, known):
-        super().__init__(name)
-        self.name, self.known = name, known
-
-    def __str__(self):
-        return 'no lab scenario %r; known: %s' % (self.name, ', '.join(self.known))
-
-
-@dataclasses.dataclass
-class Observation:
-    """What a scenario shows at one moment, read from the database."""
-    done: bool
-    data: dict                                   # the figures it demonstrates (tests read these)
-    lines: list                                  # sentences a person reads
-    tables: list = dataclasses.field(default_factory=list)   # (title, columns, rows)
-    series: list = dataclasses.field(default_factory=list)   # (title, unit, {name: [(x, y), ...]})
-
-
-JOB_COLUMNS = ('id', 'task', 'queue', 'state', 'args', 'kwargs', 'result', 'meta', 'error_type',
-               'error_message', 'queued_at', 'started_at', 'finished_at', 'worker', 'attempts', 'message')
-
-
-class RunContext:
-    """What a scenario's code works with during one run: its queues, workers, jobs and notes."""
-
-    def __init__(self, lab, scenario, run):
-        self.lab, self.scenario, self.run = lab, scenario, run
-        self.app = lab.app
-        self.cancelled = threading.Event()
-        self._local = threading.local()   # a page refresh's snapshot; the runner thread has its own
-
-    @property
-    def params(self):
-        return json.loads(self.run.params)
-
-    def queue(self, sub=None):
-        return 'lab.%s%s' % (self.scenario.name, '.' + sub if sub else '')
-
-    # -- workers --------------------------------------------------------------
-    def start_worker(self, queues=None, concurrency=1, pool='thread', max_tasks=None):
-        return self.lab.pool.start('lab-' + self.scenario.name, queues or [self.queue()],
-                                   concurrency=concurrency, pool=pool, max_tasks=max_tasks)
-
-    def workers(self):
-        return self.lab.pool.alive('lab-' + self.scenario.name)
-
-    def wait_online(self, names, timeout=30.0):
-        """Wait until these workers have registered (their consumer runs and can claim)."""
-        storage = self.app.huey.storage
-        marks = ','.join('?' * len(names))
-        self.wait_until(lambda: storage.sql(
-            'SELECT COUNT(*) FROM worker WHERE id IN (%s) AND stopped_at IS NULL AND started_at >= ?' % marks,
-            tuple(names) + (self.run.started_at - 1,)).fetchone()[0] == len(names),
-            timeout, 'workers %s to start (see %s/lab/<name>.log)' % (', '.join(names), self.app.config.data_dir))
-
-    def wait_until(self, predicate, timeout=60.0, what='the scenario', every=0.05):
-        """Poll rows written by other processes until `predicate()` is true (or cancelled)."""
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if self.cancelled.is_set():
-                raise Cancelled()
-            if time.monotonic() > deadline:
-                raise LocalqError('timed out after %ss waiting for %s' % (timeout, what))
-            self.cancelled.wait(every)
-
-    # -- jobs -----------------------------------------------------------------
-    @contextlib.contextmanager
-    def snapshot(self):
-        """Inside it, jobs() and attempts() read each queue once: an observation (and a page
-        refresh asking the scenario, the timeline and the charts) sees one moment's rows. Without
-        it, an observation found the jobs unfinished in one read and finished in the next, and
-        reported "done" with the results of neither. Nested uses share the outer snapshot."""
-        if getattr(self._local, 'memo', None) is not None:
-            yield self
-            return
-        self._local.memo = {}
-        try:
-            yield self
-        finally:
-            self._local.memo = None
-
-    def _memoized(self, key, read):
-        memo = getattr(self._local, 'memo', None)
-        if memo is None:
-            return read()
-        if key not in memo:
-            memo[key] = read()
-        return memo[key]
-
-    def enqueue(self, task_name, *args, sub=None, **kwargs):
-        return self.app.tasks[task_name].apply_async(args, kwargs, queue=self.queue(sub))
-
-    def jobs(self, sub=None):
-        """This scenario's job rows, oldest first, with JSON columns decoded."""
-        return self._memoized(('jobs', sub), lambda: self._read_jobs(sub))
-
-    def _read_jobs(self, sub):
-        sql, params = self.lab.queue_filter(self.scenario.name, sub)
-        rows = self.app.huey.storage.sql('SELECT %s FROM job WHERE %s ORDER BY queued_at, id' % (
-            ', '.join(JOB_COLUMNS), sql), params).fetchall()
-        jobs = []
-        for row in rows:
-            job = dict(zip(JOB_COLUMNS, row))
-            for key in ('args', 'kwargs', 'result', 'meta'):
-                job[key] = json.loads(job[key]) if job[key] else None
-            job['size'] = len(job.pop('message') or '')
-            jobs.append(job)
-        return jobs
-
-    def attempts(self, sub=None):
-        """{job id: [attempt dicts in order]} for this scenario's jobs."""
-        return self._memoized(('attempts', sub), lambda: self._read_attempts(sub))
-
-    def _read_attempts(self, sub):
-        sql, params = self.lab.queue_filter(self.scenario.name, sub)
-        rows = self.app.huey.storage.sql(
-            'SELECT job_id, number, worker, started_at, finished_at, outcome, error_type, error_message '
-            'FROM attempt WHERE job_id IN (SELECT id FROM job WHERE %s) ORDER BY job_id, number' % sql,
-            params).fetchall()
-        out = {}
-        for job_id, number, worker, started, finished, outcome, etype, emsg in rows:
-            out.setdefault(job_id, []).append({'number': number, 'worker': worker, 'started_at': started,
-                                               'finished_at': finished, 'outcome': outcome,
-                                               'error_type': etype, 'error_message': emsg})
-        return out
-
-    # -- notes: figures the runner measured itself (not in job rows) ----------
-    @property
-    def notes(self):
-        row = LabRun.get_or_none(LabRun.id == self.run.id)   # None: cleared by a new run or a reset
-        return json.loads(row.notes) if row is not None else {}
-
-    def note(self, **values):
-        """Merge values into the run's notes. The runner thread and a button's request both write
-        them: the row is locked first (SQLite's write transaction locks it; PostgreSQL needs FOR
-        UPDATE, else one of two concurrent merges is lost)."""
-        storage = self.app.huey.storage
-        with self.app.write_transaction():
-            row = storage.sql('SELECT notes FROM lab_run WHERE id = ?%s' % ('' if storage.is_sqlite else ' FOR UPDATE'),
-                              (self.run.id,)).fetchone()
-            if row is None:
-                raise Cancelled()
-            notes = json.loads(row[0])
-            notes.update(values)
-            storage.sql('UPDATE lab_run SET notes = ? WHERE id = ?', (json.dumps(notes), self.run.id))
-
-    def mark_done(self):
-        LabRun.update(done_at=time.time()).where(LabRun.id == self.run.id, LabRun.done_at.is_null()).execute()
-
-
-class Cancelled(Exception):
-    """The run was cleared or reset while its runner waited."""
+__all__ = ['Cancelled', 'Lab', 'LabError', 'Observation', 'RunContext', 'UnknownScenario', 'get_lab', 'is_lab_app',
+           'shutdown_all']
 
 
 class Lab:
     """The lab of one LocalQ app (the default app, which declares the demo tasks)."""
 
-    def __init__(self, app, app_spec='localq.tasks:app'):
-        from . import scenarios
+    def __init__(self, app, app_spec='localq.lab.scenarios:app'):
+        from . import scenarios   # here, not above: it imports localq.tasks, creating the default app
         self.app = app
         app.setup()
         app.create_tables(MODELS)
@@ -361,3 +205,11 @@ def get_lab(app):
         if key not in _labs:
             _labs[key] = Lab(app)
         return _labs[key]
+
+
+def is_lab_app(app):
+    """Whether the lab can run on this app: localq's default app (localq.tasks:app), on which the
+    scenarios declare their tasks. Asked without importing localq.tasks, which would create that app
+    and make it the current one in a process that serves another."""
+    default = sys.modules.get('localq.tasks')
+    return default is not None and getattr(default, 'app', None) is app

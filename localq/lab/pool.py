@@ -16,7 +16,7 @@ LAB_WORKER_ENV = {'LOCALQ_HEARTBEAT_INTERVAL': '0.5', 'LOCALQ_LEASE_TIMEOUT': '3
 
 
 class WorkerPool:
-    def __init__(self, app, app_spec='localq.tasks:app'):
+    def __init__(self, app, app_spec='localq.lab.scenarios:app'):
         self.app = app
         self.app_spec = app_spec
         self.procs = {}        # worker name -> Popen

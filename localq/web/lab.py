@@ -8,7 +8,7 @@ import time
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 
-from ..lab import LabError, get_lab
+from ..lab import LabError, get_lab, is_lab_app
 from ..states import SQL_RUNNING, is_running
 from ..lab.pool import LAB_WORKER_ENV
 
@@ -20,7 +20,7 @@ TIMELINE_MAX_JOBS = 40   # more lanes than this are unreadable: the queue-length
 
 def lab_or_404():
     app = current_app.extensions['localq']
-    if 'lab.query' not in app.tasks:
+    if not is_lab_app(app):
         abort(404, description="the lab's tasks are declared on localq's default app; start it without -A "
                                "(python run.py) to use the lab")
     return get_lab(app)
