@@ -97,7 +97,7 @@ def timed_get(port, path, reps):
 
 def deep_cursor(state, position):
     """The cursor a user reaches after paging to `position` in a state tab (not timed)."""
-    from localq.listing import ORDERS, encode_cursor
+    from localq.monitor.listing import ORDERS, encode_cursor
     from localq.models import Job
     order = ORDERS[state]
     row = (Job.select(*[f for f, _ in order]).where(Job.state == state)

@@ -149,14 +149,14 @@ def cmd_enqueue(app, args):
 
 
 def cmd_status(app, args):
-    from . import jobs
+    from .monitor import jobs
     app.setup()
     print(json.dumps(jobs.get_job(args.job_id, with_attempts=True), indent=2, default=str))
     return 0
 
 
 def cmd_requeue(app, args):
-    from . import jobs
+    from .monitor import jobs
     from .models import Job
     app.setup()
     ids = list(args.job_ids)

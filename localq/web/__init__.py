@@ -17,7 +17,7 @@ from flask import Blueprint, Flask, current_app, jsonify, render_template, reque
 from ..documents import DocumentNotFound
 from ..errors import JobNotFound, QueueNotFound
 from ..lab import LabError
-from ..listing import BadFilter
+from ..monitor.listing import BadFilter
 
 TEXT_ERRORS = (400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 503)
 

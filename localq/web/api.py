@@ -3,9 +3,10 @@ import json
 
 from flask import Blueprint, abort, current_app, jsonify, request
 
-from .. import jobs, states, stats
+from .. import states
+from ..monitor import jobs, stats
 from ..errors import JobNotFound, LocalqError
-from ..listing import JobFilter, page_jobs
+from ..monitor.listing import JobFilter, page_jobs
 
 bp = Blueprint('api', __name__)
 

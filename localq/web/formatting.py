@@ -5,7 +5,7 @@ from datetime import datetime
 
 from markupsafe import Markup, escape
 
-from ..jobs import human_seconds
+from ..monitor.jobs import human_seconds
 
 
 def clock(ts):

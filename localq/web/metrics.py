@@ -3,7 +3,8 @@ from flask import Blueprint, Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
-from .. import disk, jobs, stats
+from .. import disk
+from ..monitor import jobs, stats
 
 bp = Blueprint('metrics', __name__)
 

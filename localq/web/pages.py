@@ -5,8 +5,9 @@ Live regions are the same templates rendered without the page around them
 """
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
-from .. import jobs, states, stats
-from ..listing import RUNNING, JobFilter, page_jobs
+from .. import states
+from ..monitor import jobs, stats
+from ..monitor.listing import RUNNING, JobFilter, page_jobs
 
 bp = Blueprint('pages', __name__)
 

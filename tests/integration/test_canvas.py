@@ -2,7 +2,7 @@
 import pytest
 
 from localq import CanvasError, GroupResult, TaskRevoked, chain, chord, group, signature
-from localq import jobs
+from localq.monitor import jobs
 from localq.models import Job
 from tests.conftest import wait_for
 from tests.sample_tasks import Effect, add, fail, mul, note_failure, on_error, tsum, until_fixed

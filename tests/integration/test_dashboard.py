@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from localq import jobs
+from localq.monitor import jobs
 from localq.models import Job
 from localq.web import create_app
 from tests.conftest import wait_for

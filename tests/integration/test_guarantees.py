@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from localq import jobs
-from localq.listing import JobFilter, page_jobs
+from localq.monitor import jobs
+from localq.monitor.listing import JobFilter, page_jobs
 from localq.models import Attempt, Job
 from localq.retention import prune_jobs
 from localq.worker import LocalqConsumer

@@ -5,8 +5,9 @@ and need no counters on the workers' hot path.
 """
 import time
 
-from . import jobs, states
-from .models import QueuePause
+from .. import states
+from ..models import QueuePause
+from . import jobs
 
 
 def queue_table(app):

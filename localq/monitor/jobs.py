@@ -2,9 +2,10 @@
 import json
 import time
 
-from . import redact, states, workflow
-from .errors import JobNotFound
-from .models import Attempt, Job
+from .. import states, workflow
+from ..errors import JobNotFound
+from ..models import Attempt, Job
+from . import redact
 
 
 def _loads(text):
@@ -142,7 +143,7 @@ def requeue(app, job_ids):
 
 def list_workers(app, now=None, recent=86400.0):
     """Workers seen in the last day, online first: heartbeat age and what each one runs now."""
-    from .models import WorkerRecord
+    from ..models import WorkerRecord
     now = time.time() if now is None else now
     lease_timeout = app.config.lease_timeout
     storage = app.huey.storage
@@ -213,7 +214,7 @@ def explain_wait(app, job, now=None):
     Checked in the order a worker would meet them: paused queue, eta (schedule,
     retry or rate limit), no worker for the queue, jobs ahead of it."""
     from datetime import datetime
-    from .models import QueuePause
+    from ..models import QueuePause
     if job['state'] == states.WAITING:
         return waiting_for(app, job)
     if job['state'] not in states.READY_TO_CLAIM:

@@ -24,10 +24,10 @@ import operator
 import peewee as pw
 from peewee import SQL
 
-from . import states
-from .db import database, is_sqlite
-from .errors import LocalqError
-from .models import Job
+from .. import states
+from ..db import database, is_sqlite
+from ..errors import LocalqError
+from ..models import Job
 
 RUNNING = 'STARTED'  # the tab of every running state, custom ones included
 
