@@ -144,7 +144,12 @@ def cmd_enqueue(app, args):
     result = task.apply_async([parse_arg(a) for a in args.args], json.loads(args.kwargs), queue=args.queue)
     print(result.id, flush=True)
     if args.wait:
-        print(json.dumps(result.get(timeout=args.wait)))
+        value = result.get(timeout=args.wait, propagate=False)
+        if result.state != 'SUCCESS':   # the task's error in one line, not a traceback
+            print('localq: job %s ended %s: %s: %s' % (result.id, result.state, type(value).__name__, value),
+                  file=sys.stderr)
+            return 1
+        print(json.dumps(value))
     return 0
 
 

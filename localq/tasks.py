@@ -17,7 +17,7 @@ def add(x, y):
 def sleep(self, seconds=1.0, steps=10):
     """Sleep in steps, reporting progress: a stand-in for slow work."""
     for i in range(steps):
-        self.update_state(state='PROCESSING', meta={'step': i + 1, 'progress': int(100 * i / steps)})
+        self.update_state(state='PROCESSING', meta={'step': i + 1, 'steps': steps, 'progress': int(100 * i / steps)})
         time.sleep(seconds / steps)
     return {'slept': seconds}
 

@@ -17,7 +17,10 @@ def job_to_dict(job, app=None):
     meta = _loads(job.meta)
     progress = meta.get('progress') if isinstance(meta, dict) else None
     if job.state == states.SUCCESS:
+        # Its last update_state() was a running step ("storing", 80): finished, it is done.
         progress = 100
+        if isinstance(meta, dict) and ('progress' in meta or 'step' in meta):
+            meta = dict(meta, progress=100, step='done')
     args, kwargs, result = _loads(job.args), _loads(job.kwargs), _loads(job.result)
     if app is not None:
         task = app.tasks.get(job.task)
@@ -208,30 +211,83 @@ def bulk_discard(app, job_filter):
     return done
 
 
-def explain_wait(app, job, now=None):
-    """Why a job that has not finished is not running yet, in a sentence, or None.
+def attempts_text(app, job):
+    """How many times the job ran and what happens next, in words (the job page's Attempts row)."""
+    n, most = job['attempts'], job['max_retries'] + 1
+    state = job['state']
+    if state == states.SUCCESS:
+        return '%d (succeeded on attempt %d)' % (n, n)
+    if state == states.RETRY:
+        return '%d of up to %d: attempt %d comes next' % (n, most, n + 1)
+    if state == states.REVOKED:
+        return '%d: revoked, no more attempts' % n
+    if state != states.FAILURE:
+        return '%d of up to %d' % (n, most)
+    if most == 1:
+        return '%d: failed for good (the task allows no retries: max_retries=0)' % n
+    if n >= most:
+        return '%d of %d: every retry used, failed for good' % (n, most)
+    task = app.tasks.get(job['task']) if app is not None else None
+    retried_on = [e.__name__ for e in (task.options.autoretry_for if task else ())]
+    if retried_on:
+        return '%d: failed for good, not retried (%s is not one of autoretry_for: %s)' % (
+            n, (job['error_type'] or 'its error').rsplit('.', 1)[-1], ', '.join(retried_on))
+    return '%d: failed for good, not retried (the task asked for no retry on this error)' % n
 
-    Checked in the order a worker would meet them: paused queue, eta (schedule,
-    retry or rate limit), no worker for the queue, jobs ahead of it."""
-    from datetime import datetime
+
+def paused_queues():
     from ..models import QueuePause
+    return {name for name, in QueuePause.select(QueuePause.name).tuples()}
+
+
+def wait_kind(job, paused, now):
+    """Why an unfinished job is not running, as one word, in the order a worker meets the
+    reasons: 'workflow', 'paused', 'rate-limited', 'retry', 'scheduled' or 'ready' (None for a
+    job that runs or has finished). The job list, the API and the job page all start here."""
     if job['state'] == states.WAITING:
-        return waiting_for(app, job)
+        return 'workflow'
     if job['state'] not in states.READY_TO_CLAIM:
         return None
+    if job['queue'] in paused:
+        return 'paused'
+    if job['eta'] > now:
+        if job['wait_reason'] == 'rate-limited':
+            return 'rate-limited'
+        return 'retry' if job['state'] == states.RETRY else 'scheduled'
+    return 'ready'
+
+
+def short_wait(job, paused, now):
+    """wait_kind in a few words, for a row of the job list."""
+    kind = wait_kind(job, paused, now)
+    due = 'in %s' % human_seconds(job['eta'] - now) if job['eta'] > now else ''
+    return {'workflow': 'waits for its workflow parent', 'paused': "queue '%s' is paused" % job['queue'],
+            'rate-limited': 'rate-limited, next slot ' + due, 'retry': 'retry %d due %s' % (job['attempts'], due),
+            'scheduled': 'scheduled, due ' + due, 'ready': 'ready, waiting for a worker'}.get(kind)
+
+
+def explain_wait(app, job, now=None, paused=None):
+    """Why a job that has not finished is not running yet, in a sentence, or None: wait_kind,
+    and for a ready job whether any worker serves its queue and how many jobs are ahead."""
+    from datetime import datetime
     now = time.time() if now is None else now
+    kind = wait_kind(job, paused_queues() if paused is None else paused, now)
 
     def at(ts):
         return datetime.fromtimestamp(ts).strftime('%H:%M:%S') + ' (in %s)' % human_seconds(ts - now)
 
-    if QueuePause.get_or_none(QueuePause.name == job['queue']) is not None:
+    if kind is None:
+        return None
+    if kind == 'workflow':
+        return waiting_for(app, job)
+    if kind == 'paused':
         return "Queue '%s' is paused: no worker takes its jobs until it is resumed." % job['queue']
-    if job['eta'] > now:
-        if job['wait_reason'] == 'rate-limited':
-            return 'Rate-limited: its next start slot is at %s.' % at(job['eta'])
-        if job['state'] == states.RETRY:
-            return 'Retry %d of %d is scheduled at %s, after %s.' % (
-                job['attempts'], job['max_retries'], at(job['eta']), job['error_type'] or 'an error')
+    if kind == 'rate-limited':
+        return 'Rate-limited: its next start slot is at %s.' % at(job['eta'])
+    if kind == 'retry':
+        return 'Retry %d of %d is scheduled at %s, after %s.' % (
+            job['attempts'], job['max_retries'], at(job['eta']), job['error_type'] or 'an error')
+    if kind == 'scheduled':
         return 'Scheduled (countdown/eta) to run at %s.' % at(job['eta'])
     serving = [w for w in list_workers(app, now)
                if w['online'] and job['queue'] in w['queues']]

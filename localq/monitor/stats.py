@@ -11,7 +11,8 @@ from . import jobs
 
 
 def queue_table(app):
-    """One row per known queue: waiting now, scheduled, running, failed, paused."""
+    """One row per queue (configured, served by a worker seen today, or holding jobs): waiting
+    now, scheduled, running, failed, paused; an empty queue has a row of zeros."""
     storage = app.huey.storage
     now = time.time()
     rows = {}
@@ -20,7 +21,7 @@ def queue_table(app):
         return rows.setdefault(name, {'name': name, 'ready': 0, 'scheduled': 0, 'running': 0, 'failed': 0,
                                       'paused': False})
 
-    for name in app.config.queue_list:
+    for name in app.known_queues():
         row(name)
     for queue, ready, scheduled in storage.sql(
             'SELECT queue, SUM(CASE WHEN eta <= ? THEN 1 ELSE 0 END), SUM(CASE WHEN eta > ? THEN 1 ELSE 0 END) '

@@ -12,7 +12,7 @@ import secrets
 import tempfile
 
 import peewee
-from flask import Blueprint, Flask, current_app, jsonify, render_template, request
+from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template, request, url_for
 
 from ..documents import DocumentNotFound
 from ..errors import JobNotFound, QueueNotFound
@@ -160,6 +160,8 @@ def create_app(localq_app, test_config=None):
     # meant to have are answered.
     web.before_request(security.make_host_check(security.allowed_hosts(localq_app.config)))
     Dashboard(localq_app).init_app(web)
+    # Browsers ask for /favicon.ico before they read the page's <link rel="icon">.
+    web.add_url_rule('/favicon.ico', 'favicon', lambda: redirect(url_for('localq.static', filename='favicon.svg')))
     # Requests no blueprint routes (an unknown path, a refused Host) get the same error shape.
     for code in (400, 404, 405, 413, 500):
         web.register_error_handler(code, http_error)

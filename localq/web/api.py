@@ -31,7 +31,9 @@ def task_status(task_id):
 def task_info(task_id):
     """Everything about one job, with attempts. 404 with the JSON error shape if unknown."""
     app = current_app.extensions['localq']
-    return jsonify(flower_fields(jobs.get_job(task_id, with_attempts=True, app=app)))
+    job = jobs.get_job(task_id, with_attempts=True, app=app)
+    why = jobs.explain_wait(app, job)   # the job page's sentence; a finished job keeps its note
+    return jsonify(flower_fields(dict(job, wait_reason=why or job['wait_reason'])))
 
 
 def flower_fields(job):
@@ -206,10 +208,10 @@ def _remove(names, folder):
 
 @bp.get('/api/queues/length')
 def queue_length():
-    """Flower's shape: {"active_queues": [{"name": "default", "messages": 3}]}."""
+    """Flower's shape: {"active_queues": [{"name": "default", "messages": 3}]}, every queue a
+    worker serves or that has jobs, an empty one with 0."""
     queues = stats.queue_table(current_app.extensions['localq'])
-    return jsonify(active_queues=[{'name': q['name'], 'messages': q['ready'] + q['scheduled']}
-                                  for q in queues if q['ready'] + q['scheduled']])
+    return jsonify(active_queues=[{'name': q['name'], 'messages': q['ready'] + q['scheduled']} for q in queues])
 
 
 @bp.get('/api/workers')

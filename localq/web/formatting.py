@@ -62,7 +62,17 @@ def marked(text, spans):
 now = time.time
 
 
+def step(meta):
+    """A progress step as words: a named step as it is, a number as "step 17" (or "step 3 of 10"
+    when the meta says how many there are)."""
+    value = meta.get('step') if isinstance(meta, dict) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        total = next((meta[k] for k in ('total', 'steps', 'of') if isinstance(meta.get(k), (int, float))), None)
+        return 'step %g of %g' % (value, total) if total else 'step %g' % value
+    return '' if value is None else str(value)
+
+
 def install(web):
     """The filters localq's templates use, prefixed so they never replace a host app's own."""
     web.jinja_env.filters.update(lq_clock=clock, lq_ago=ago, lq_seconds=seconds, lq_call_text=call_text,
-                                 lq_sort_time=sort_time, lq_marked=marked)
+                                 lq_sort_time=sort_time, lq_marked=marked, lq_step=step)

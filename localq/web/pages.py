@@ -3,6 +3,8 @@
 Live regions are the same templates rendered without the page around them
 (?partial=1): static/live.js swaps them in every few seconds unless paused.
 """
+import time
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
 from .. import states
@@ -52,6 +54,9 @@ def job_list():
     job_filter = JobFilter.from_args(request.args, jobs.running_states(app))
     page = page_jobs(job_filter, cursor=request.args.get('cursor'), limit=50)
     rows = [jobs.job_to_dict(row, app) for row in page.rows]
+    paused, now = jobs.paused_queues(), time.time()
+    for job in rows:
+        job['why'] = jobs.short_wait(job, paused, now)
     context = dict(rows=rows, page=page, f=job_filter, first_page=not request.args.get('cursor'))
     if partial():  # a live refresh redraws the rows only: no counts to compute
         return render_template('localq/_job_rows.html', **context)
@@ -68,8 +73,8 @@ def job_detail(job_id):
     """One job: arguments, result, progress, why it waits, its timeline and every attempt."""
     app = localq_app()
     job = jobs.get_job(job_id, with_attempts=True, app=app)
-    context = dict(job=job, why=jobs.explain_wait(app, job), events=jobs.timeline(job),
-                   workflow=jobs.workflow_of(app, job))
+    context = dict(job=job, why=jobs.explain_wait(app, job), tries=jobs.attempts_text(app, job),
+                   events=jobs.timeline(job), workflow=jobs.workflow_of(app, job))
     return render_template('localq/_job.html' if partial() else 'localq/job_detail.html', **context)
 
 

@@ -215,3 +215,52 @@ def test_list_rows_and_the_api_list_carry_each_job_s_result(app, worker, client)
     row = client.get('/api/tasks?state=SUCCESS').get_json()[done.id]
     assert row['result'] == 42 and row['acks_late'] is False
     assert '→ 42' in client.get('/jobs?partial=1').get_data(as_text=True)  # the live refresh too
+
+
+def test_a_job_in_a_paused_queue_says_so_in_the_list_the_api_and_its_page(app, client):
+    app.pause_queue('default')
+    waiting = add.delay(1, 1)
+    row = client.get('/jobs?state=PENDING').get_data(as_text=True)
+    assert "queue &#39;default&#39; is paused" in row and 'waiting for a worker' not in row
+    info = client.get('/api/task/info/%s' % waiting.id).get_json()
+    assert info['wait_reason'].startswith("Queue 'default' is paused")
+    assert info['wait_reason'] in client.get('/jobs/%s' % waiting.id).get_data(as_text=True).replace('&#39;', "'")
+    app.resume_queue('default')   # then the same three sources agree it only waits for a worker
+    assert 'ready, waiting for a worker' in client.get('/jobs?state=PENDING').get_data(as_text=True)
+    assert 'no worker online' in client.get('/api/task/info/%s' % waiting.id).get_json()['wait_reason']
+
+
+def test_a_finished_job_reports_done_not_its_last_running_step(app, worker, client):
+    from tests.sample_tasks import gates, progress
+    running = progress.delay('finish-me')
+    wait_for(lambda: (client.get('/tasks/%s' % running.id).get_json()['progress'] or {}).get('step') == 'halfway',
+             what='the running step')
+    gates['finish-me'].set()
+    assert running.get(timeout=10) == 'done'
+    status = client.get('/tasks/%s' % running.id).get_json()
+    assert status['status'] == 'SUCCESS' and status['progress'] == {'step': 'done', 'progress': 100}
+
+
+def test_the_attempts_row_says_what_happens_after_a_failure(app, worker, client):
+    from tests.sample_tasks import fail, flaky
+    never_retried = bad_input.delay('x')          # ValueError; the task retries ConnectionError only
+    with pytest.raises(ValueError):
+        never_retried.get(timeout=10)
+    page = client.get('/jobs/%s' % never_retried.id).get_data(as_text=True)
+    assert '1: failed for good, not retried (ValueError is not one of autoretry_for: ConnectionError)' in page
+    assert '1 of 4' not in page
+    used_up = flaky.delay(10)                      # fails more often than its 3 retries allow
+    with pytest.raises(ConnectionError):
+        used_up.get(timeout=20)
+    assert '4 of 4: every retry used, failed for good' in client.get('/jobs/%s' % used_up.id).get_data(as_text=True)
+    plain = fail.delay('y')
+    with pytest.raises(ValueError):
+        plain.get(timeout=10)
+    assert '1: failed for good (the task allows no retries' in client.get('/jobs/%s' % plain.id).get_data(as_text=True)
+
+
+def test_a_numbered_step_is_labelled_in_the_list_and_on_the_page(app, client):
+    from localq.web.formatting import step
+    assert step({'step': 17, 'progress': 53}) == 'step 17'
+    assert step({'step': 3, 'steps': 10}) == 'step 3 of 10'
+    assert step({'step': 'storing'}) == 'storing' and step(None) == ''

@@ -114,3 +114,12 @@ def test_run_py_moves_to_a_free_port_when_its_port_is_taken(tmp_path):
                 raise
     assert 'port %d is in use' % port in first
     assert 'http://127.0.0.1:' in second and ':%d/' % port not in second
+
+
+def test_cli_enqueue_wait_prints_the_tasks_error_in_one_line_and_exits_non_zero(app, process_worker):
+    out = subprocess.run([sys.executable, '-m', 'localq.cli', '-A', 'tests.sample_tasks:app', '--data-dir',
+                          app.config.data_dir, 'enqueue', 'tests.fail', '"a"', '--wait', '20'],
+                         cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True, timeout=60)
+    job_id = out.stdout.strip()
+    assert out.returncode == 1 and Job.get_by_id(job_id).state == 'FAILURE'
+    assert out.stderr == "localq: job %s ended FAILURE: ValueError: broken: 'a'\n" % job_id
