@@ -195,7 +195,9 @@ def upload():
             f.close()  # werkzeug's spooled temp files, at once rather than at GC
     queued = []
     for name, filename, size in stored:
-        result = task.delay(name, filename, request.form.get('user_id', ''))
+        # By keyword, the uploaded name first: the job list shows the call as written.
+        result = task.apply_async(kwargs={'filename': filename, 'stored_name': name,
+                                          'user_id': request.form.get('user_id', '')})
         queued.append({'task_id': result.id, 'filename': filename, 'bytes': size})
     return jsonify(task_id=queued[0]['task_id'], jobs=queued), 202
 

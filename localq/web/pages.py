@@ -34,6 +34,8 @@ def overview():
 def chart(series, width=600, height=130, left=40):
     """Bar geometry for the throughput chart: succeeded stacked on failed, per minute."""
     peak = max([1] + [p[states.SUCCESS] + p[states.FAILURE] for p in series])
+    peak_label = '{:,}/min'.format(peak)
+    left = max(left, 7 * len(peak_label) + 10)   # room for the y-axis label, however many digits
     step = (width - left) / max(1, len(series))
     bars = []
     for i, p in enumerate(series):
@@ -43,7 +45,7 @@ def chart(series, width=600, height=130, left=40):
         bars.append({'t': p['t'], 'ok': p[states.SUCCESS], 'bad': p[states.FAILURE], 'x': round(left + i * step, 1),
                      'w': round(max(1.0, step - 2), 1), 'y_bad': round(base - h_bad, 1), 'h_bad': round(h_bad, 1),
                      'y_ok': round(base - h_bad - h_ok, 1), 'h_ok': round(h_ok, 1)})
-    return {'bars': bars, 'peak': peak, 'width': width, 'height': height, 'left': left,
+    return {'bars': bars, 'peak': peak, 'peak_label': peak_label, 'width': width, 'height': height, 'left': left,
             'start': series[0]['t'] if series else 0}
 
 

@@ -39,6 +39,10 @@ def test_upload_two_files_watch_both_finish_then_open_a_job(server, page, tmp_pa
     assert page.locator('.timeline li').count() >= 3  # queued, started, succeeded
     assert 'documents.process' in page.locator('h1').inner_text()
     shot(page, 'job-detail-success')
+    # The job list leads each document job with the uploaded file's name, not the stored one
+    page.goto(server + '/jobs?task=documents.process')
+    calls = page.locator('td.args').all_inner_texts()
+    assert sorted(c.split(',')[0] for c in calls) == ['(filename="faq.md"', '(filename="policy.txt"'], calls
 
 
 def test_retry_a_failed_job_from_its_page(server, page):
@@ -108,6 +112,15 @@ def test_overview_shows_counts_chart_queues_and_the_worker(server, page):
         page.click('tr[data-queue=low] button')
     assert "Queue 'low' paused" in page.locator('.flash').inner_text()
     assert page.locator('tr[data-queue=low] .pill').inner_text() == 'paused'
+    # the Queues table stays inside its card with a paused queue's pill and Resume button, even
+    # on a narrow window where the two cards still sit side by side
+    for width in (1280, 920):
+        page.set_viewport_size({'width': width, 'height': 860})
+        table, card = (page.locator(css).bounding_box() for css in ('table.queues', 'section.card:has(table.queues)'))
+        assert table['x'] + table['width'] <= card['x'] + card['width'], (width, table, card)
+    # and the chart's y-axis label is drawn whole, inside the chart
+    label, chart = page.locator('svg.chart text.peak').bounding_box(), page.locator('svg.chart').bounding_box()
+    assert label['x'] >= chart['x'] and page.locator('svg.chart text.peak').text_content().endswith('/min')
     shot(page, 'overview')
     with page.expect_navigation():
         page.click('tr[data-queue=low] button')
