@@ -55,8 +55,20 @@ def throughput(app, minutes=60, now=None):
     return [series[t] for t in sorted(series)]
 
 
-def overview(app):
-    """Everything the overview page shows, as one JSON-able dict."""
+def is_lab_queue(name):
+    """The classroom lab's queues (lab.<scenario>, served only by the lab's own workers)."""
+    return name == 'lab' or name.startswith('lab.')
+
+
+def overview(app, with_lab=False):
+    """Everything the overview page shows, as one JSON-able dict. The lab's queues and workers
+    are left out unless with_lab: a class's runs would bury the app's own ("1 of 11 online")."""
+    queues, workers = queue_table(app), jobs.list_workers(app)
+    lab_queues = [q for q in queues if is_lab_queue(q['name'])]
+    lab_workers = [w for w in workers if w['queues'] and all(is_lab_queue(q) for q in w['queues'])]
+    if not with_lab:
+        queues = [q for q in queues if q not in lab_queues]
+        workers = [w for w in workers if w not in lab_workers]
     counts = jobs.count_by_state(app)
     custom = {s: n for s, n in counts.items() if s not in states.BUILTIN}
     series = throughput(app)
@@ -66,9 +78,10 @@ def overview(app):
         'running_states': custom,
         'running_total': counts.get(states.STARTED, 0) + sum(custom.values()),
         'total': sum(counts.values()),
-        'queues': queue_table(app),
+        'queues': queues,
         'throughput': series,
         'last_minute': {'succeeded': last.get(states.SUCCESS, 0), 'failed': last.get(states.FAILURE, 0)},
-        'workers': jobs.list_workers(app),
+        'workers': workers,
+        'lab': {'shown': with_lab, 'queues': len(lab_queues), 'workers': len(lab_workers)},
         'now': time.time(),
     }

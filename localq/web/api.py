@@ -69,8 +69,9 @@ def task_list():
 
 @bp.get('/api/overview')
 def overview():
-    """The overview page's numbers: counts, queues, per-minute throughput, workers."""
-    return jsonify(stats.overview(current_app.extensions['localq']))
+    """The overview page's numbers: counts, queues, per-minute throughput, workers (?lab=1: with
+    the classroom lab's queues and workers)."""
+    return jsonify(stats.overview(current_app.extensions['localq'], with_lab=request.args.get('lab') == '1'))
 
 
 APPLY_FIELDS = ('args', 'kwargs', 'countdown', 'expires', 'queue', 'priority', 'task_id', 'idempotency_key')

@@ -27,7 +27,7 @@ def partial():
 @bp.get('/')
 def overview():
     """Counts, queues, throughput and failures per minute, workers: the page Flower would be."""
-    data = stats.overview(localq_app())
+    data = stats.overview(localq_app(), with_lab=request.args.get('lab') == '1')
     return render_template('localq/_overview.html' if partial() else 'localq/overview.html', o=data)
 
 

@@ -264,3 +264,23 @@ def test_a_numbered_step_is_labelled_in_the_list_and_on_the_page(app, client):
     assert step({'step': 17, 'progress': 53}) == 'step 17'
     assert step({'step': 3, 'steps': 10}) == 'step 3 of 10'
     assert step({'step': 'storing'}) == 'storing' and step(None) == ''
+
+
+def test_the_overview_leaves_the_lab_out_unless_asked(app, worker, client):
+    from localq.worker import LocalqConsumer
+    lab_worker = LocalqConsumer(app, workers=1, queues=['lab.demo'], name='lab-demo-1')
+    lab_worker.start_in_thread()
+    try:
+        assert add.apply_async((1, 2), queue='lab.demo').get(timeout=10) == 3
+        plain = client.get('/api/overview').get_json()
+        assert [q['name'] for q in plain['queues']] == ['default', 'high', 'low']
+        assert [w['id'] for w in plain['workers']] == ['test-worker']
+        assert plain['lab'] == {'shown': False, 'queues': 1, 'workers': 1}
+        page = client.get('/').get_data(as_text=True)
+        assert "The classroom lab's 1 queue(s) and 1 worker(s) are not shown" in page and 'lab-demo-1' not in page
+        shown = client.get('/api/overview?lab=1').get_json()
+        assert 'lab.demo' in [q['name'] for q in shown['queues']]
+        assert sorted(w['id'] for w in shown['workers']) == ['lab-demo-1', 'test-worker']
+        assert 'lab-demo-1' in client.get('/?lab=1').get_data(as_text=True)
+    finally:
+        lab_worker.shutdown()
