@@ -211,6 +211,33 @@ def bulk_discard(app, job_filter):
     return done
 
 
+def _delete_not_running(app, where, params):
+    """Delete the jobs (and their attempts) matching where, except running ones; returns how many."""
+    storage = app.huey.storage
+    with app.write_transaction():
+        # The state is checked in each DELETE: a worker may claim one meanwhile.
+        storage.sql('DELETE FROM attempt WHERE job_id IN (SELECT id FROM job WHERE (%s) AND NOT (%s))' % (
+            where, states.SQL_RUNNING), params)
+        return storage.sql('DELETE FROM job WHERE (%s) AND NOT (%s)' % (where, states.SQL_RUNNING), params).rowcount
+
+
+def delete_job(app, job_id):
+    """Delete one job that is not running, with its attempts (RQ's and Flower's "delete");
+    True if it was deleted, False if it is running (revoke it first). JobNotFound if unknown."""
+    get_job(job_id)
+    return _delete_not_running(app, 'id = ?', (job_id,)) == 1
+
+
+def empty_queue(app, name):
+    """Delete every job waiting in a queue (ready or scheduled; running ones finish, workflow
+    members waiting for a parent stay); returns how many. QueueNotFound for an unknown queue."""
+    from ..errors import QueueNotFound
+    known = app.known_queues()
+    if name not in known:
+        raise QueueNotFound(name, known)
+    return _delete_not_running(app, 'queue = ? AND %s' % states.SQL_CLAIMABLE, (name,))
+
+
 def attempts_text(app, job):
     """How many times the job ran and what happens next, in words (the job page's Attempts row)."""
     n, most = job['attempts'], job['max_retries'] + 1

@@ -3,11 +3,13 @@
 All read from the job rows through indexes, so the numbers survive restarts
 and need no counters on the workers' hot path.
 """
+import math
 import time
 
 from .. import states
 from ..models import QueuePause
 from . import jobs
+from .listing import BadFilter
 
 
 def queue_table(app):
@@ -53,6 +55,43 @@ def throughput(app, minutes=60, now=None):
             if int(minute) in series:
                 series[int(minute)][state] = n
     return [series[t] for t in sorted(series)]
+
+
+WINDOWS = {'5m': 300, '1h': 3600, '24h': 86400}   # the task statistics' time windows
+TASK_STATS_ROWS = 100000   # newest finished jobs read per state: bounded work however busy the window
+
+
+def percentile(ordered, p):
+    """Nearest-rank percentile of an ascending list (None for an empty one)."""
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100.0 * len(ordered)) - 1))]
+
+
+def task_stats(app, window='1h', now=None):
+    """Per task, the jobs finished in the window ('5m', '1h', '24h'): how many, the share that
+    succeeded, and the runtime of their last attempt (p50, p95, max), as Flower's task types."""
+    if window not in WINDOWS:
+        raise BadFilter('window must be one of %s, got %r' % (', '.join(WINDOWS), window))
+    now = time.time() if now is None else now
+    tasks = {}
+    for state in (states.SUCCESS, states.FAILURE):
+        # A range on the (state, finished_at) index, newest first.
+        for task, runtime in app.huey.storage.sql(
+                'SELECT task, finished_at - started_at FROM job WHERE state = ? AND finished_at >= ? '
+                'ORDER BY finished_at DESC LIMIT ?', (state, now - WINDOWS[window], TASK_STATS_ROWS)):
+            t = tasks.setdefault(task, {states.SUCCESS: 0, states.FAILURE: 0, 'runtimes': []})
+            t[state] += 1
+            if runtime is not None:
+                t['runtimes'].append(runtime)
+    out = []
+    for task, t in sorted(tasks.items()):
+        runtimes, finished = sorted(t['runtimes']), t[states.SUCCESS] + t[states.FAILURE]
+        out.append({'task': task, 'finished': finished, 'succeeded': t[states.SUCCESS],
+                    'failed': t[states.FAILURE], 'success_rate': round(t[states.SUCCESS] / finished, 4),
+                    'runtime_p50': percentile(runtimes, 50), 'runtime_p95': percentile(runtimes, 95),
+                    'runtime_max': runtimes[-1] if runtimes else None})
+    return out
 
 
 def is_lab_queue(name):

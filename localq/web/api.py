@@ -209,6 +209,14 @@ def _remove(names, folder):
         os.unlink(os.path.join(folder, name))
 
 
+@bp.get('/api/task-stats')
+def task_stats():
+    """Per task over ?window=5m|1h|24h: {"window": "1h", "tasks": [{"task", "finished", "succeeded",
+    "failed", "success_rate", "runtime_p50", "runtime_p95", "runtime_max"}, ...]}."""
+    window = request.args.get('window', '1h')
+    return jsonify(window=window, tasks=stats.task_stats(current_app.extensions['localq'], window))
+
+
 @bp.get('/api/queues/length')
 def queue_length():
     """Flower's shape: {"active_queues": [{"name": "default", "messages": 3}]}, every queue a
@@ -222,6 +230,14 @@ def workers():
     """Workers with heartbeat, queues and running jobs: {"workers": [...]}."""
     app = current_app.extensions['localq']
     return jsonify(workers=jobs.list_workers(app))
+
+
+@bp.post('/api/task/delete/<task_id>')
+def delete(task_id):
+    """Delete a job that is not running: {"ok": true, "deleted": true}; a running one answers 409."""
+    if not jobs.delete_job(current_app.extensions['localq'], task_id):
+        abort(409, description='job %s is running: revoke it first' % task_id)
+    return jsonify(ok=True, task_id=task_id, deleted=True)
 
 
 @bp.post('/api/task/revoke/<task_id>')
@@ -264,9 +280,11 @@ def bulk(action):
 
 @bp.post('/api/queues/<name>/<action>')
 def queue_action(name, action):
-    """Pause or resume a queue: POST /api/queues/default/pause."""
+    """Pause, resume or empty a queue: POST /api/queues/default/pause, .../empty -> {"deleted": n}."""
     app = current_app.extensions['localq']
+    if action == 'empty':
+        return jsonify(ok=True, queue=name, deleted=jobs.empty_queue(app, name))
     if action not in ('pause', 'resume'):
-        abort(404, description='unknown queue action %r; use pause or resume' % action)
+        abort(404, description='unknown queue action %r; use pause, resume or empty' % action)
     (app.pause_queue if action == 'pause' else app.resume_queue)(name)
     return jsonify(ok=True, queue=name, paused=name in app.paused_queues())

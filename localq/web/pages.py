@@ -70,6 +70,14 @@ def job_list():
     return render_template('localq/jobs.html', **context)
 
 
+@bp.get('/task-stats')
+def task_stats():
+    """Per task: finished, success rate, runtime p50/p95/max over 5 minutes, an hour or a day."""
+    window = request.args.get('window', '1h')
+    return render_template('localq/task_stats.html', rows=stats.task_stats(localq_app(), window),
+                           window=window, windows=list(stats.WINDOWS))
+
+
 @bp.get('/jobs/<job_id>')
 def job_detail(job_id):
     """One job: arguments, result, progress, why it waits, its timeline and every attempt."""
@@ -88,7 +96,7 @@ def upload_page():
 
 @bp.post('/jobs/<job_id>/<action>')
 def job_action(job_id, action):
-    """The job page's buttons: retry, revoke, run-now (CSRF-checked like every POST)."""
+    """The job page's buttons: retry, revoke, run-now, delete (CSRF-checked like every POST)."""
     app = localq_app()
     jobs.get_job(job_id)  # 404 for an unknown id
     if action == 'retry':
@@ -100,8 +108,13 @@ def job_action(job_id, action):
     elif action == 'run-now':
         flash('It runs as soon as a worker is free.' if jobs.run_now(app, job_id)
               else 'Only a waiting job can be run now.')
+    elif action == 'delete':
+        if jobs.delete_job(app, job_id):
+            flash('Deleted job %s.' % job_id)
+            return redirect(url_for('localq.pages.job_list'))
+        flash('It is running: revoke it first.')
     else:
-        abort(404, description='unknown action %r; use retry, revoke or run-now' % action)
+        abort(404, description='unknown action %r; use retry, revoke, run-now or delete' % action)
     return redirect(url_for('localq.pages.job_detail', job_id=job_id))
 
 
@@ -125,7 +138,7 @@ def bulk_action():
 
 @bp.post('/queues/<name>/<action>')
 def queue_action(name, action):
-    """The overview's Pause and Resume buttons."""
+    """The overview's Pause and Resume buttons, and the job list's Empty queue."""
     app = localq_app()
     if action == 'pause':
         app.pause_queue(name)
@@ -133,6 +146,9 @@ def queue_action(name, action):
     elif action == 'resume':
         app.resume_queue(name)
         flash("Queue '%s' resumed." % name)
+    elif action == 'empty':
+        flash("Deleted %d waiting job(s) from queue '%s'; running ones finish." % (jobs.empty_queue(app, name), name))
+        return redirect(url_for('localq.pages.job_list', queue=name))
     else:
-        abort(404, description='unknown queue action %r; use pause or resume' % action)
+        abort(404, description='unknown queue action %r; use pause, resume or empty' % action)
     return redirect(url_for('localq.pages.overview'))

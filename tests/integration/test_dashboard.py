@@ -193,6 +193,8 @@ def test_every_error_path_answers_the_one_json_shape(app, client, method, path, 
     ('/jobs/{later}/revoke', {}),
     ('/jobs/bulk', {'action': 'discard', 'state': 'FAILURE'}),
     ('/queues/default/pause', {}),
+    ('/jobs/{failed}/delete', {}),
+    ('/queues/default/empty', {}),
 ])
 def test_every_page_form_refuses_a_browser_post_without_its_csrf_token(app, client, path, form):
     failed = bad_input.apply_async(('x',))
@@ -284,3 +286,51 @@ def test_the_overview_leaves_the_lab_out_unless_asked(app, worker, client):
         assert 'lab-demo-1' in client.get('/?lab=1').get_data(as_text=True)
     finally:
         lab_worker.shutdown()
+
+
+def test_delete_one_job_and_empty_a_queue_leave_running_jobs_alone(app, worker, client):
+    running = wait_gate.delay('hold-delete')
+    wait_for(lambda: running.state == 'STARTED', what='the gated job to start')
+    app.pause_queue('default')
+    waiting = [add.delay(i, i) for i in range(3)] + [add.apply_async((9, 9), countdown=600)]
+    failed = bad_input.apply_async(('x',), queue='low')
+    with pytest.raises(ValueError):
+        failed.get(timeout=10)
+    script = create_app(app).test_client()   # as curl would call it
+    # one job, from the API: gone with its attempts; a running one is refused
+    assert script.post('/api/task/delete/%s' % failed.id).get_json() == {'ok': True, 'task_id': failed.id,
+                                                                          'deleted': True}
+    assert Job.get_or_none(Job.id == failed.id) is None
+    assert script.post('/api/task/delete/%s' % running.id).status_code == 409
+    assert script.post('/api/task/delete/nope').status_code == 404
+    # a queue: its ready and scheduled jobs go, the running one stays and finishes
+    assert script.post('/api/queues/default/empty').get_json()['deleted'] == 4
+    assert [Job.get_or_none(Job.id == r.id) for r in waiting] == [None] * 4
+    assert script.post('/api/queues/nosuchq/empty').status_code == 404
+    from tests.sample_tasks import gates
+    gates['hold-delete'].set()
+    assert running.get(timeout=10) == 'released'
+    app.resume_queue('default')
+    # the pages offer both, behind their confirmations
+    assert 'data-queue-action="empty"' in client.get('/jobs?queue=default').get_data(as_text=True)
+    later = add.apply_async((1, 1), countdown=600)
+    assert 'data-action="delete"' in client.get('/jobs/%s' % later.id).get_data(as_text=True)
+
+
+def test_task_statistics_count_success_rate_and_runtime_percentiles_per_task(app, worker, client):
+    from localq.monitor.stats import percentile
+    assert [add.delay(i, i).get(timeout=10) for i in range(3)] == [0, 2, 4]
+    failed = bad_input.delay('x')
+    with pytest.raises(ValueError):
+        failed.get(timeout=10)
+    # runtimes we know: three add jobs of 0.1, 0.2 and 0.4 s (written as their rows would be)
+    for job_id, runtime in zip([j.id for j in Job.select().where(Job.task == 'tests.add')], (0.1, 0.2, 0.4)):
+        Job.update(started_at=Job.finished_at - runtime).where(Job.id == job_id).execute()
+    by_task = {t['task']: t for t in client.get('/api/task-stats?window=5m').get_json()['tasks']}
+    assert by_task['tests.add']['finished'] == 3 and by_task['tests.add']['success_rate'] == 1.0
+    assert [round(by_task['tests.add'][k], 3) for k in ('runtime_p50', 'runtime_p95', 'runtime_max')] == [0.2, 0.4, 0.4]
+    assert (by_task['tests.bad_input']['failed'], by_task['tests.bad_input']['success_rate']) == (1, 0.0)
+    assert percentile([1, 2, 3, 4], 50) == 2 and percentile([], 95) is None
+    page = client.get('/task-stats?window=5m').get_data(as_text=True)
+    assert 'tests.bad_input' in page and '0.0%' in page and '100.0%' in page and '200 ms' in page
+    assert client.get('/api/task-stats?window=2h').status_code == 400

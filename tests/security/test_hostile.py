@@ -157,7 +157,7 @@ CASES = [
     ('a 600-character search', ('GET', '/api/documents/search?q=' + 'x' * 600), 400, 'longer than 500'),
     # actions on things that do not exist, or may not be done
     ('pause a queue nothing uses', ('POST', '/api/queues/nosuchq/pause', '', {}), 404, "no queue named 'nosuchq'"),
-    ('an unknown queue action', ('POST', '/api/queues/default/drop', '', {}), 404, 'use pause or resume'),
+    ('an unknown queue action', ('POST', '/api/queues/default/drop', '', {}), 404, 'use pause, resume or empty'),
     ('discard without a filter', ('POST', '/api/tasks/discard', '', {}), 400, 'give a filter'),
     ('an unknown bulk action', ('POST', '/api/tasks/explode', '', {}), 404, 'unknown bulk action'),
     ('revoke an unknown job', ('POST', '/api/task/revoke/nope', '', {}), 404, "no job with id 'nope'"),
