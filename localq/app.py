@@ -48,6 +48,7 @@ class LocalQ:
         self.routes = {}          # task name -> TaskRoute, read by the storage
         self.tasks = {}           # task name -> Task
         self.models = list(models_mod.ALL_MODELS)   # tables created when the database opens
+        self.idempotency_columns = []   # fields holding jobs' idempotency keys (register_models)
         self._prepares = [models_mod.create_extra_indexes, create_ready_triggers]   # then these run (indexes, ...)
         self.config = config_mod.from_env(database_url=database_url, data_dir=data_dir, **settings)
         # The storage opens the database on first use, whatever it is (an enqueue, a result
@@ -103,10 +104,13 @@ class LocalQ:
         for prepare in self._prepares:
             prepare(db)
 
-    def register_models(self, *models, prepare=None):
-        """Peewee models (bound to localq.models.database) whose tables this app creates and
-        `localq migrate` copies: the app's own, and those of packages such as localq.documents.
-        prepare(db), if given, runs after the tables exist (indexes, upgrades of older folders)."""
+    def register_models(self, *models, prepare=None, idempotency_columns=()):
+        """Peewee models (bound to localq.models.database) whose tables this app creates, the
+        data page shows and `localq migrate` copies: the app's own, and those of packages such
+        as localq.documents. prepare(db), if given, runs after the tables exist (indexes,
+        upgrades of older folders). idempotency_columns: fields that hold a job's idempotency
+        key (Order.order_id): a job's page shows the rows its key guards."""
+        self.idempotency_columns.extend(f for f in idempotency_columns if f not in self.idempotency_columns)
         new = [m for m in models if m not in self.models]
         self.models.extend(new)
         if prepare is not None and prepare not in self._prepares:

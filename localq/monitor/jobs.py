@@ -36,6 +36,7 @@ def job_to_dict(job, app=None):
         'attempts': job.attempts, 'max_retries': job.max_retries, 'acks_late': job.acks_late,
         'queued_at': job.queued_at, 'eta': job.eta, 'started_at': job.started_at,
         'finished_at': job.finished_at, 'worker': job.worker, 'wait_reason': job.wait_reason,
+        'idempotency_key': job.idempotency_key,
         'root_id': job.root_id, 'parent_id': job.parent_id, 'group_id': job.group_id,
         'group_index': job.group_index, 'waits_for': job.waits_for,
     }

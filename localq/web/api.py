@@ -4,7 +4,7 @@ import json
 from flask import Blueprint, abort, current_app, jsonify, request
 
 from .. import states
-from ..monitor import jobs, stats
+from ..monitor import data, jobs, stats
 from ..errors import JobNotFound, LocalqError
 from ..monitor.listing import JobFilter, page_jobs
 
@@ -215,6 +215,20 @@ def task_stats():
     "failed", "success_rate", "runtime_p50", "runtime_p95", "runtime_max"}, ...]}."""
     window = request.args.get('window', '1h')
     return jsonify(window=window, tasks=stats.task_stats(current_app.extensions['localq'], window))
+
+
+@bp.get('/api/data')
+def data_tables():
+    """The app's registered Peewee models: {"tables": [{"table", "model", "rows", "columns"}]}."""
+    return jsonify(tables=data.list_tables(current_app.extensions['localq']))
+
+
+@bp.get('/api/data/<table>')
+def data_rows(table):
+    """GET /api/data/order?column=user_id&value=u1&before=<key> -> {"rows": [...], "next": key or null}."""
+    args = request.args
+    return jsonify(data.table_rows(current_app.extensions['localq'], table, args.get('column'), args.get('value'),
+                                   args.get('before')))
 
 
 @bp.get('/api/queues/length')

@@ -8,7 +8,7 @@ import time
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
 from .. import states
-from ..monitor import jobs, stats
+from ..monitor import data, jobs, stats
 from ..monitor.listing import RUNNING, JobFilter, page_jobs
 
 bp = Blueprint('pages', __name__)
@@ -78,13 +78,29 @@ def task_stats():
                            window=window, windows=list(stats.WINDOWS))
 
 
+@bp.get('/data')
+def data_tables():
+    """The app's registered Peewee models: row counts, each a link to its rows."""
+    return render_template('localq/data.html', tables=data.list_tables(localq_app()))
+
+
+@bp.get('/data/<table>')
+def data_rows(table):
+    """One table's rows, newest first, filtered by ?column=...&value=..., paged by ?before=."""
+    args = request.args
+    page = data.table_rows(localq_app(), table, args.get('column'), args.get('value'), args.get('before'))
+    return render_template('localq/data_rows.html', page=page, column=args.get('column') or '',
+                           value=args.get('value') or '')
+
+
 @bp.get('/jobs/<job_id>')
 def job_detail(job_id):
     """One job: arguments, result, progress, why it waits, its timeline and every attempt."""
     app = localq_app()
     job = jobs.get_job(job_id, with_attempts=True, app=app)
     context = dict(job=job, why=jobs.explain_wait(app, job), tries=jobs.attempts_text(app, job),
-                   events=jobs.timeline(job), workflow=jobs.workflow_of(app, job))
+                   events=jobs.timeline(job), workflow=jobs.workflow_of(app, job),
+                   guarded=data.guarded_rows(app, job))
     return render_template('localq/_job.html' if partial() else 'localq/job_detail.html', **context)
 
 

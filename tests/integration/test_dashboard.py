@@ -334,3 +334,30 @@ def test_task_statistics_count_success_rate_and_runtime_percentiles_per_task(app
     page = client.get('/task-stats?window=5m').get_data(as_text=True)
     assert 'tests.bad_input' in page and '0.0%' in page and '100.0%' in page and '200 ms' in page
     assert client.get('/api/task-stats?window=2h').status_code == 400
+
+
+def test_the_data_page_shows_registered_models_and_the_rows_a_job_s_key_guards(app, worker, client):
+    from localq.monitor import data
+    from tests.sample_tasks import Order, create_order
+    app.register_models(Order, idempotency_columns=[Order.order_id])
+    try:
+        for user in ('u1', 'u2'):
+            create_order.apply_async(('o-%s' % user, user, 'p9'), idempotency_key='o-%s' % user).get(timeout=10)
+        tables = {t['table']: t for t in client.get('/api/data').get_json()['tables']}
+        assert tables['order']['rows'] == 2 and tables['job']['rows'] == 2 and 'attempt' in tables
+        one = client.get('/api/data/order?column=user_id&value=u2').get_json()
+        assert [(r['order_id'], r['user_id']) for r in one['rows']] == [('o-u2', 'u2')] and one['next'] is None
+        first = data.table_rows(app, 'order', limit=1)          # newest first, then the page before it
+        second = data.table_rows(app, 'order', before=first['next'], limit=1)
+        assert [r['order_id'] for r in first['rows'] + second['rows']] == ['o-u2', 'o-u1']
+        assert client.get('/api/data/order?column=colour&value=red').status_code == 400
+        assert client.get('/api/data/order?column=id&value=abc').status_code == 400
+        assert client.get('/api/data/nosuchtable').status_code == 400
+        job_id = app.job_id_for_key('o-u1')
+        page = client.get('/jobs/%s' % job_id).get_data(as_text=True)
+        assert 'Rows its idempotency key guards' in page and 'o-u1' in page and 'o-u2' not in page.split('guards')[1]
+        assert 'data-table="order"' in client.get('/data').get_data(as_text=True)
+        assert '<td>u2</td>' in client.get('/data/order?column=product_id&value=p9').get_data(as_text=True)
+        assert data._shown('api_token', 'tok_1') == '••••••' and data._shown('note', 'x' * 400).endswith('…')
+    finally:
+        app.idempotency_columns.clear()
