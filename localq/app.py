@@ -18,6 +18,7 @@ from .serializer import MAX_DEPTH, JSONSerializer, check_depth
 from .localhuey import LocalHuey, message_by_name
 from .storage import enqueue_options
 from .task import Task
+from .textindex import create_text_index
 from .tracking import JobTracker
 from .wakeup import Wakeup, create_ready_triggers
 from .watchdog import Watchdog
@@ -49,7 +50,8 @@ class LocalQ:
         self.tasks = {}           # task name -> Task
         self.models = list(models_mod.ALL_MODELS)   # tables created when the database opens
         self.idempotency_columns = []   # fields holding jobs' idempotency keys (register_models)
-        self._prepares = [models_mod.create_extra_indexes, create_ready_triggers]   # then these run (indexes, ...)
+        # Then these run: indexes, the PostgreSQL NOTIFY triggers, the jobs' text index.
+        self._prepares = [models_mod.create_extra_indexes, create_ready_triggers, create_text_index]
         self.config = config_mod.from_env(database_url=database_url, data_dir=data_dir, **settings)
         # The storage opens the database on first use, whatever it is (an enqueue, a result
         # read in a process that only imported the app, a worker's claim).

@@ -25,11 +25,13 @@ from .errors import Revoked
 from .outage import Outage, quiet_transient_task_errors
 from .recovery import recover_stale_jobs
 from .retention import prune_jobs
+from .textindex import catch_up
 from .states import SQL_CLAIMABLE, SQL_RUNNING
 
 logger = logging.getLogger(__name__)
 
 PRUNE_EVERY = 300.0  # seconds between retention sweeps of each worker
+INDEX_EVERY = 5.0    # SQLite: seconds between adding new jobs to the text index
 ANALYZE_EVERY = 30.0  # PostgreSQL: seconds between refreshes of the job table's statistics
 HEARTBEAT_JOIN = 10.0  # seconds a stopping consumer waits for its heartbeat thread (a statement in flight)
 
@@ -283,7 +285,7 @@ class LocalqConsumer(Consumer):
     def _heartbeat_loop(self):
         cfg = self.app.config
         storage = self.app.huey.storage
-        next_beat = next_sweep = next_analyze = 0.0
+        next_beat = next_sweep = next_analyze = next_index = 0.0
         next_prune = time.time() + PRUNE_EVERY
         outage = Outage('heartbeat of worker', cfg.data_dir)
         while not self._heartbeat_stop.wait(min(0.25, cfg.heartbeat_interval) if outage.since is None
@@ -305,6 +307,9 @@ class LocalqConsumer(Consumer):
                 if now >= next_prune:
                     next_prune = now + PRUNE_EVERY
                     prune_jobs(self.app, now)
+                if storage.is_sqlite and now >= next_index:
+                    next_index = now + INDEX_EVERY
+                    catch_up(storage.database)   # the job list's text index, in batches (textindex.py)
                 if not storage.is_sqlite and now >= next_analyze:
                     # PostgreSQL plans the claim from table statistics. After a burst
                     # of enqueues into a fresh table (before autovacuum's analyze,

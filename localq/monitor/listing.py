@@ -28,6 +28,7 @@ from .. import states
 from ..db import database, is_sqlite
 from ..errors import LocalqError
 from ..models import Job
+from ..textindex import text_condition
 
 RUNNING = 'STARTED'  # the tab of every running state, custom ones included
 
@@ -110,10 +111,14 @@ class JobFilter:
         if self.queue:
             conds.append(Job.queue == self.queue)
         if self.text:
-            # contains() escapes % and _ and is case-insensitive on SQLite and PostgreSQL.
-            conds.append(Job.id.startswith(self.text) | Job.args.contains(self.text) |
-                         Job.kwargs.contains(self.text) | Job.error_message.contains(self.text) |
-                         Job.error_type.contains(self.text))
+            indexed = text_condition(database.obj, self.text)
+            if indexed is not None:   # textindex.py: a trigram index, not a scan
+                conds.append(id_prefix(self.text) | indexed)
+            else:
+                # contains() escapes % and _ and is case-insensitive on SQLite and PostgreSQL.
+                conds.append(Job.id.startswith(self.text) | Job.args.contains(self.text) |
+                             Job.kwargs.contains(self.text) | Job.error_message.contains(self.text) |
+                             Job.error_type.contains(self.text))
         return conds
 
     def select(self, *columns):
@@ -125,6 +130,13 @@ class JobFilter:
         for cond in self.where():
             query = query.where(cond)
         return query
+
+
+def id_prefix(text):
+    """Job ids starting with text, as a range of the primary key (LIKE 'x%' is case-insensitive
+    on SQLite, so it cannot use the index; ids are lowercase)."""
+    low = text.lower()
+    return (Job.id >= low) & (Job.id < low[:-1] + chr(ord(low[-1]) + 1))
 
 
 def encode_cursor(values):

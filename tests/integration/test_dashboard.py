@@ -361,3 +361,23 @@ def test_the_data_page_shows_registered_models_and_the_rows_a_job_s_key_guards(a
         assert data._shown('api_token', 'tok_1') == '••••••' and data._shown('note', 'x' * 400).endswith('…')
     finally:
         app.idempotency_columns.clear()
+
+
+def test_text_search_follows_every_change_to_a_job_and_takes_any_characters(app, client):
+    def ids(text):
+        return set(client.get('/api/tasks', query_string={'q': text}).get_json())
+    a, b = echo.delay(note='50% off, "quoted" & under_score'), echo.delay(note='5000 off')
+    assert ids('50% off') == {a.id} and ids('under_score') == {a.id} and ids('quoted" & u') == set()
+    assert ids('\\"quoted\\"') == {a.id}      # the arguments are stored as JSON: \"quoted\"
+    assert ids('off') == {a.id, b.id} and ids('OFF') == {a.id, b.id}        # any case
+    assert ids('of') == {a.id, b.id} and ids('&') == {a.id}                  # shorter than a trigram: a scan
+    Job.update(state='FAILURE', error_type='KeyError', error_message='missing pelican').where(Job.id == b.id).execute()
+    assert ids('pelican') == {b.id} and ids('keyerror') == {b.id}            # an outcome's new error is found
+    Job.update(error_message='found flamingo').where(Job.id == b.id).execute()
+    assert ids('pelican') == set() and ids('flamingo') == {b.id}             # and the old one is forgotten
+    Job.delete().where(Job.id == a.id).execute()
+    assert ids('quoted') == set() and ids('5000') == {b.id}
+    # the newest job deleted, then a new one queued (SQLite gives it the same rowid): found
+    Job.delete().where(Job.id == b.id).execute()
+    c = echo.delay(note='a heron')
+    assert ids('heron') == {c.id} and ids('5000') == set()
