@@ -205,12 +205,13 @@ def cmd_lab(app, args):
     lab = Lab(app)
     if not args.scenario:
         for n, s in enumerate(lab.scenarios.values(), 1):
-            print('%2d. %-17s %s  (%s)' % (n, s.name, s.title, s.lesson))
+            print('%2d. %-17s %s  (%s)\n    %s' % (n, s.name, s.title, s.lesson, s.teaches))
         print('\nRun one: localq lab <name>   (LOCALQ_LAB_SPEED=10 for a faster rate limit)')
         return 0
     scenario = lab.scenario(args.scenario)
     params = dict(item.partition('=')[::2] for item in args.set)
-    print('== %s  (%s)\n%s\n' % (scenario.title, scenario.lesson, textwrap.fill(scenario.explain, 100)))
+    print('== %s  (%s)\n%s\n%s\n' % (scenario.title, scenario.lesson, textwrap.fill(scenario.teaches, 100),
+                                      textwrap.fill(scenario.explain, 100)))
     print(textwrap.indent(scenario.code, '    ') + '\n', flush=True)
     try:
         obs = lab.run(scenario.name, timeout=args.timeout, say=lambda line: print('  ' + line, flush=True),

@@ -68,6 +68,7 @@ class Lab:
                 ctx.mark_done()
                 if not background:
                     raise
+                self.pool.stop_all('lab-' + name)   # the run is over: its page must not show them "running"
             finally:
                 database.close()   # this thread's connection
 

@@ -35,7 +35,20 @@ class Observation:
     data: dict                                   # the figures it demonstrates (tests read these)
     lines: list                                  # sentences a person reads
     tables: list = dataclasses.field(default_factory=list)   # (title, columns, rows)
-    series: list = dataclasses.field(default_factory=list)   # (title, unit, {name: [(x, y), ...]})
+    series: list = dataclasses.field(default_factory=list)   # Chart, each drawn beside the queue's own
+
+
+@dataclasses.dataclass
+class Chart:
+    """A line chart: named series of (x, y) points. x is in seconds since the run started unless
+    x_unit says otherwise; such charts share the run's time axis, which stops where the run ended."""
+    title: str
+    unit: str                                    # the left y axis
+    series: dict                                 # name -> [(x, y), ...], drawn in this order
+    x_unit: str = 's'
+    right: tuple = ()                            # names drawn on a right-hand axis of their own
+    right_unit: str = ''
+    styles: dict = dataclasses.field(default_factory=dict)   # name -> 'band' (wide, pale, drawn under)
 
 
 JOB_COLUMNS = ('id', 'task', 'queue', 'state', 'args', 'kwargs', 'result', 'meta', 'error_type',
@@ -166,6 +179,14 @@ class RunContext:
             notes.update(values)
             storage.sql('UPDATE lab_run SET notes = ? WHERE id = ?', (json.dumps(notes), self.run.id))
 
+    def ended_at(self, jobs, attempts, marks=()):
+        """The run's last moment: its jobs' and attempts' last timestamp, or a later mark (a kill).
+        Once a run has shown what it shows, its pictures stop there, however late they are drawn."""
+        times = [t for j in jobs for t in (j['queued_at'], j['started_at'], j['finished_at']) if t]
+        times += [a['finished_at'] for tries in attempts.values() for a in tries if a['finished_at']]
+        times += [m[0] for m in marks]
+        return max(times) if times else (self.run.done_at or time.time())
+
     def mark_done(self):
         LabRun.update(done_at=time.time()).where(LabRun.id == self.run.id, LabRun.done_at.is_null()).execute()
 
@@ -219,6 +240,7 @@ class Scenario:
     name = ''
     title = ''
     lesson = ''          # where the course material teaches it
+    teaches = ''         # that lesson's point, one sentence in our words (the reference alone means nothing)
     explain = ''         # what to watch for, in our words
     code = ''            # the pattern, as the lessons write it
     params = {}          # name -> default; the CLI's --set name=value and the tests change them

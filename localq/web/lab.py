@@ -9,12 +9,14 @@ import time
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 
 from ..lab import LabError, get_lab, is_lab_app
-from ..states import SQL_RUNNING, is_running
+from ..lab.base import Chart
+from ..states import SQL_RUNNING, TERMINAL, is_running
 from ..lab.pool import LAB_WORKER_ENV
 
 bp = Blueprint('lab', __name__)
 
 LAB_LEASE = float(LAB_WORKER_ENV['LOCALQ_LEASE_TIMEOUT'])   # no heartbeat for this long: silent
+LINE_COLOURS = 6   # .line0-.line5 in localq.css
 TIMELINE_MAX_JOBS = 40   # more lanes than this are unreadable: the queue-length chart tells the story
 
 
@@ -96,26 +98,40 @@ def reset():
 
 
 # -- drawing ---------------------------------------------------------------------
-def draw(lab, ctx):
+def draw(lab, ctx, now=None):
     """Everything the live region shows for the scenario's latest run."""
     with ctx.snapshot():   # the scenario, the timeline and the charts share one read of the rows
         obs = lab.observe(ctx.scenario.name, ctx)
         jobs, attempts = ctx.jobs(), ctx.attempts()
     notes = ctx.notes
-    now = time.time()
+    now = time.time() if now is None else now
     t0 = ctx.run.started_at
-    picture = {'obs': obs, 'jobs': len(jobs), 'started': t0, 'workers': workers(lab, ctx, now),
-               'params': ctx.params, 'charts': [line_chart(title, unit, series) for title, unit, series in obs.series]}
+    marks = notes.get('marks', [])
+    # A finished run's axes stop where it ended: drawn a minute later, it must not shrink to the left.
+    end = ctx.ended_at(jobs, attempts, marks) if obs.done else now
+    procs = workers(lab, ctx, now)
+    charts = [Chart('Queue: jobs waiting to start, and finished, per second', 'jobs',
+                    activity(jobs, attempts, t0, end))] + list(obs.series)
+    colours = {}   # one colour per series name on the whole page, so "finished/s" is green in every chart
+    for chart in charts:
+        for name in chart.series:
+            colours.setdefault(name, len(colours))
+    run_s = round(end - t0, 2)   # the one figure the header, the timeline and every time axis show
+    picture = {'obs': obs, 'jobs': len(jobs), 'started': t0, 'workers': procs, 'params': ctx.params,
+               'ended': run_s if obs.done else None,
+               # The page stops refreshing only once the workers have stopped too, so none is left "running".
+               'settled': obs.done and not any(w['status'] == 'running' for w in procs),
+               'charts': [line_chart(c, run_s, colours) for c in charts]}
     if 0 < len(jobs) <= TIMELINE_MAX_JOBS:
-        picture['timeline'] = timeline(jobs, attempts, t0, now, notes.get('marks', []))
-    picture['charts'].insert(0, line_chart('Queue: jobs waiting to start, and finished, per second', 'jobs',
-                                           activity(jobs, attempts, t0, now)))
+        deaths = {w['name']: w['last_seen'] for w in procs if w['status'] != 'running'}
+        deaths.update({m[2]: m[0] for m in marks if len(m) > 2})   # a kill's own moment beats the last beat
+        picture['timeline'] = timeline(jobs, attempts, t0, end, marks, deaths)
     return picture
 
 
-def activity(jobs, attempts, t0, now):
+def activity(jobs, attempts, t0, end):
     """Jobs waiting for their first start, and jobs finished, per second since the run started."""
-    end = int(now - t0) + 1
+    end = int(end - t0) + 1
     waiting, done = [0] * end, [0] * end
     for j in jobs:
         first = int(max(0, j['queued_at'] - t0))
@@ -129,53 +145,93 @@ def activity(jobs, attempts, t0, now):
     return {'waiting': list(enumerate(waiting)), 'finished/s': list(enumerate(done))}
 
 
-def timeline(jobs, attempts, t0, now, marks=(), width=900, lane=22, left=170):
-    """One lane per job: a thin line while it waits, a bar per attempt coloured by its outcome."""
-    end = max([now] + [j['finished_at'] or now for j in jobs])
-    span = max(1.0, end - t0)
+def lane_label(n, job, size=30):
+    """'#2 flaky_api(failures=3)': the number tells apart jobs with the same arguments."""
+    parts = [repr(a) if isinstance(a, str) else str(a) for a in job['args'] or []]
+    parts += ['%s=%s' % (k, repr(v) if isinstance(v, str) else v) for k, v in (job['kwargs'] or {}).items()]
+    label = '#%d %s(%s)' % (n, job['task'].split('.', 1)[-1], ', '.join(p[:14] for p in parts))
+    return label if len(label) <= size else label[:size - 1] + '\u2026'
+
+
+def timeline(jobs, attempts, t0, end, marks=(), deaths=None, width=900, lane=22, left=200):
+    """One lane per job: a dashed line while it waits (for its first run, and between attempts), a bar
+    per attempt coloured by its outcome. A lost attempt is solid until its worker died, then hatched
+    while nobody knew yet (until its lease ran out)."""
+    deaths = deaths or {}
+    span = max(0.1, end - t0)
     scale = (width - left - 10) / span
 
     def x(t):
-        return round(left + (t - t0) * scale, 1)
+        return round(left + (min(t, end) - t0) * scale, 1)
+
+    def bar(start, stop, outcome, worker, tip):
+        return {'x': x(start), 'w': max(2.0, x(stop) - x(start)), 'outcome': outcome, 'worker': worker or '',
+                'tip': tip}
 
     lanes = []
     for i, j in enumerate(jobs):
-        bars = [{'x': x(a['started_at'] or a['finished_at']), 'w': max(2.0, x(a['finished_at']) - x(a['started_at']
-                 or a['finished_at'])), 'outcome': a['outcome'], 'worker': a['worker'] or '',
-                 'tip': '%s on %s, %.2f-%.2f s%s' % (a['outcome'], a['worker'] or '?', (a['started_at'] or 0) - t0,
-                                                     a['finished_at'] - t0,
-                                                     ': %s' % a['error_message'] if a['error_message'] else '')}
-                for a in attempts.get(j['id'], [])]
+        bars, waits, waiting_since = [], [], j['queued_at']
+        for a in attempts.get(j['id'], []):
+            start, stop, worker = a['started_at'] or a['finished_at'], a['finished_at'], a['worker']
+            waits.append((waiting_since, start))
+            waiting_since = stop
+            tip = '%s on %s, %.2f-%.2f s%s' % (a['outcome'], worker or '?', start - t0, stop - t0,
+                                               ': %s' % a['error_message'] if a['error_message'] else '')
+            died = deaths.get(worker)
+            if a['outcome'] == 'LOST' and died is not None and start < died < stop:
+                bars.append(bar(start, died, 'LOST', worker, 'ran on %s until it died at %.2f s' % (worker, died - t0)))
+                bars.append(bar(died, stop, 'UNHEARD', worker, 'no heartbeat from %s since %.2f s; declared lost at '
+                                '%.2f s, when its lease ran out' % (worker, died - t0, stop - t0)))
+            else:
+                bars.append(bar(start, stop, a['outcome'], worker, tip))
         if is_running(j['state']) and j['started_at']:
-            bars.append({'x': x(j['started_at']), 'w': max(2.0, x(now) - x(j['started_at'])), 'outcome': 'STARTED',
-                         'worker': j['worker'] or '', 'tip': 'running on %s since %.2f s' % (
-                             j['worker'], j['started_at'] - t0)})
-        label = '%s(%s)' % (j['task'].split('.', 1)[-1], ', '.join(str(a)[:14] for a in (j['args'] or []))[:18])
-        lanes.append({'y': 20 + i * lane, 'label': label, 'id': j['id'], 'state': j['state'],
-                      'wait_x': x(j['queued_at']), 'bars': bars})
-    ticks = [{'x': x(t0 + s), 'label': '%gs' % s} for s in nice_ticks(span)]
+            waits.append((waiting_since, j['started_at']))
+            bars.append(bar(j['started_at'], end, 'STARTED', j['worker'], 'running on %s since %.2f s' % (
+                j['worker'], j['started_at'] - t0)))
+        elif j['state'] not in TERMINAL:
+            waits.append((waiting_since, end))   # waiting now: for a worker, a retry's delay or its slot
+        elif not attempts.get(j['id']) and j['finished_at']:
+            waits.append((waiting_since, j['finished_at']))   # revoked before it ran
+        lanes.append({'y': 20 + i * lane, 'label': lane_label(i + 1, j), 'id': j['id'], 'state': j['state'],
+                      'waits': [{'x1': x(a), 'x2': x(b)} for a, b in waits if b > a], 'bars': bars})
+    ticks = [{'x': x(t0 + s), 'label': '%g s' % s} for s in nice_ticks(span)]
     return {'lanes': lanes, 'width': width, 'height': 30 + len(jobs) * lane, 'left': left, 'lane': lane,
-            'ticks': ticks, 'now_x': x(now), 'marks': [{'x': x(t), 'label': label} for t, label in marks]}
+            'ticks': ticks, 'end': round(span, 2), 'end_x': x(end),
+            'unheard': any(b['outcome'] == 'UNHEARD' for lane in lanes for b in lane['bars']),
+            'marks': [{'x': x(m[0]), 'label': m[1]} for m in marks]}
 
 
 def nice_ticks(span, count=6):
-    step = next(s for s in (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, 1e9)
+    step = next(s for s in (0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, 1e9)
                 if span / s <= count)
-    return [round(i * step, 1) for i in range(int(span / step) + 1)]
+    return [round(i * step, 2) for i in range(int(span / step) + 1)]
 
 
-def line_chart(title, unit, series, width=600, height=150, left=44):
-    """Polylines for a few named series of (x, y) points on shared axes."""
-    points = [p for pts in series.values() for p in pts]
-    max_x = max([1] + [p[0] for p in points])
-    max_y = max([1] + [p[1] for p in points])
+def line_chart(chart, run_s, colours, width=600, height=150, left=44):
+    """Polylines for a chart's series on shared axes; a time axis ends at run_s (the run's end, or now)."""
+    right = 44 if chart.right else 10
+    points = [p for pts in chart.series.values() for p in pts]
+    max_x = run_s if chart.x_unit == 's' else max([1] + [p[0] for p in points])
+    max_x = max(max_x, 0.1)
+
+    def top(names):
+        return max([1] + [p[1] for n in names for p in chart.series[n]])
+
+    max_y = top([n for n in chart.series if n not in chart.right])
+    max_r = top(chart.right)
     lines = []
-    for n, (name, pts) in enumerate(series.items()):
-        coords = ' '.join('%.1f,%.1f' % (left + (px / max_x) * (width - left - 8), 10 + height - (py / max_y) * height)
-                          for px, py in pts)
-        lines.append({'name': name, 'points': coords, 'n': n, 'last': pts[-1][1] if pts else None})
-    return {'title': title, 'unit': unit, 'lines': lines, 'width': width, 'height': height, 'left': left,
-            'max_x': max_x, 'max_y': max_y}
+    for name, pts in chart.series.items():
+        ceiling = max_r if name in chart.right else max_y
+        coords = ' '.join('%.1f,%.1f' % (left + (min(px, max_x) / max_x) * (width - left - right),
+                                          10 + height - (py / ceiling) * height) for px, py in pts)
+        lines.append({'name': name, 'points': coords, 'n': colours[name] % LINE_COLOURS,
+                      'style': chart.styles.get(name, ''), 'right': name in chart.right,
+                      'last': pts[-1][1] if pts else None})
+    x_label = 'seconds since the run started' if chart.x_unit == 's' else chart.x_unit
+    return {'title': chart.title, 'unit': chart.unit, 'lines': lines, 'width': width, 'height': height,
+            'left': left, 'right_edge': width - right, 'max_x': round(max_x, 2), 'max_y': max_y, 'max_r': max_r,
+            'right_unit': chart.right_unit if chart.right else '', 'x_label': x_label,
+            'x_max_label': ('%.1f s' % max_x) if chart.x_unit == 's' else '%g' % max_x}
 
 
 def workers(lab, ctx, now):
@@ -193,5 +249,5 @@ def workers(lab, ctx, now):
         status = ('killed (SIGKILL)' if code == -9 else 'stopped' if stopped or code is not None
                   else 'running' if now - last_seen < LAB_LEASE else 'silent')
         out.append({'name': name, 'pid': pid, 'queues': queues, 'status': status, 'running': running.get(name, 0),
-                    'beat': now - last_seen})
+                    'beat': now - last_seen, 'last_seen': last_seen})
     return out

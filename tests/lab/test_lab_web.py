@@ -1,7 +1,9 @@
 """The lab's pages and JSON through the Flask app: CSRF, clear errors, run and reset."""
 import json
+import time
 
 import pytest
+from markupsafe import escape
 
 from localq.lab import shutdown_all
 from localq.lab.models import LabRun
@@ -60,3 +62,34 @@ def test_run_needs_csrf_checks_parameters_then_runs_and_reset_clears(client):
     cleared = client.post('/lab/reset', headers=BROWSER, data={'csrf_token': t})
     assert cleared.status_code == 302 and state(client, 'idempotency') == {
         'ok': True, 'scenario': 'idempotency', 'started': False}
+
+
+def test_each_scenario_says_what_its_lesson_teaches(client):
+    from localq.lab.scenarios import ALL
+    index = client.get('/lab').get_data(as_text=True)
+    for s in ALL:
+        # One sentence of our own beside the bare reference ("Lesson 13.10, quiz Q3" means nothing alone).
+        assert s.teaches.endswith('.') and '. ' not in s.teaches and 'Lesson' not in s.teaches, s.name
+        assert len(s.teaches) > 60, s.name
+        assert escape(s.teaches) in card(client, s.name)
+        page = client.get('/lab/%s' % s.name).get_data(as_text=True)
+        said = page.split('data-teaches>')[1].split('</p>')[0]
+        assert escape(s.teaches) in said and escape(s.lesson) in said, s.name
+    assert index.count('class="teaches"') == len(ALL)
+
+
+def test_a_finished_runs_picture_stops_where_the_run_ended(lab):
+    from localq.web.lab import draw
+    obs = lab.run('retry', timeout=60, jobs=2, failures=1)
+    ctx = lab.context('retry')
+    with ctx.snapshot():
+        jobs = ctx.jobs()
+    ended = max(j['finished_at'] for j in jobs) - ctx.run.started_at
+    # Drawn a minute and ten minutes later: the same picture, its axes ending with the last job.
+    soon, later = (draw(lab, ctx, now=time.time() + wait) for wait in (60, 600))
+    assert obs.done and soon['ended'] == later['ended'] == round(ended, 2)
+    assert soon['timeline'] == later['timeline'] and soon['timeline']['end'] == round(ended, 2)
+    assert [c['max_x'] for c in soon['charts']] == [round(ended, 2)]
+    last_bar = max((b for lane in soon['timeline']['lanes'] for b in lane['bars']), key=lambda b: b['x'] + b['w'])
+    assert last_bar['x'] <= soon['timeline']['end_x'] <= last_bar['x'] + last_bar['w'] + 0.1   # it reaches the end
+    assert soon['timeline']['end_x'] == soon['timeline']['width'] - 10   # the right edge, not squeezed left

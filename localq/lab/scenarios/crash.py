@@ -5,6 +5,9 @@ import time
 
 from ...tasks import app
 from ..base import LabError, Observation, Scenario, finished
+from ..pool import LAB_WORKER_ENV
+
+LEASE = float(LAB_WORKER_ENV['LOCALQ_LEASE_TIMEOUT'])
 
 
 def _long_work(seconds):
@@ -30,6 +33,8 @@ class CrashSurvival(Scenario):
     name = 'crash'
     title = 'Crash survival (acks_late)'
     lesson = 'Lesson 13.11, task configuration: acks_late "critical tasks (survive crashes)"'
+    teaches = ('With acks_late a job is acknowledged only once it has finished, so a job whose worker dies is '
+               'run again rather than lost: use it for critical tasks that are safe to run twice.')
     explain = ('Two long jobs run on worker 1: one declared acks_late=True, one not. Kill worker 1 with a real '
                'SIGKILL, as an out-of-memory kill would. Its jobs stop renewing their lease; after 3 s (the lab '
                'workers\' lease) worker 2 notices. The acks_late job goes back to the queue and worker 2 '
@@ -58,7 +63,7 @@ class CrashSurvival(Scenario):
         pid = ctx.lab.pool.pid(busy)
         if not ctx.lab.pool.kill(busy):
             raise LabError('%s is not running' % busy)
-        ctx.note(killed=busy, killed_pid=pid, marks=[[time.time(), 'SIGKILL %s' % busy]])
+        ctx.note(killed=busy, killed_pid=pid, marks=[[time.time(), 'SIGKILL %s' % busy, busy]])   # [t, label, worker]
         return 'Sent SIGKILL to %s (pid %d).' % (busy, pid)
 
     def autopilot(self, ctx):
@@ -83,6 +88,12 @@ class CrashSurvival(Scenario):
                      % (notes['busy'], ctx.lab.pool.pid(notes['busy']), notes['rescuer'])]
         else:
             lines = ['%s (pid %s) was killed with SIGKILL.' % (notes['killed'], notes['killed_pid'])]
+            lost = [t['finished_at'] for tries in attempts.values() for t in tries if t['outcome'] == 'LOST']
+            if lost:
+                data['noticed_s'] = round(min(lost) - notes['marks'][0][0], 2)
+                lines.append('Nothing noticed for %.1f s: its jobs were declared lost only when their lease ran '
+                             'out, %g s after the worker\'s last heartbeat (hatched in the timeline).'
+                             % (data['noticed_s'], LEASE))
             if finished(jobs):
                 lines.append('The acks_late job ended %s after running on %s; the plain one ended %s.' % (
                     data['acks_late']['state'], ' then '.join(data['acks_late']['workers']), data['plain']['state']))

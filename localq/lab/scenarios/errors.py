@@ -70,6 +70,9 @@ class ErrorStrategies(Scenario):
     name = 'errors'
     title = 'Error strategies'
     lesson = 'Lesson 13.11, "Error Handling Strategies" table'
+    teaches = ('Retry only the errors that can pass by themselves (timeouts, 5xx, a 429 after the delay it asks '
+               'for); fail at once on bad input or a missing file, and alert a person when credentials are '
+               'rejected.')
     explain = ('One job per row of the lessons\' table. Temporary errors (timeouts, 5xx) are listed in '
                'autoretry_for and come back with backoff; a 429 retries after the server\'s Retry-After; '
                'invalid input, a missing file and a rejected key fail at once, since trying again cannot help. '
@@ -83,6 +86,18 @@ class ErrorStrategies(Scenario):
         self.one_worker(ctx, concurrency=3)
         for case, _, _ in ERROR_TABLE:
             ctx.enqueue('lab.call_api', case)
+
+    @staticmethod
+    def summary(data):
+        names = {case: error for case, error, _ in ERROR_TABLE}
+        retried = ['%s after %d attempts (waited %s)' % (names[c], d['attempts'],
+                                                          ', '.join('%.1f s' % w for w in d['waits']))
+                   for c, d in data.items() if d['attempts'] > 1]
+        at_once = ['%s: %s%s' % (names[c], d['state'], ', alert raised' if d['alerted'] else '')
+                   for c, d in data.items() if d['attempts'] == 1]
+        return ['Retried, then %s: %s.' % ('/'.join(sorted({d['state'] for d in data.values() if d['attempts'] > 1})),
+                                            '; '.join(retried)),
+                'Not retried, one attempt each: %s.' % '; '.join(at_once)]
 
     def observe(self, ctx):
         jobs = {j['args'][0]: j for j in ctx.jobs()}
@@ -107,5 +122,7 @@ class ErrorStrategies(Scenario):
         done = len(jobs) == len(ERROR_TABLE) and finished(list(jobs.values()))
         lines = ['Retry-After for the 429 is %g s here (lab_speed %g).'
                  % (5.0 / ctx.app.config.lab_speed, ctx.app.config.lab_speed)]
+        if done:
+            lines += self.summary(data)
         return Observation(done, data, lines,
                            tables=[('The table, run', ['error', 'strategy', 'what happened', 'first error'], rows)])

@@ -33,6 +33,8 @@ class Idempotency(Scenario):
     name = 'idempotency'
     title = 'Idempotency: safe to retry'
     lesson = 'Lesson 13.10, pitfall 4 "No task idempotency"'
+    teaches = ('A retried task runs again, so it must be safe to run twice: get_or_create on an id the caller '
+               'chose, rather than inserting a new row on every attempt.')
     explain = ('Both versions of the lessons\' create_order save the order, then confirm the payment; the '
                'gateway times out twice, so each task runs three times. The naive version inserts a new row on '
                'every attempt. The idempotent one uses get_or_create on the order id the caller chose, so '

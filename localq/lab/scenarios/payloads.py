@@ -30,6 +30,8 @@ class LargePayloads(Scenario):
     name = 'payloads'
     title = 'Large payloads: bytes or a path'
     lesson = 'Lesson 13.10, "How to handle very large payloads?"'
+    teaches = ('Pass a reference (a path, a URL, an id) to a task, never the data itself: a large payload is '
+               'copied into every message the broker keeps.')
     explain = ('The same 4 MiB file checksummed by a task, passed two ways. As bytes, the whole file (base64, '
                'since JSON has no bytes) is written into every job message in the database. As a path, the '
                'message is a few dozen bytes and the worker reads the file itself.')
@@ -82,8 +84,10 @@ class LargePayloads(Scenario):
         if done:
             ratio = data['bytes']['message_bytes'] / float(data['path']['message_bytes'])
             same = data['bytes']['sha256'] == data['path']['sha256']
-            lines.append('Same checksum both ways: %s. Each bytes message is %.0fx the path message, and the '
-                         'database keeps it until the job is pruned.' % ('yes' if same else 'NO', ratio))
+            lines.append('Same checksum both ways: %s. Each bytes message is {:,} bytes against {:,} for a path '
+                         '(%.0fx), and the database keeps it until the job is pruned.'.format(
+                             data['bytes']['message_bytes'], data['path']['message_bytes'])
+                         % ('yes' if same else 'NO', ratio))
             data['size_ratio'] = ratio
         return Observation(done, data, lines, tables=[
             ('Messages', ['passed as', 'jobs', 'message bytes', 'bytes in database', 'enqueue ms (median)'], rows)])

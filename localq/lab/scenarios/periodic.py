@@ -28,6 +28,8 @@ class PeriodicTasks(Scenario):
     name = 'periodic'
     title = 'Periodic tasks'
     lesson = 'Lesson 13.11, decision matrix: "Daily data sync: scheduled job"'
+    teaches = ('A recurring job such as a daily data sync is a scheduled task, declared with a crontab and '
+               'started by the scheduler rather than by a person.')
     explain = ('A task declared with a crontab runs by itself: every worker runs the scheduler, which queues the '
                'task when its crontab matches. Here two workers run it; each tick is queued once, whichever '
                'scheduler gets there first. The crontab is every minute so you can watch it; the scheduler '

@@ -17,6 +17,8 @@ class PriorityQueues(Scenario):
     name = 'priority'
     title = 'Priority queues'
     lesson = 'Lesson 13.10, "What about priority queues?"'
+    teaches = ('Send urgent tasks to a queue of their own with its own workers, so they never wait behind a '
+               'backlog of ordinary ones.')
     explain = ('A flood of jobs goes to the "low" queue, then a few urgent ones to "high". As in the lessons, '
                'each queue has its own worker (celery worker -Q high,default and -Q low), so the urgent jobs '
                'never wait behind the backlog: they finish while most of it is still queued.')

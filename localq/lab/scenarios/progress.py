@@ -38,6 +38,8 @@ class Progress(Scenario):
     name = 'progress'
     title = 'Progress of a document pipeline'
     lesson = 'Lesson 13.11, self-assessment scenario 1 (extract, chunk, embed, store)'
+    teaches = ('A long task can report the step it is on with update_state, so a client polling its status sees '
+               'how far it has got instead of a bare "pending".')
     explain = ('One document goes through the four steps of the lessons\' pipeline. Before each step the task '
                'calls update_state(state="PROCESSING", meta={"step": ..., "progress": ...}); the page reads the '
                'job row as any client polling /tasks/<id> would. Each step pauses a moment so you can watch.')
@@ -60,6 +62,8 @@ class Progress(Scenario):
         step = 'done' if job['state'] == 'SUCCESS' else (job['meta'] or {}).get('step', 'waiting for a worker')
         data = {'state': job['state'], 'progress': progress, 'steps': [[h[0], h[1]] for h in history]}
         lines = ['State %s, step "%s", %d%%.' % (job['state'], step, progress)]
+        if history:
+            lines.append('Steps reported so far: %s.' % ', '.join('%s %d%%' % (h[0], h[1]) for h in history))
         if job['state'] == 'SUCCESS':
             lines.append('Stored %d chunks; the whole pipeline took %.1f s.'
                          % (job['result']['chunks'], job['finished_at'] - job['started_at']))

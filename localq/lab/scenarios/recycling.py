@@ -3,7 +3,7 @@ task leaks falls back instead of only growing."""
 import os
 
 from ...tasks import app
-from ..base import Observation, Scenario, finished, rss_mb
+from ..base import Chart, Observation, Scenario, finished, rss_mb
 
 _leaked = []
 
@@ -19,6 +19,8 @@ class WorkerRecycling(Scenario):
     name = 'recycling'
     title = 'Worker recycling (max tasks per child)'
     lesson = 'Lesson 13.10, pitfall 3 "Ignoring memory in long-running workers"'
+    teaches = ('Long-running workers can leak memory, so have each worker process replaced after a fixed number '
+               'of tasks.')
     explain = ('A task that keeps 4 MiB each time it runs (a cache that never evicts), sent to two worker '
                'processes. Each job reports its process\'s memory. Without a limit the memory only grows. With '
                '--max-tasks-per-child 5 the worker process is replaced after five jobs, and memory falls back.')
@@ -50,4 +52,5 @@ class WorkerRecycling(Scenario):
                  for v, label in (('plain', 'Without a limit'), ('recycled', 'With --max-tasks-per-child %d'
                                                                  % ctx.params['max_tasks']))]
         done = all(finished(ctx.jobs(v)) for v in ('plain', 'recycled')) and bool(ctx.jobs())
-        return Observation(done, data, lines, series=[('Worker memory after each job (MiB)', 'MiB', series)])
+        return Observation(done, data, lines, series=[Chart('Worker memory after each job', 'MiB', series,
+                                                               x_unit='jobs done by that worker')])

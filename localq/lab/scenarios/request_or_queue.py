@@ -17,6 +17,8 @@ class RequestOrQueue(Scenario):
     name = 'request-or-queue'
     title = 'Request or queue?'
     lesson = 'Lesson 13.10, "When NOT to use task queues" and quiz Q1'
+    teaches = ('Work that takes well under a second, like a 50 ms query, belongs in the request: a queue adds '
+               'its own delay and a second request to fetch the answer, and saves nothing.')
     explain = ('The same 50 ms operation, done twice: inside the request, and through the queue. The queue '
                'gives the caller a task_id at once, but the answer arrives only after a worker has picked the '
                'job up, run it and written the result, and the caller must ask again to read it. For work this '

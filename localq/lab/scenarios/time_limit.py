@@ -21,6 +21,8 @@ class TimeLimit(Scenario):
     name = 'time-limit'
     title = 'Time limit stops a runaway task'
     lesson = 'Lesson 13.11, task configuration: time_limit "prevent runaway tasks"'
+    teaches = ('A hard time limit stops a task that would otherwise run for ever, so it cannot hold a worker '
+               'for good.')
     explain = ('Two jobs of a task with time_limit=2: one waits 0.5 s for a report and finishes; the other '
                'waits for a report that never comes. The worker stops it at its limit and records a FAILURE '
                'with TimeLimitExceeded, and the worker thread is free for the next job.')
@@ -43,5 +45,8 @@ class TimeLimit(Scenario):
         lines = ['Limit: %d s.' % TIME_LIMIT]
         if 'runaway' in data and data['runaway']['seconds']:
             lines.append('The runaway job was stopped after %.2f s.' % data['runaway']['seconds'])
+        if 'bounded' in data and data['bounded']['seconds']:
+            lines.append('The other job ended %s after %.2f s, on a thread the limit kept free.'
+                         % (data['bounded']['state'], data['bounded']['seconds']))
         return Observation(len(jobs) == 2 and finished(jobs), data, lines,
                            tables=[('Jobs', ['job', 'state', 'ran for', 'error'], rows)])
