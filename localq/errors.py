@@ -28,6 +28,13 @@ class JobNotFound(LocalqError, KeyError):
         return 'no job with id %r' % (self.args[0] if self.args else None)
 
 
+class WorkerNotFound(LocalqError, KeyError):
+    """Raised when a worker id names no running worker."""
+
+    def __str__(self):
+        return 'no running worker with id %r' % (self.args[0] if self.args else None)
+
+
 class QueueNotFound(LocalqError, KeyError):
     """Raised when a queue name names no queue: none configured, served by a worker, or holding jobs."""
 

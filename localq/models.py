@@ -89,6 +89,7 @@ class WorkerRecord(BaseModel):
     last_seen = pw.DoubleField()
     stopped_at = pw.DoubleField(null=True)
     processed = pw.IntegerField(default=0)
+    stop_requested = pw.DoubleField(null=True)   # set from the dashboard; its heartbeat stops it gracefully
 
     class Meta:
         table_name = 'worker'
@@ -138,7 +139,8 @@ ALL_MODELS = [Job, Attempt, WorkerRecord, QueuePause, KeyValue, Counter, RateSlo
 
 
 # Columns added after the first release: a data folder made before them gets them on open.
-LATER_COLUMNS = {'job': ('root_id', 'parent_id', 'group_id', 'group_index', 'waits_for')}
+LATER_COLUMNS = {'job': ('root_id', 'parent_id', 'group_id', 'group_index', 'waits_for'),
+                 'worker': ('stop_requested',)}
 
 
 def add_missing_columns(db, model, names):
@@ -164,6 +166,7 @@ def add_missing_columns(db, model, names):
 def create_extra_indexes(db):
     """Indexes Peewee's Meta cannot express (partial, DESC), and renames of older ones."""
     add_missing_columns(db, Job, LATER_COLUMNS['job'])
+    add_missing_columns(db, WorkerRecord, LATER_COLUMNS['worker'])
     # Claim order. The queue is the last column, so the claim's queue filter
     # and the overview's per-queue counts are read from the index alone.
     db.execute_sql(

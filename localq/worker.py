@@ -228,8 +228,12 @@ class LocalqConsumer(Consumer):
             # reads "ready" (a user about to press Ctrl-C, a test about to send SIGINT) is heard.
             self.on_ready()
 
+    embedded = False    # start_in_thread(): no signal handlers of its own
+    _stopping = False
+
     def start_in_thread(self):
         """Start workers without signal handlers (the embedded worker of run.py)."""
+        self.embedded = True
         self._set_signal_handlers = lambda: None
         self.start()
 
@@ -267,7 +271,8 @@ class LocalqConsumer(Consumer):
         self.app.huey.storage.sql(
             'INSERT INTO worker (id, host, pid, queues, concurrency, worker_type, started_at, last_seen, processed) '
             'VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at, '
-            'last_seen = excluded.last_seen, stopped_at = NULL, pid = excluded.pid, queues = excluded.queues',
+            'last_seen = excluded.last_seen, stopped_at = NULL, stop_requested = NULL, pid = excluded.pid, '
+            'queues = excluded.queues',
             (self.worker_id, socket.gethostname(), os.getpid(), ','.join(self.app.huey.storage.queues),
              self.workers, self.worker_type, now, now))
 
@@ -295,7 +300,10 @@ class LocalqConsumer(Consumer):
                 if now >= next_beat:
                     next_beat = now + cfg.heartbeat_interval
                     pids = self._alive_pids()
-                    storage.sql('UPDATE worker SET last_seen = ? WHERE id = ?', (now, self.worker_id))
+                    asked = storage.sql('UPDATE worker SET last_seen = ? WHERE id = ? RETURNING stop_requested',
+                                        (now, self.worker_id)).fetchone()
+                    if asked and asked[0] is not None:
+                        self._stop_as_asked()
                     if pids:
                         storage.sql(
                             'UPDATE job SET lease_until = ? WHERE worker = ? AND worker_pid IN (%s) AND %s' % (
@@ -326,6 +334,19 @@ class LocalqConsumer(Consumer):
                 outage.failed(exc)
                 next_beat = next_sweep = 0.0
         storage.close()  # this thread's connection
+
+    def _stop_as_asked(self):
+        """The dashboard asked this worker to stop: stop as Ctrl-C would (running jobs finish,
+        within shutdown_timeout). A `localq worker` process hears its own SIGINT; run.py's
+        embedded worker stops in a thread of its own (the web app goes on)."""
+        if self._stopping:
+            return
+        self._stopping = True
+        logger.warning('worker %s: asked to stop from the dashboard; stopping gracefully', self.worker_id)
+        if self.embedded:
+            threading.Thread(target=self.shutdown, name='localq-stop', daemon=True).start()
+        else:
+            os.kill(os.getpid(), signal.SIGINT)
 
     def _deliver_revokes(self):
         running = self.app.watchdog.running

@@ -145,6 +145,16 @@ def requeue(app, job_ids):
     return done
 
 
+def request_worker_stop(app, worker_id):
+    """Ask a running worker to stop gracefully (its next heartbeat, within heartbeat_interval,
+    stops it as Ctrl-C would: running jobs finish). WorkerNotFound unless it is running."""
+    from ..errors import WorkerNotFound
+    done = app.huey.storage.sql('UPDATE worker SET stop_requested = ? WHERE id = ? AND stopped_at IS NULL '
+                                'AND last_seen > ?', (time.time(), worker_id, time.time() - app.config.lease_timeout))
+    if done.rowcount != 1:
+        raise WorkerNotFound(worker_id)
+
+
 def list_workers(app, now=None, recent=86400.0):
     """Workers seen in the last day, online first: heartbeat age and what each one runs now."""
     from ..models import WorkerRecord
@@ -163,7 +173,7 @@ def list_workers(app, now=None, recent=86400.0):
         workers.append({'id': w.id, 'host': w.host, 'pid': w.pid, 'queues': w.queues.split(','),
                         'concurrency': w.concurrency, 'type': w.worker_type, 'last_seen': w.last_seen,
                         'heartbeat_age': round(now - w.last_seen, 1), 'started_at': w.started_at,
-                        'stopped_at': w.stopped_at, 'online': online,
+                        'stopped_at': w.stopped_at, 'online': online, 'stop_requested': w.stop_requested,
                         'running': running.get(w.id, []) if online else []})
     workers.sort(key=lambda w: not w['online'])
     return workers

@@ -15,7 +15,7 @@ import peewee
 from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template, request, url_for
 
 from ..documents import DocumentNotFound
-from ..errors import JobNotFound, QueueNotFound
+from ..errors import JobNotFound, QueueNotFound, WorkerNotFound
 from ..lab import LabError
 from ..monitor.listing import BadFilter
 
@@ -112,6 +112,7 @@ def make_blueprint(localq_app_):
     bp.register_error_handler(JobNotFound, lambda exc: error_response(404, str(exc)))
     bp.register_error_handler(DocumentNotFound, lambda exc: error_response(404, str(exc)))
     bp.register_error_handler(QueueNotFound, lambda exc: error_response(404, str(exc)))
+    bp.register_error_handler(WorkerNotFound, lambda exc: error_response(404, str(exc)))
     bp.register_error_handler(LabError, lambda exc: error_response(404 if isinstance(exc, KeyError) else 400,
                                                                     str(exc)))
     bp.register_error_handler(BadFilter, lambda exc: error_response(400, str(exc)))

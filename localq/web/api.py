@@ -239,6 +239,13 @@ def queue_length():
     return jsonify(active_queues=[{'name': q['name'], 'messages': q['ready'] + q['scheduled']} for q in queues])
 
 
+@bp.post('/api/workers/<path:worker_id>/stop')
+def stop_worker(worker_id):
+    """Stop a worker gracefully (as Ctrl-C would) at its next heartbeat: {"ok": true}."""
+    jobs.request_worker_stop(current_app.extensions['localq'], worker_id)
+    return jsonify(ok=True, worker=worker_id, stop_requested=True)
+
+
 @bp.get('/api/workers')
 def workers():
     """Workers with heartbeat, queues and running jobs: {"workers": [...]}."""

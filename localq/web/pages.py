@@ -152,6 +152,14 @@ def bulk_action():
     return redirect(url_for('localq.pages.job_list', **job_filter.as_args()))
 
 
+@bp.post('/workers/<path:worker_id>/stop')
+def stop_worker(worker_id):
+    """The overview's Stop button of a worker."""
+    jobs.request_worker_stop(localq_app(), worker_id)
+    flash("Worker '%s' stops at its next heartbeat; its running jobs finish first." % worker_id)
+    return redirect(url_for('localq.pages.overview'))
+
+
 @bp.post('/queues/<name>/<action>')
 def queue_action(name, action):
     """The overview's Pause and Resume buttons, and the job list's Empty queue."""

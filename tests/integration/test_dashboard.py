@@ -4,7 +4,7 @@ import json
 import pytest
 
 from localq.monitor import jobs
-from localq.models import Job
+from localq.models import Job, WorkerRecord
 from localq.web import create_app
 from tests.conftest import wait_for
 from tests.sample_tasks import add, bad_input, charge, echo, high_task, wait_gate
@@ -195,6 +195,7 @@ def test_every_error_path_answers_the_one_json_shape(app, client, method, path, 
     ('/queues/default/pause', {}),
     ('/jobs/{failed}/delete', {}),
     ('/queues/default/empty', {}),
+    ('/workers/test-worker/stop', {}),
 ])
 def test_every_page_form_refuses_a_browser_post_without_its_csrf_token(app, client, path, form):
     failed = bad_input.apply_async(('x',))
@@ -381,3 +382,15 @@ def test_text_search_follows_every_change_to_a_job_and_takes_any_characters(app,
     Job.delete().where(Job.id == b.id).execute()
     c = echo.delay(note='a heron')
     assert ids('heron') == {c.id} and ids('5000') == set()
+
+
+def test_the_overview_stops_run_py_s_embedded_worker_and_the_site_goes_on(app, worker, client):
+    page = client.get('/').get_data(as_text=True)
+    assert 'data-worker-action="stop"' in page
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    answer = client.post('/workers/test-worker/stop', data={'csrf_token': token}, headers={'Origin': 'http://127.0.0.1'})
+    assert answer.status_code == 302
+    wait_for(lambda: WorkerRecord.get_by_id('test-worker').stopped_at is not None, timeout=15,
+             what='the embedded worker to stop')
+    assert client.get('/api/overview').status_code == 200 and 'stopped' in client.get('/').get_data(as_text=True)
+    assert create_app(app).test_client().post('/api/workers/test-worker/stop').status_code == 404

@@ -123,3 +123,24 @@ def test_cli_enqueue_wait_prints_the_tasks_error_in_one_line_and_exits_non_zero(
     job_id = out.stdout.strip()
     assert out.returncode == 1 and Job.get_by_id(job_id).state == 'FAILURE'
     assert out.stderr == "localq: job %s ended FAILURE: ValueError: broken: 'a'\n" % job_id
+
+
+def test_the_dashboard_stops_a_worker_process_gracefully(app):
+    from localq.web import create_app
+    from tests.conftest import wait_for, wait_ready
+    from tests.sample_tasks import durable
+    proc = spawn_worker(app.config.data_dir, '-c', '1', '-n', 'stoppable')
+    try:
+        wait_ready(proc)
+        running = durable.delay(1, 1.5)
+        wait_for(lambda: running.state == 'STARTED', what='the job to start')
+        api = create_app(app).test_client()   # as curl would call it
+        assert api.post('/api/workers/stoppable/stop').get_json() == {'ok': True, 'worker': 'stoppable',
+                                                                      'stop_requested': True}
+        # Then at its next heartbeat it stops as Ctrl-C would: the running job finishes first
+        assert proc.wait(timeout=30) == 0
+        assert running.state == 'SUCCESS' and Job.get_by_id(running.id).attempts == 1
+        assert WorkerRecord.get_by_id('stoppable').stopped_at is not None
+        assert api.post('/api/workers/stoppable/stop').status_code == 404   # no longer running
+    finally:
+        stop(proc)
