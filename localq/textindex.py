@@ -67,7 +67,9 @@ def create_text_index(db):
     """Create the index if it is missing (SQLite: the errors indexed at once, the arguments by
     the next catch-ups)."""
     if is_sqlite(db):
-        with db.atomic():
+        # BEGIN IMMEDIATE: processes starting together (a worker, producers) take turns. A
+        # deferred transaction that read the schema and then wrote failed "database is locked".
+        with write_transaction(db):
             new = not db.execute_sql("SELECT 1 FROM sqlite_master WHERE name = 'job_error_text'").fetchone()
             for statement in SQLITE_SETUP:
                 db.execute_sql(statement)
