@@ -75,3 +75,9 @@ def test_rate_limit_gives_the_start_order_and_why_it_differs_from_the_queues():
     assert line.startswith('Calls started in the order #3, #4, #2, #1, #5, #7, #6: 6 of 7 out of their place in the '
                            'queue, because each call is given its slot when a worker picks it up')
     assert RateLimit.order_line([0, 1, 2], 2).startswith('All 3 calls started in the order they were queued this time')
+
+
+def test_scaling_has_no_rate_before_its_first_job_is_queued():
+    # a page refresh between the workers coming online and the jobs being queued (it raised IndexError)
+    from localq.lab.scenarios.scaling import ScalingWorkers
+    assert ScalingWorkers.rates([(0.0, 1), (2.0, 2), (5.0, None)], [], 0.0) == {}

@@ -77,7 +77,9 @@ class LargePayloads(Scenario):
                              'sha256': {(j['result'] or {}).get('sha256') for j in jobs if j['result']}}
             rows.append([variant, len(jobs), '{:,}'.format(data[variant]['message_bytes']),
                          '{:,}'.format(data[variant]['total_bytes']), data[variant]['enqueue_ms']])
-        done = all(finished(ctx.jobs(v)) for v in ('bytes', 'path')) and len(data) == 2
+        # Done once both kinds of job finished and the runner has noted its enqueue timings.
+        done = all(finished(ctx.jobs(v)) for v in ('bytes', 'path')) and len(data) == 2 and \
+            all(timings.get(v) for v in ('bytes', 'path'))
         for v in data.values():
             v['sha256'] = sorted(v['sha256'])
         lines = []

@@ -135,6 +135,8 @@ class ScalingWorkers(Scenario):
         """{workers: jobs done per second} over the stretches with that many workers online while jobs were
         still waiting. A job counts for the share of its run inside a stretch: whole jobs finishing at its
         edges would make a short stretch look faster than its workers can go."""
+        if not jobs:   # workers online before the first job is queued: no rate yet
+            return {}
         runs = [(j['started_at'] - t0, j['finished_at'] - t0) for j in jobs if j['started_at'] and j['finished_at']]
         first_starts = sorted((j['started_at'] or float('inf')) - t0 for j in jobs)
         done, spans = {}, {}
