@@ -35,12 +35,22 @@ def _reflect(db):
     return reflected
 
 
+def _indexes_not_data(db):
+    """SQLite tables that are indexes, rebuilt on the destination rather than copied: full-text
+    (FTS5) tables with their shadow tables, and the job text index's mark (textindex.py)."""
+    virtual = [n for n, in db.execute_sql("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                          "AND sql LIKE 'CREATE VIRTUAL TABLE%'")]
+    tables = [n for n, in db.execute_sql("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return {n for n in tables if n in virtual or any(n.startswith(v + '_') for v in virtual)} | {'job_text_mark'}
+
+
 def migrate(source, dest, own_models, log=print):
     """Copy every table of the SQLite database `source` into the empty database `dest`.
 
     own_models: the app's registered models (created with their own types); other tables are
     reflected. Returns {table: rows copied}."""
-    src_models = _reflect(source)
+    skip = _indexes_not_data(source)
+    src_models = {name: m for name, m in _reflect(source).items() if name not in skip}
     if 'job' not in src_models:
         raise MigrationError('the source has no job table: is it a localq data folder?')
     own = list(own_models)
