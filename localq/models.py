@@ -135,7 +135,25 @@ class RateSlot(BaseModel):
         table_name = 'rate_slot'
 
 
-ALL_MODELS = [Job, Attempt, WorkerRecord, QueuePause, KeyValue, Counter, RateSlot]
+class OutcomeCounter(BaseModel):
+    """Outcomes counted for /metrics (counters.py): bumped with each outcome, never lowered, so
+    they outlive the Job and Attempt rows retention prunes. One row per task, the job's state
+    after the outcome, the attempt's outcome ('' if none), runtime bucket ('' if untimed) and
+    shard (PostgreSQL: a counter is split over a few rows, so workers do not queue for one)."""
+    task = pw.CharField(max_length=200)
+    state = pw.CharField(max_length=40)
+    attempt = pw.CharField(max_length=40)
+    le = pw.CharField(max_length=20)
+    shard = pw.SmallIntegerField(default=0)
+    n = pw.BigIntegerField(default=0)
+    seconds = pw.DoubleField(default=0)
+
+    class Meta:
+        table_name = 'outcome_counter'
+        primary_key = pw.CompositeKey('task', 'state', 'attempt', 'le', 'shard')
+
+
+ALL_MODELS = [Job, Attempt, WorkerRecord, QueuePause, KeyValue, Counter, RateSlot, OutcomeCounter]
 
 
 # Columns added after the first release: a data folder made before them gets them on open.

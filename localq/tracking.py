@@ -14,7 +14,7 @@ import traceback as tb
 from huey import signals as S
 from huey.exceptions import RateLimitExceeded, TaskTimeout
 
-from . import disk, states, workflow
+from . import counters, disk, states, workflow
 from .db import is_connection_error
 from .errors import Retry, Revoked
 from .states import SQL_RUNNING
@@ -100,9 +100,10 @@ class JobTracker:
                 pause = min(5.0, pause * 2)
 
     def _finish(self, job_id, sets, params, outcome, error=(None, None, None), defer=False, then=None, attempt=None):
-        """Update a running job and add its attempt row, in one short write transaction.
+        """Update a running job, add its attempt row and count it (counters.py: one upsert), in one
+        short write transaction.
 
-        With defer, the two statements ride on this worker thread's next claim
+        With defer, the three statements ride on this worker thread's next claim
         (JobStorage.defer_until_next_claim). then(now), if given, runs in the same
         transaction (a workflow member releasing or cancelling what waits for it)."""
         now = time.time()
@@ -117,6 +118,8 @@ class JobTracker:
              'SELECT id, attempts, worker, started_at, CAST(? AS DOUBLE PRECISION), CAST(? AS TEXT), CAST(? AS TEXT), '
              'CAST(? AS TEXT), CAST(? AS TEXT) FROM job WHERE id = ? AND updated_at = ?',
              (now, outcome) + tuple(error) + (job_id, now)),
+            # Counted under the same condition: the runtime histogram, finished jobs, retries.
+            counters.after_attempt(self.storage, job_id, outcome, now),
         ]
         if defer and then is None and not self.app.huey.immediate:
             self.storage.defer_until_next_claim(statements)
@@ -124,6 +127,7 @@ class JobTracker:
         with self.app.write_transaction():
             applied = self.storage.sql(*statements[0]).rowcount
             self.storage.sql(*statements[1])
+            self.storage.sql(*statements[2])
             if then is not None and applied:
                 self.move_workflow(job_id, then, now)
         if then is not None:
@@ -255,6 +259,7 @@ class JobTracker:
                 'INSERT INTO attempt (job_id, number, worker, started_at, finished_at, outcome, '
                 "error_type, error_message, traceback) VALUES (?, ?, ?, ?, ?, 'LOST', ?, ?, ?)",
                 (job_id, attempts, worker, started_at, now) + err)
+            self.storage.sql(*counters.untimed(self.storage, name, state, 'LOST'))
             if root_id and state in states.TERMINAL:
                 self.move_workflow(job_id, lambda at: workflow.after_final(
                     self.app, job_id, name, state, json.loads(message).get('w'), err, at), now)
@@ -263,9 +268,12 @@ class JobTracker:
     def on_expired(self, signal, task, *args):
         now = time.time()
         with self.app.write_transaction():
-            self.storage.sql("UPDATE job SET state = 'REVOKED', finished_at = ?, lease_until = NULL, "
-                             "attempts = attempts - 1, wait_reason = 'expired before it started' WHERE id = ?",
-                             (now, task.id))
+            expired = self.storage.sql(
+                "UPDATE job SET state = 'REVOKED', finished_at = ?, lease_until = NULL, "
+                "attempts = attempts - 1, wait_reason = 'expired before it started' WHERE id = ? RETURNING task",
+                (now, task.id)).fetchone()
+            if expired:   # finished without an attempt
+                self.storage.sql(*counters.untimed(self.storage, expired[0], states.REVOKED))
             wf = getattr(task, 'workflow', None)
             if wf:
                 self.move_workflow(task.id, lambda at: workflow.after_final(

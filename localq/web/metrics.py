@@ -1,9 +1,11 @@
-"""/metrics in Prometheus' text format, read from the Job rows at scrape time."""
+"""/metrics in Prometheus' text format: gauges read from the Job rows at scrape time, counters
+and the runtime histogram from the outcome_counter table (localq/counters.py), which every
+worker bumps with each outcome, so they are monotonic across processes and retention."""
 from flask import Blueprint, Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from .. import disk
+from .. import counters, disk
 from ..monitor import jobs, stats
 
 bp = Blueprint('metrics', __name__)
@@ -38,6 +40,28 @@ class JobCollector:
         free = disk.free_bytes(app.config.data_dir)
         if free is not None:
             yield GaugeMetricFamily('localq_data_disk_free_bytes', "Free bytes on the data folder's disk", value=free)
+        yield from outcome_families(counters.read(app.huey.storage))
+
+
+def outcome_families(by_task):
+    """Counters and the runtime histogram, per task (counters.read()); every series of a task
+    that has finished anything is present, zeros included."""
+    finished = CounterMetricFamily('localq_jobs_finished', 'Jobs a worker finished, by task and final state',
+                                   labels=['task', 'state'])
+    runtime = HistogramMetricFamily('localq_task_runtime_seconds',
+                                    'Runtime of attempts that ran to an outcome (success, failure, timeout, '
+                                    'retry, revoked while running), from start to end', labels=['task'])
+    retries = CounterMetricFamily('localq_task_retries', 'Attempts that failed and left the job to retry',
+                                  labels=['task'])
+    lost = CounterMetricFamily('localq_jobs_lost', "Attempts whose worker was lost or stopped mid-run "
+                               '(the job was rescued, failed or revoked)', labels=['task'])
+    for task, c in sorted(by_task.items()):
+        for state, n in sorted(c['finished'].items()):
+            finished.add_metric([task, state], n)
+        runtime.add_metric([task], c['buckets'], c['seconds'])
+        retries.add_metric([task], c['retries'])
+        lost.add_metric([task], c['lost'])
+    yield from (finished, runtime, retries, lost)
 
 
 registry = CollectorRegistry(auto_describe=False)  # collect() needs a request
