@@ -38,7 +38,10 @@ SQLITE_SETUP = (
     'INSERT OR IGNORE INTO job_text_mark (id, last_rowid) VALUES (1, 0)',
     "CREATE VIRTUAL TABLE IF NOT EXISTS job_error_text USING fts5(error_type, error_message, content='job', "
     "content_rowid='rowid', tokenize='trigram')",
-    "CREATE TRIGGER IF NOT EXISTS job_error_text_update AFTER UPDATE OF error_type, error_message ON job BEGIN "
+    # WHEN: SQLite fires an UPDATE OF trigger for every column in the SET list, and a success's
+    # outcome sets the error columns to NULL again; only a real change has work to do.
+    "CREATE TRIGGER IF NOT EXISTS job_error_text_update AFTER UPDATE OF error_type, error_message ON job "
+    "WHEN old.error_type IS NOT new.error_type OR old.error_message IS NOT new.error_message BEGIN "
     "INSERT INTO job_error_text (job_error_text, rowid, error_type, error_message) SELECT 'delete', old.rowid, "
     "old.error_type, old.error_message WHERE old.error_type IS NOT NULL OR old.error_message IS NOT NULL; "
     "INSERT INTO job_error_text (rowid, error_type, error_message) SELECT new.rowid, new.error_type, "
