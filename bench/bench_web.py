@@ -118,7 +118,7 @@ def dashboard_times(rows, reps):
         # What the workers' heartbeats do every few seconds: add the new jobs to the text index.
         from localq.textindex import catch_up
         t0 = time.time()
-        while catch_up(app.huey.storage.database):
+        while catch_up(app.huey.storage.database)[0]:
             pass
         print('text index of %d rows built in %.1f s' % (rows, time.time() - t0), flush=True)
         deep = deep_cursor('SUCCESS', int(rows * 0.9 * 0.5))

@@ -320,13 +320,19 @@ class LocalQ:
         self.wake_workers()
         return state
 
+    def served_queues(self):
+        """Queues configured or served by a worker seen in the last day."""
+        names = set(self.config.queue_list)
+        for queues, in self.huey.storage.sql('SELECT queues FROM worker WHERE last_seen > ?',
+                                             (time.time() - 86400,)):
+            names.update(q for q in queues.split(',') if q)
+        return names
+
     def known_queues(self):
         """Queues that exist: configured, served by a worker seen in the last day, or holding
         waiting or running jobs (each read through an index)."""
         storage = self.huey.storage
-        names = set(self.config.queue_list)
-        for queues, in storage.sql('SELECT queues FROM worker WHERE last_seen > ?', (time.time() - 86400,)):
-            names.update(q for q in queues.split(',') if q)
+        names = self.served_queues()
         names.update(q for q, in storage.sql('SELECT DISTINCT queue FROM %s WHERE %s' % (
             storage.table_by('job_claim'), states.SQL_CLAIMABLE)))
         names.update(q for q, in storage.sql('SELECT DISTINCT queue FROM %s WHERE %s' % (

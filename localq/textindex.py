@@ -89,22 +89,32 @@ def create_text_index(db):
         logger.warning('no trigram index for job search (%s); text search scans the job table', exc)
 
 
+def _behind(db):
+    """(the mark, whether a job beyond it exists): two index lookups, no lock."""
+    last = db.execute_sql('SELECT last_rowid FROM job_text_mark').fetchone()[0]
+    return last, db.execute_sql('SELECT 1 FROM job WHERE rowid > ? LIMIT 1', (last,)).fetchone() is not None
+
+
 def catch_up(db, limit=BATCH):
     """SQLite: index the arguments of up to `limit` jobs queued since the last catch-up;
-    returns how many. Several workers may call it at once: the write transaction makes
-    them take turns, and the second finds nothing new."""
+    returns (how many, the mark after). Nothing new costs two reads and no write lock (the
+    workers' heartbeats call it every few seconds). Several workers may index at once: the
+    write transaction makes them take turns, and the second finds nothing new."""
     if not is_sqlite(db):
-        return 0
+        return 0, None
+    last, behind = _behind(db)
+    if not behind:
+        return 0, last
     with write_transaction(db):
         last = db.execute_sql('SELECT last_rowid FROM job_text_mark').fetchone()[0]
         top, n = db.execute_sql('SELECT MAX(rowid), COUNT(*) FROM (SELECT rowid FROM job WHERE rowid > ? '
                                 'ORDER BY rowid LIMIT ?)', (last, limit)).fetchone()
         if not n:
-            return 0
+            return 0, last
         db.execute_sql('INSERT INTO job_text (rowid, args, kwargs) SELECT rowid, args, kwargs FROM job '
                        'WHERE rowid > ? AND rowid <= ?', (last, top))
         db.execute_sql('UPDATE job_text_mark SET last_rowid = ?', (top,))
-    return n
+    return n, top
 
 
 def text_condition(db, text):
@@ -117,7 +127,7 @@ def text_condition(db, text):
     if not is_sqlite(db):
         escaped = text.replace('\\', '\\\\').replace('%', '\\%').replace('_', '\\_')
         return SQL('%s ILIKE %%s' % PG_TEXT, ['%' + escaped + '%'])
-    catch_up(db)   # what the workers' heartbeats have not indexed yet (a batch at most)
+    _, last = catch_up(db)   # what the workers' heartbeats have not indexed yet (a batch at most)
     phrase = '"%s"' % text.replace('"', '""')   # one FTS5 string: no query syntax from users
     found = sum(db.execute_sql('SELECT COUNT(*) FROM (SELECT 1 FROM %s WHERE %s MATCH ? LIMIT ?)' % (table, table),
                                (phrase, SELECTIVE + 1)).fetchone()[0] for table in ('job_text', 'job_error_text'))
@@ -128,7 +138,6 @@ def text_condition(db, text):
     in_error = Job.id.in_(SQL('(SELECT id FROM job WHERE rowid IN '
                               '(SELECT rowid FROM job_error_text WHERE job_error_text MATCH ?))', [phrase]))
     # Jobs queued since the catch-up above (or beyond its batch): a scan of the newest rows only.
-    last = db.execute_sql('SELECT last_rowid FROM job_text_mark').fetchone()[0]
     not_indexed = (Job.id.in_(SQL('(SELECT id FROM job WHERE rowid > ?)', [last])) &
                    (Job.args.contains(text) | Job.kwargs.contains(text)))
     return in_arguments | in_error | not_indexed

@@ -255,18 +255,23 @@ def shared_mul(x, y):
 full_disk_writes_failed = threading.Event()
 
 
+def fill_disk(folder):
+    """Write zeros into folder/filler until the filesystem refuses more."""
+    with open(os.path.join(folder, 'filler'), 'wb') as fh:
+        try:
+            while True:
+                fh.write(b'\0' * 65536)
+                fh.flush()
+        except OSError:
+            pass
+
+
 @app.task(name='tests.fill_then_write', bind=True, max_retries=2)
 def fill_then_write(self, folder):
     """First attempt: fill the disk under `folder`, then try to store a large row (which fails).
     Later attempts just store it."""
     if self.request.retries == 0:
-        with open(os.path.join(folder, 'filler'), 'wb') as fh:
-            try:
-                while True:
-                    fh.write(b'\0' * 65536)
-                    fh.flush()
-            except OSError:
-                pass
+        fill_disk(folder)
     try:
         with app.write_transaction():   # as the document pipeline stores its rows
             Effect.create(key='big:' + 'x' * 400000)

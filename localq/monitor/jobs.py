@@ -235,8 +235,11 @@ def _delete_not_running(app, where, params):
 def delete_job(app, job_id):
     """Delete one job that is not running, with its attempts (RQ's and Flower's "delete");
     True if it was deleted, False if it is running (revoke it first). JobNotFound if unknown."""
-    get_job(job_id)
-    return _delete_not_running(app, 'id = ?', (job_id,)) == 1
+    if _delete_not_running(app, 'id = ?', (job_id,)) == 1:
+        return True
+    if Job.get_or_none(Job.id == job_id) is None:
+        raise JobNotFound(job_id)
+    return False
 
 
 def empty_queue(app, name):
@@ -273,11 +276,6 @@ def attempts_text(app, job):
     return '%d: failed for good, not retried (the task asked for no retry on this error)' % n
 
 
-def paused_queues():
-    from ..models import QueuePause
-    return {name for name, in QueuePause.select(QueuePause.name).tuples()}
-
-
 def wait_kind(job, paused, now):
     """Why an unfinished job is not running, as one word, in the order a worker meets the
     reasons: 'workflow', 'paused', 'rate-limited', 'retry', 'scheduled' or 'ready' (None for a
@@ -309,7 +307,7 @@ def explain_wait(app, job, now=None, paused=None):
     and for a ready job whether any worker serves its queue and how many jobs are ahead."""
     from datetime import datetime
     now = time.time() if now is None else now
-    kind = wait_kind(job, paused_queues() if paused is None else paused, now)
+    kind = wait_kind(job, set(app.paused_queues()) if paused is None else paused, now)
 
     def at(ts):
         return datetime.fromtimestamp(ts).strftime('%H:%M:%S') + ' (in %s)' % human_seconds(ts - now)

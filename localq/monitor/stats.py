@@ -23,7 +23,7 @@ def queue_table(app):
         return rows.setdefault(name, {'name': name, 'ready': 0, 'scheduled': 0, 'running': 0, 'failed': 0,
                                       'paused': False})
 
-    for name in app.known_queues():
+    for name in app.served_queues():   # the queries below add the queues that hold jobs
         row(name)
     for queue, ready, scheduled in storage.sql(
             'SELECT queue, SUM(CASE WHEN eta <= ? THEN 1 ELSE 0 END), SUM(CASE WHEN eta > ? THEN 1 ELSE 0 END) '

@@ -56,7 +56,7 @@ def job_list():
     job_filter = JobFilter.from_args(request.args, jobs.running_states(app))
     page = page_jobs(job_filter, cursor=request.args.get('cursor'), limit=50)
     rows = [jobs.job_to_dict(row, app) for row in page.rows]
-    paused, now = jobs.paused_queues(), time.time()
+    paused, now = set(app.paused_queues()), time.time()
     for job in rows:
         job['why'] = jobs.short_wait(job, paused, now)
     context = dict(rows=rows, page=page, f=job_filter, first_page=not request.args.get('cursor'))

@@ -10,7 +10,7 @@ from localq.models import Attempt, Job
 from localq.web import create_app
 from localq.worker import LocalqConsumer
 from tests.conftest import sqlite_only
-from tests.sample_tasks import APP_MODELS, Effect, fill_then_write, full_disk_writes_failed
+from tests.sample_tasks import APP_MODELS, Effect, fill_disk, fill_then_write, full_disk_writes_failed
 
 pytestmark = sqlite_only   # the data folder's own disk (PostgreSQL's is the server's)
 
@@ -35,16 +35,6 @@ def post_file(client, name, data):
     return client.post('/upload', data=body, content_type='multipart/form-data; boundary=B')
 
 
-def fill(folder):
-    with open(os.path.join(folder, 'filler'), 'wb') as fh:
-        try:
-            while True:
-                fh.write(b'\0' * 65536)
-                fh.flush()
-        except OSError:
-            pass
-
-
 def test_a_full_disk_answers_507_and_nothing_saved_is_lost(app, small_disk):
     app.configure(data_dir=str(small_disk / 'data'))
     app.create_tables(APP_MODELS)
@@ -57,7 +47,7 @@ def test_a_full_disk_answers_507_and_nothing_saved_is_lost(app, small_disk):
         kept = post_file(client, 'kept.txt', b'Refunds are paid within fourteen days. ' * 40).get_json()['task_id']
         assert app.AsyncResult(kept).get(timeout=30)['chunks'] >= 1
         # When the disk fills up
-        fill(small_disk)
+        fill_disk(small_disk)
         # Then uploads, the API and the health check say the disk is full (507), not 500
         refused = post_file(client, 'later.txt', b'More text. ' * 2000)
         assert refused.status_code == 507 and "disk is full" in refused.get_json()['error']
