@@ -64,6 +64,7 @@ class LocalQ:
         self.huey.on_shutdown(name='localq-close-connection')(self.close_thread_connection)
         self.huey.on_shutdown(name='localq-close-event-loop')(aio.close_thread_loop)
         self.huey.storage.default_queue = self.config.default_queue
+        self.huey.storage.lease_seconds = self.config.lease_timeout   # a claim's lease, until a heartbeat renews it
         self._conf = config_mod.Conf(self)
         self.watchdog = Watchdog()
         self.wakeup = Wakeup(self)   # idle workers of this process wait on it
@@ -77,6 +78,7 @@ class LocalQ:
         before = self.config
         self.config = self.config.replace(**settings)
         self.huey.storage.default_queue = self.config.default_queue
+        self.huey.storage.lease_seconds = self.config.lease_timeout   # a claim's lease, until a heartbeat renews it
         if any(getattr(before, k) != getattr(self.config, k) for k in DATABASE_SETTINGS):
             self.close()
         return self

@@ -81,7 +81,7 @@ class JobStorage(KeyValueStore, BaseStorage):
         self.queues = None          # None: every queue; set by a worker
         self.default_queue = 'default'   # of a task declared without queue= (the app's setting)
         self.worker_id = None
-        self.lease_seconds = 15.0
+        self.lease_seconds = 15.0     # a claim's lease: the app's lease_timeout
         self._database = None
         self._open_lock = threading.Lock()
         self._local = threading.local()

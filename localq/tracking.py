@@ -229,15 +229,19 @@ class JobTracker:
         self.release_lost_job(task.id, 'worker stopped while running the job (shutdown)',
                               attempt=getattr(task, 'attempt', None))
 
-    def release_lost_job(self, job_id, why, attempt=None):
+    def release_lost_job(self, job_id, why, attempt=None, lease_ran_out_by=None):
         """acks_late jobs go back to PENDING, others end FAILURE (REVOKED if asked); one LOST attempt.
 
         One conditional UPDATE decides, so two callers (Huey can report one
         interruption from the worker thread and from the consumer) release a
         job once: on PostgreSQL the second waits for the row and finds it
-        no longer running."""
+        no longer running. lease_ran_out_by (a sweep's clock): only if the lease still ran out
+        by then, so a heartbeat that renewed it in the meantime wins."""
         now = time.time()
         err = ('localq.errors.WorkerLost', why, '')
+        fence, fence_params = fence_of(attempt)
+        if lease_ran_out_by is not None:
+            fence, fence_params = fence + ' AND lease_until < ?', fence_params + (lease_ran_out_by,)
         with self.app.write_transaction():
             row = self.storage.sql(
                 "UPDATE job SET state = CASE WHEN revoke_requested THEN 'REVOKED' WHEN acks_late THEN 'PENDING' "
@@ -250,8 +254,8 @@ class JobTracker:
                 'error_message = CASE WHEN acks_late AND NOT revoke_requested THEN error_message ELSE ? END, '
                 'traceback = CASE WHEN acks_late AND NOT revoke_requested THEN traceback ELSE ? END, '
                 'lease_until = NULL WHERE id = ? AND %s%s RETURNING state, attempts, worker, started_at, task, '
-                'root_id, message' % (SQL_RUNNING, fence_of(attempt)[0]),
-                (now, now) + err + (job_id,) + fence_of(attempt)[1]).fetchone()
+                'root_id, message' % (SQL_RUNNING, fence),
+                (now, now) + err + (job_id,) + fence_params).fetchone()
             if row is None:
                 return None
             state, attempts, worker, started_at, name, root_id, message = row

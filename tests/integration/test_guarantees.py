@@ -11,6 +11,7 @@ import pytest
 from localq.monitor import jobs
 from localq.monitor.listing import JobFilter, page_jobs
 from localq.models import Attempt, Job
+from localq.recovery import find_stale_runs, release_stale_runs
 from localq.retention import prune_jobs
 from localq.worker import LocalqConsumer
 from tests.conftest import ROOT, processes_mentioning, spawn_worker, wait_for
@@ -56,18 +57,26 @@ def test_sigkilled_workers_lose_no_acks_late_job_and_repeat_no_effect(app):
 
 
 def test_killing_only_the_main_process_of_process_workers_loses_nothing_and_runs_nothing_twice(app):
-    # Given 30 acks_late jobs of 0.4 s and two process workers (-P process, 2 children each)
+    # Given 24 acks_late jobs of 1 s and two process workers (-P process, 2 children each)
     data = app.config.data_dir
-    results = [critical.delay(i, 0.4) for i in range(30)]
+    results = [critical.delay(i, 1.0) for i in range(24)]
     workers = [spawn_worker(data, '-c', '2', '-P', 'process', env=FAST_RESCUE) for _ in range(2)]
     killed = 0
+
+    def both_children_mid_job(pid):
+        # Both runs of this worker began under 0.6 s ago, so neither is near its end: a kill
+        # there interrupts two runs. (A run killed after its task returned but before its
+        # outcome was written would rightly run again: acks_late is at least once.)
+        return Job.select().where(Job.state == 'STARTED', Job.worker.endswith(':%d' % pid),
+                                  Job.started_at > time.time() - 0.6).count() == 2
+
     try:
         # When the main process of a worker (only it: as an out-of-memory kill does) is SIGKILLed
         # while its children run jobs, three times, each time starting a new worker in its place
         for victim in (0, 1, 0):
-            wait_for(lambda: Job.select().where(Job.state == 'STARTED').count() >= 2, timeout=30,
-                     what='jobs running')
-            os.kill(workers[victim].pid, signal.SIGKILL)
+            pid = workers[victim].pid
+            wait_for(lambda: both_children_mid_job(pid), timeout=30, what="the victim's children mid-job")
+            os.kill(pid, signal.SIGKILL)
             workers[victim].communicate(timeout=30)
             killed += 1
             workers[victim] = spawn_worker(data, '-c', '2', '-P', 'process', env=FAST_RESCUE)
@@ -78,12 +87,13 @@ def test_killing_only_the_main_process_of_process_workers_loses_nothing_and_runs
             finish(w)
     # Then every job succeeded, and each ran to its end once: the killed workers' children died
     # with them (their jobs were rescued once, by the lease), none finished a job a second time
-    assert sorted(r.get(timeout=1) for r in results) == list(range(30))
+    assert sorted(r.get(timeout=1) for r in results) == list(range(24))
     with open(os.path.join(data, 'executions.log')) as fh:
         done = [line.split()[1] for line in fh if line.startswith('done ')]
-    assert sorted(done, key=int) == [str(i) for i in range(30)], 'a job finished twice or never'
+    assert sorted(done, key=int) == [str(i) for i in range(24)], 'a job finished twice or never'
     successes = Attempt.select().where(Attempt.outcome == 'SUCCESS').count()
-    assert successes == 30 and killed == 3
+    lost = Attempt.select().where(Attempt.outcome == 'LOST').count()
+    assert successes == 24 and killed == 3 and lost == 6   # two interrupted runs per kill
     # and no process of this data folder is left (the children of the killed ones included)
     wait_for(lambda: not processes_mentioning(data), timeout=15, what='every worker process to be gone')
 
@@ -101,6 +111,32 @@ def test_a_lost_job_without_acks_late_fails_as_worker_lost(app):
     job = Job.get_by_id(result.id)
     assert job.error_type == 'localq.errors.WorkerLost' and 'worker lost' in job.error_message
     assert [a.outcome for a in Attempt.select().where(Attempt.job == result.id)] == ['LOST']
+
+
+def test_two_sweepers_that_find_one_stale_run_release_it_once_and_leave_its_next_run_alone(app):
+    # Given an acks_late job whose worker died while running it (its lease ran out), and two
+    # workers' sweeps that both found it stale at the same moment
+    result = critical.delay(1)
+    storage = app.huey.storage
+    assert storage.dequeue() is not None
+    later = time.time() + 60
+    first_sweep, second_sweep = find_stale_runs(app, later), find_stale_runs(app, later)
+    # When the first releases it, another worker claims it, and only then the second sweep acts
+    assert release_stale_runs(app, first_sweep, later) == {result.id: 'PENDING'}
+    assert storage.dequeue() is not None
+    assert release_stale_runs(app, second_sweep, later) == {}
+    # Then the new run goes on: one lost attempt, and the job is running (its attempt 2)
+    job = Job.get_by_id(result.id)
+    assert (job.state, job.attempts) == ('STARTED', 2)
+    assert [a.outcome for a in Attempt.select().where(Attempt.job == result.id)] == ['LOST']
+
+
+def test_a_claimed_job_holds_the_configured_lease_before_any_heartbeat(app):
+    app.configure(lease_timeout=120.0, heartbeat_interval=60.0)
+    result = critical.delay(1)
+    assert app.huey.storage.dequeue() is not None
+    job = Job.get_by_id(result.id)
+    assert job.lease_until - job.started_at == pytest.approx(120.0)   # not rescued after 15 s while it runs
 
 
 def test_graceful_shutdown_puts_a_running_acks_late_job_back_at_once(app):
