@@ -7,7 +7,7 @@ import time
 import peewee
 
 from . import config as config_mod
-from . import aio, current, states, workflow
+from . import aio, counters, current, states, workflow
 from . import db as db_mod
 from . import models as models_mod
 from .errors import (InvalidCallOptions, InvalidTaskOptions, JobNotFound, LocalqError, NotRegistered,
@@ -308,6 +308,7 @@ class LocalQ:
             if state in states.NOT_STARTED:
                 storage.sql("UPDATE job SET state = 'REVOKED', finished_at = ?, wait_reason = 'revoked by a user' "
                             'WHERE id = ?', (now, job_id))
+                counters.count_unrun(storage, [task], states.REVOKED)
                 if root_id:
                     workflow.after_final(self, job_id, task, states.REVOKED, json.loads(message).get('w'),
                                          ('localq.errors.Revoked', 'job %s was revoked' % job_id, ''), now)
@@ -315,10 +316,12 @@ class LocalQ:
             elif states.is_running(state):
                 storage.sql('UPDATE job SET revoke_requested = ? WHERE id = ?', (True, job_id))
             if root_id == job_id:
-                storage.sql("UPDATE job SET state = 'REVOKED', finished_at = ?, wait_reason = ?, error_type = ?, "
-                            "error_message = ? WHERE root_id = ? AND state IN ('PENDING', 'RETRY', 'WAITING')",
-                            (now, workflow.not_run_reason(task, job_id, states.REVOKED), 'localq.errors.Revoked',
-                             'its workflow was revoked', job_id))
+                members = storage.sql(
+                    "UPDATE job SET state = 'REVOKED', finished_at = ?, wait_reason = ?, error_type = ?, "
+                    "error_message = ? WHERE root_id = ? AND state IN ('PENDING', 'RETRY', 'WAITING') RETURNING task",
+                    (now, workflow.not_run_reason(task, job_id, states.REVOKED), 'localq.errors.Revoked',
+                     'its workflow was revoked', job_id)).fetchall()
+                counters.count_unrun(storage, [t for t, in members], states.REVOKED)
         self.wake_workers()
         return state
 

@@ -50,9 +50,9 @@ AFTER_ATTEMPT = {sqlite: (
         ' '.join("WHEN runtime <= %s THEN '%s'" % (le, le) for le in LE[:-1]), INF, shard) + _UPSERT)
     for sqlite, shard in SHARD_SQL.items()}
 
-# An outcome without a runtime: (task, state, attempt) given.
+# Outcomes without a runtime: (task, state, attempt, how many) given.
 UNTIMED = {sqlite: ('INSERT INTO outcome_counter (task, state, attempt, le, shard, n, seconds) '
-                   "VALUES (?, ?, ?, '', %s, 1, 0) " % shard + _UPSERT) for sqlite, shard in SHARD_SQL.items()}
+                   "VALUES (?, ?, ?, '', %s, ?, 0) " % shard + _UPSERT) for sqlite, shard in SHARD_SQL.items()}
 
 
 def after_attempt(storage, job_id, outcome, now):
@@ -60,9 +60,19 @@ def after_attempt(storage, job_id, outcome, now):
     return AFTER_ATTEMPT[storage.is_sqlite], (STATE_AFTER.get(outcome, outcome), outcome, now, now, job_id, now)
 
 
-def untimed(storage, task, state, attempt=''):
+def untimed(storage, task, state, attempt='', n=1):
     """(sql, params) counting an outcome with no runtime (a lost attempt, an expiry)."""
-    return UNTIMED[storage.is_sqlite], (task, state, attempt)
+    return UNTIMED[storage.is_sqlite], (task, state, attempt, n)
+
+
+def count_unrun(storage, tasks, state):
+    """Count jobs that ended in `state` without an attempt (revoked or flushed while waiting, a
+    workflow member cancelled), given the task of each (an UPDATE's RETURNING task)."""
+    per_task = {}
+    for task in tasks:
+        per_task[task] = per_task.get(task, 0) + 1
+    for task, n in sorted(per_task.items()):
+        storage.sql(*untimed(storage, task, state, n=n))
 
 
 def _bound(le):

@@ -24,7 +24,8 @@ import time
 from huey.storage import BaseStorage
 from peewee import IntegrityError
 
-from .states import SQL_CLAIMABLE, SQL_RUNNING
+from . import counters
+from .states import REVOKED, SQL_CLAIMABLE, SQL_RUNNING
 from .db import is_sqlite, write_transaction
 from .keyvalue import KeyValueStore
 
@@ -309,8 +310,10 @@ class JobStorage(KeyValueStore, BaseStorage):
 
     def flush_queue(self):
         qsql, qparams = self._queue_filter()
-        self.sql("UPDATE job SET state = 'REVOKED', finished_at = ?, wait_reason = 'flushed' "
-                 'WHERE %s%s' % (SQL_CLAIMABLE, qsql), (time.time(),) + qparams)
+        with self.write_transaction():
+            flushed = self.sql("UPDATE job SET state = 'REVOKED', finished_at = ?, wait_reason = 'flushed' "
+                               'WHERE %s%s RETURNING task' % (SQL_CLAIMABLE, qsql), (time.time(),) + qparams)
+            counters.count_unrun(self, [t for t, in flushed.fetchall()], REVOKED)
 
     # -- schedule: the claim honours eta, so there is no separate schedule --
     def add_to_schedule(self, data, ts):
@@ -332,8 +335,10 @@ class JobStorage(KeyValueStore, BaseStorage):
         return [m.encode('utf-8') for m, in rows[:limit]]
 
     def flush_schedule(self):
-        self.sql("UPDATE job SET state = 'REVOKED', finished_at = ? WHERE %s AND eta > ?" % SQL_CLAIMABLE,
-                 (time.time(), time.time()))
+        with self.write_transaction():
+            flushed = self.sql("UPDATE job SET state = 'REVOKED', finished_at = ? WHERE %s AND eta > ? RETURNING task"
+                               % SQL_CLAIMABLE, (time.time(), time.time()))
+            counters.count_unrun(self, [t for t, in flushed.fetchall()], REVOKED)
 
     # -- rate limits --------------------------------------------------------
     def reserve_rate_slot(self, key, interval, now=None):

@@ -14,7 +14,7 @@ chord. Rows for all members also make the whole workflow visible and revocable.
 """
 import json
 
-from . import states
+from . import counters, states
 from .canvas import signature
 from .plan import Member, errback_call, member_columns
 
@@ -70,8 +70,9 @@ def cancel_dependents(storage, job_id, group_id, why, error, now):
         rows = storage.sql(
             "UPDATE job SET state = 'REVOKED', finished_at = ?, wait_reason = ?, error_type = ?, "
             "error_message = ?, traceback = ? WHERE state = 'WAITING' AND parent_id IN (%s) "
-            'RETURNING id, group_id' % ','.join('?' * len(frontier)),
+            'RETURNING id, group_id, task' % ','.join('?' * len(frontier)),
             (now, why[:MAX_REASON], error_type, message, traceback) + tuple(frontier)).fetchall()
+        counters.count_unrun(storage, [r[2] for r in rows], states.REVOKED)
         cancelled += [r[0] for r in rows]
         frontier = sorted({r[0] for r in rows} | {r[1] for r in rows if r[1]})
     return cancelled

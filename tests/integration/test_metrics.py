@@ -138,3 +138,17 @@ def test_an_expired_job_counts_as_revoked_and_an_old_database_gets_the_table(app
     _, samples = scrape(client)
     assert finished(samples, 'tests.add', 'REVOKED') == 1 and finished(samples, 'tests.add', 'SUCCESS') == 0
     assert of_task(samples, 'localq_task_runtime_seconds_count', 'tests.add') == 0
+
+
+def test_jobs_revoked_before_they_ran_are_counted(app, client):
+    # Given a waiting job and a three-step chain, none run (no worker)
+    single = add.delay(1, 1)
+    chain = (add.s(1, 1) | add.s(2) | add.s(3)).apply_async()
+    # When both are revoked (the chain by its first step: its later steps are cancelled with it)
+    assert app.revoke(single.id) == 'REVOKED'
+    assert app.revoke(chain.parent.parent.id) == 'REVOKED'
+    assert Job.select().where(Job.state == 'REVOKED').count() == 4
+    # Then each counts as one REVOKED job of its task, with no attempt and no runtime
+    _, samples = scrape(client)
+    assert finished(samples, 'tests.add', 'REVOKED') == 4
+    assert of_task(samples, 'localq_task_runtime_seconds_count', 'tests.add') == 0
