@@ -26,6 +26,7 @@ from .outage import Outage, quiet_transient_task_errors
 from .recovery import recover_stale_jobs
 from .retention import prune_jobs
 from .textindex import catch_up
+from .watchdog import interrupt
 from .states import SQL_CLAIMABLE, SQL_RUNNING
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,6 @@ class LocalqThreadEnvironment(ThreadEnvironment):
         return self.app.watchdog.hard_limit(seconds)
 
     def interrupt_workers(self, procs):
-        from .watchdog import interrupt
         for thread_id in list(self.app.watchdog.running.values()):
             interrupt(thread_id, KeyboardInterrupt)
 
@@ -79,12 +79,12 @@ class LocalqProcessEnvironment(ProcessEnvironment):
         die_with_parent()
         if os.getppid() != self.parent_pid:   # the parent died before the line above
             os._exit(0)
-        interrupt = signal.getsignal(self.interrupt)
+        hueys_handler = signal.getsignal(self.interrupt)
 
         def on_interrupt(signum, frame):
             if os.getppid() != self.parent_pid:
                 os._exit(0)   # orphaned: nobody will set the stop flag; SIGTERM means stop now
-            interrupt(signum, frame)
+            hueys_handler(signum, frame)
         signal.signal(self.interrupt, on_interrupt)
 
 
@@ -94,6 +94,33 @@ class LocalqWorker(Worker):
         self.app = app
         self.parent_pid = parent_pid   # process workers: the consumer's pid
         self.outage = Outage('worker thread', app.config.data_dir)
+
+    def initialize(self):
+        super().initialize()
+        if self.parent_pid is not None:
+            self._revokes_stop = threading.Event()
+            threading.Thread(target=self.watch_revokes, name='localq-revokes', daemon=True).start()
+
+    def watch_revokes(self):
+        """A process worker's child: stop its running job when a user revokes it. The consumer's
+        heartbeat cannot reach a thread of this process, so the child looks for itself, as
+        often as a heartbeat beats, and reads the database only while a job runs."""
+        outage = Outage('revokes of worker process', self.app.config.data_dir)
+        try:
+            while not self._revokes_stop.wait(self.app.config.heartbeat_interval if outage.since is None
+                                              else outage.pause()):
+                try:
+                    deliver_revokes(self.app, self.huey.storage.worker_id)
+                    outage.over()
+                except Exception as exc:
+                    outage.failed(exc)
+        finally:
+            self.huey.storage.close()   # this thread's connection
+
+    def shutdown(self):
+        if getattr(self, '_revokes_stop', None) is not None:
+            self._revokes_stop.set()
+        super().shutdown()
 
     def check_parent(self):
         """A process worker whose consumer has died stops before claiming anything more."""
@@ -349,15 +376,21 @@ class LocalqConsumer(Consumer):
             os.kill(os.getpid(), signal.SIGINT)
 
     def _deliver_revokes(self):
-        running = self.app.watchdog.running
-        if not running:
-            return
-        from .watchdog import interrupt
-        rows = self.app.huey.storage.sql(
-            'SELECT id FROM job WHERE worker = ? AND worker_pid = ? AND revoke_requested = ?',
-            (self.worker_id, os.getpid(), True)).fetchall()
-        for job_id, in rows:
-            thread_id = running.get(job_id)
-            if thread_id is not None:
-                logger.info('%s: revoked while running; stopping it', job_id)
-                interrupt(thread_id, Revoked)
+        deliver_revokes(self.app, self.worker_id)
+
+
+def deliver_revokes(app, worker_id):
+    """Stop the jobs this process runs that a user revoked (Revoked raised in their thread).
+    A thread worker's heartbeat calls it; a process worker's children each call it for
+    themselves (LocalqWorker.watch_revokes), since only they can reach their task's thread."""
+    running = app.watchdog.running
+    if not running:
+        return
+    rows = app.huey.storage.sql(
+        'SELECT id FROM job WHERE worker = ? AND worker_pid = ? AND revoke_requested = ?',
+        (worker_id, os.getpid(), True)).fetchall()
+    for job_id, in rows:
+        thread_id = running.get(job_id)
+        if thread_id is not None:
+            logger.info('%s: revoked while running; stopping it', job_id)
+            interrupt(thread_id, Revoked)

@@ -7,7 +7,7 @@ import sys
 import urllib.request
 
 from localq.lab.scenarios import RateLimit
-from localq.models import Job, WorkerRecord
+from localq.models import Attempt, Job, WorkerRecord
 from tests.conftest import ROOT, free_port, spawn_worker
 from tests.sample_tasks import paced, pid
 
@@ -144,3 +144,23 @@ def test_the_dashboard_stops_a_worker_process_gracefully(app):
         assert api.post('/api/workers/stoppable/stop').status_code == 404   # no longer running
     finally:
         stop(proc)
+
+
+def test_revoking_a_job_running_on_a_process_worker_stops_it_and_the_worker_goes_on(app):
+    from tests.conftest import wait_for
+    from tests.sample_tasks import loop_until_revoked
+    # Given a -P process worker running a job that never ends by itself
+    proc = spawn_worker(app.config.data_dir, '-c', '1', '-P', 'process', '-n', 'forked',
+                        env={'LOCALQ_HEARTBEAT_INTERVAL': '0.2'})
+    try:
+        endless = loop_until_revoked.delay('forked')
+        wait_for(lambda: endless.state == 'STARTED', timeout=30, what='the job running')
+        # When a user revokes it
+        app.revoke(endless.id)
+        # Then it stops as REVOKED (its one attempt too), and the same child runs the next job
+        wait_for(lambda: endless.state == 'REVOKED', timeout=10, what='REVOKED')
+        assert pid.delay().get(timeout=10) == Job.get_by_id(endless.id).worker_pid
+    finally:
+        code = stop(proc)
+    assert [a.outcome for a in Attempt.select().where(Attempt.job == endless.id)] == ['REVOKED']
+    assert code == 0
