@@ -27,6 +27,10 @@ from .models import Job
 logger = logging.getLogger(__name__)
 
 MIN_CHARS = 3      # a trigram index finds nothing shorter
+# Characters of a job's args (and of its kwargs) that are indexed. Each distinct trigram is an
+# index entry: 3 jobs with 2 MB of base64 in their arguments (the lab's payloads lesson) took
+# 17.6 s to index, holding SQLite's write lock, so producers failed "database is locked".
+INDEXED_CHARS = 2048
 SELECTIVE = 5000   # matches up to which the index drives the query (see text_condition)
 BATCH = 20000      # jobs indexed per catch-up statement
 
@@ -58,12 +62,13 @@ SQLITE_SETUP = (
     # row the highest rowid + 1, which after deleting the newest jobs is one already passed.
     "CREATE TRIGGER IF NOT EXISTS job_text_delete AFTER DELETE ON job "
     "WHEN old.rowid <= (SELECT last_rowid FROM job_text_mark) BEGIN "
-    "INSERT INTO job_text (job_text, rowid, args, kwargs) VALUES ('delete', old.rowid, old.args, old.kwargs); "
+    "INSERT INTO job_text (job_text, rowid, args, kwargs) VALUES ('delete', old.rowid, substr(old.args, 1, %d), "
+    "substr(old.kwargs, 1, %d)); " % (INDEXED_CHARS, INDEXED_CHARS) +
     "UPDATE job_text_mark SET last_rowid = (SELECT COALESCE(MAX(rowid), 0) FROM job) "
     "WHERE last_rowid > (SELECT COALESCE(MAX(rowid), 0) FROM job); END",
 )
-PG_TEXT = ("(COALESCE(args, '') || ' ' || COALESCE(kwargs, '') || ' ' || COALESCE(error_type, '') "
-           "|| ' ' || COALESCE(error_message, ''))")
+PG_TEXT = ("(left(COALESCE(args, ''), %d) || ' ' || left(COALESCE(kwargs, ''), %d) || ' ' || COALESCE(error_type, '') "
+           "|| ' ' || COALESCE(error_message, ''))" % (INDEXED_CHARS, INDEXED_CHARS))
 
 
 def create_text_index(db):
@@ -111,8 +116,9 @@ def catch_up(db, limit=BATCH):
                                 'ORDER BY rowid LIMIT ?)', (last, limit)).fetchone()
         if not n:
             return 0, last
-        db.execute_sql('INSERT INTO job_text (rowid, args, kwargs) SELECT rowid, args, kwargs FROM job '
-                       'WHERE rowid > ? AND rowid <= ?', (last, top))
+        db.execute_sql('INSERT INTO job_text (rowid, args, kwargs) SELECT rowid, substr(args, 1, ?), '
+                       'substr(kwargs, 1, ?) FROM job WHERE rowid > ? AND rowid <= ?',
+                       (INDEXED_CHARS, INDEXED_CHARS, last, top))
         db.execute_sql('UPDATE job_text_mark SET last_rowid = ?', (top,))
     return n, top
 

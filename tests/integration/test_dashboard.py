@@ -64,6 +64,26 @@ def test_filters_by_task_queue_state_and_text_in_arguments_or_errors(app, worker
     assert failed.id[:8] in page and 'ValueError' in page
 
 
+def test_a_huge_argument_is_searchable_by_its_start_and_indexed_within_bounds(app, client):
+    # Given a job whose argument is 1 MB of random text (the payloads lesson's anti-pattern)
+    import base64
+    import os
+    from localq.textindex import INDEXED_CHARS, catch_up
+    noise = base64.b64encode(os.urandom(768 * 1024)).decode()
+    big = echo.delay(data='harbour-crane ' + noise)
+    small = echo.delay(data='harbour-crane')
+    # When the text index catches up with it (SQLite: in batches; PostgreSQL: as it is queued)
+    sqlite = app.huey.storage.is_sqlite
+    assert catch_up(app.database)[0] == (2 if sqlite else 0)
+    # Then the job list finds it by the start of its argument
+    assert set(client.get('/api/tasks?q=harbour-crane').get_json()) == {big.id, small.id}
+    # and the index holds its first INDEXED_CHARS characters, not a megabyte of trigrams
+    # (indexing those held SQLite's write lock for seconds: producers failed "database is locked")
+    if sqlite:
+        app.database.execute_sql("CREATE VIRTUAL TABLE temp.job_text_terms USING fts5vocab(main, job_text, 'row')")
+        assert app.database.execute_sql('SELECT COUNT(*) FROM temp.job_text_terms').fetchone()[0] < 2 * INDEXED_CHARS
+
+
 def test_a_damaged_page_link_is_a_clear_400(app, client):
     response = client.get('/api/tasks?cursor=not-a-cursor')
     assert response.status_code == 400 and 'start again' in response.get_json()['error']
