@@ -95,6 +95,17 @@ class WorkerRecord(BaseModel):
         table_name = 'worker'
 
 
+class WorkerTask(BaseModel):
+    """A task a worker has (registered when it starts). A worker claims only jobs of tasks it has,
+    or of tasks no worker seen in the last day has (those it fails at once: NotRegistered)."""
+    worker = pw.CharField(max_length=200)
+    task = pw.CharField(max_length=200)
+
+    class Meta:
+        table_name = 'worker_task'
+        primary_key = pw.CompositeKey('worker', 'task')
+
+
 class QueuePause(BaseModel):
     """A paused queue: workers skip it until the row is removed."""
     name = pw.CharField(primary_key=True, max_length=100)
@@ -153,7 +164,7 @@ class OutcomeCounter(BaseModel):
         primary_key = pw.CompositeKey('task', 'state', 'attempt', 'le', 'shard')
 
 
-ALL_MODELS = [Job, Attempt, WorkerRecord, QueuePause, KeyValue, Counter, RateSlot, OutcomeCounter]
+ALL_MODELS = [Job, Attempt, WorkerRecord, WorkerTask, QueuePause, KeyValue, Counter, RateSlot, OutcomeCounter]
 
 
 # Columns added after the first release: a data folder made before them gets them on open.

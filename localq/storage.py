@@ -29,6 +29,9 @@ from .states import REVOKED, SQL_CLAIMABLE, SQL_RUNNING
 from .db import is_sqlite, write_transaction
 from .keyvalue import KeyValueStore
 
+# Seconds a worker's task list counts for claims after its last heartbeat (claim_filter).
+TASK_MEMORY = 86400
+
 # Per-call options of apply_async() that Huey's message has no field for.
 enqueue_options = contextvars.ContextVar('localq_enqueue_options', default=None)
 # Connections a forked worker process inherited (JobStorage.after_fork): never used, never closed.
@@ -80,6 +83,7 @@ class JobStorage(KeyValueStore, BaseStorage):
         self.opener = opener
         self.routes = routes if routes is not None else {}
         self.queues = None          # None: every queue; set by a worker
+        self.known_tasks = None     # None: every task; a worker sets the names it has (claim_filter)
         self.default_queue = 'default'   # of a task declared without queue= (the app's setting)
         self.worker_id = None
         self.lease_seconds = 15.0     # a claim's lease: the app's lease_timeout
@@ -150,6 +154,30 @@ class JobStorage(KeyValueStore, BaseStorage):
             return '', ()
         return ' AND queue IN (%s)' % ','.join('?' * len(self.queues)), tuple(self.queues)
 
+    def register_tasks(self, worker_id):
+        """Record the tasks this worker has, for the other workers' claims (claim_filter), and
+        forget those of workers gone for longer than they count."""
+        with self.write_transaction():
+            self.sql('DELETE FROM worker_task WHERE worker = ? OR worker NOT IN '
+                     '(SELECT id FROM worker WHERE last_seen > ?)', (worker_id, time.time() - TASK_MEMORY))
+            for name in self.known_tasks:
+                self.sql('INSERT INTO worker_task (worker, task) VALUES (?, ?)', (worker_id, name))
+
+    def claim_filter(self, now):
+        """What a worker may claim: its queues, and jobs of tasks it has, or of tasks that no
+        worker seen in the last day has (it fails those at once, NotRegistered: a typo in
+        send_task). So a worker of another app on the same queues (run.py's dashboard beside
+        `localq -A mytasks:app worker`) leaves your jobs to the worker that has them, instead
+        of failing them; and with that worker stopped they wait for it."""
+        qsql, qparams = self._queue_filter()
+        if self.known_tasks is None:
+            return qsql, qparams
+        others = 'task NOT IN (SELECT t.task FROM worker_task t JOIN worker w ON w.id = t.worker WHERE w.last_seen > ?)'
+        if not self.known_tasks:
+            return qsql + ' AND ' + others, qparams + (now - TASK_MEMORY,)
+        return (qsql + ' AND (task IN (%s) OR %s)' % (','.join('?' * len(self.known_tasks)), others),
+                qparams + tuple(self.known_tasks) + (now - TASK_MEMORY,))
+
     # -- queue ------------------------------------------------------------
     def enqueue(self, data, priority=None):
         m = json.loads(bytes(data))['m']
@@ -212,14 +240,15 @@ class JobStorage(KeyValueStore, BaseStorage):
 
     def _anything_ready(self, now):
         # (Not on PostgreSQL: there a claim that finds nothing is as cheap, and a round trip fewer.)
-        qsql, qparams = self._queue_filter()
+        qsql, qparams = self.claim_filter(now)
         return self.sql('SELECT 1 FROM %s WHERE %s AND eta <= ?%s LIMIT 1' % (
             self.table_by('job_claim'), SQL_CLAIMABLE, qsql), (now,) + qparams).fetchone() is not None
 
     def _claim_statement(self, now):
         """The claim: one UPDATE of the first ready job in claim order (priority, then eta) among
-        this worker's queues, skipping paused ones, returning (message, id, attempt number)."""
-        qsql, qparams = self._queue_filter()
+        this worker's queues and tasks (claim_filter), skipping paused queues, returning (message, id,
+        attempt number)."""
+        qsql, qparams = self.claim_filter(now)
         lock = '' if self.is_sqlite else ' FOR UPDATE SKIP LOCKED'
         return (
             "UPDATE job SET state = 'STARTED', started_at = ?, worker = ?, worker_pid = ?, "

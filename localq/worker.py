@@ -184,7 +184,7 @@ class LocalqWorker(Worker):
         claim, or max_delay, a safety net that costs one read a second."""
         storage = self.huey.storage
         seen = self.app.wakeup.generation   # before the read: a commit after it wakes us
-        qsql, qparams = storage._queue_filter()
+        qsql, qparams = storage.claim_filter(time.time())
         row = storage.sql("SELECT MIN(eta) FROM job WHERE %s%s AND queue NOT IN (SELECT name FROM queue_pause)"
                           % (SQL_CLAIMABLE, qsql), qparams).fetchone()
         wake_at = min(row[0] if row[0] is not None else float('inf'), time.time() + self.max_delay)
@@ -213,6 +213,7 @@ class LocalqConsumer(Consumer):
         quiet_transient_task_errors()
         storage = app.huey.storage
         storage.queues = list(queues or cfg.queue_list)
+        storage.known_tasks = sorted(app.tasks)
         self.worker_id = name or cfg.worker_name or '%s:%d' % (socket.gethostname(), os.getpid())
         storage.worker_id = self.worker_id
         super().__init__(app.huey, workers=workers or cfg.workers,
@@ -302,6 +303,7 @@ class LocalqConsumer(Consumer):
             'queues = excluded.queues',
             (self.worker_id, socket.gethostname(), os.getpid(), ','.join(self.app.huey.storage.queues),
              self.workers, self.worker_type, now, now))
+        self.app.huey.storage.register_tasks(self.worker_id)
 
     def _unregister(self):
         try:

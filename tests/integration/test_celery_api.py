@@ -2,6 +2,7 @@
 apply(), AsyncResult from a task, wait(), async tasks."""
 import asyncio
 import os
+import signal
 
 import pytest
 
@@ -35,6 +36,29 @@ def test_a_task_the_worker_does_not_have_fails_at_once_saying_what_it_has(app, p
     assert job.error_message.startswith('tests.ad (worker process-worker has: ') and 'tests.add' in job.error_message
     assert [a.outcome for a in Attempt.select().where(Attempt.job == result.id)] == ['FAILURE']
     assert add.delay(1, 2).get(timeout=20) == 3    # the worker carries on
+
+
+def test_a_worker_of_another_app_leaves_your_jobs_to_the_worker_that_has_their_task(app, process_worker):
+    # Given your worker (process-worker, tests.sample_tasks) and, on the same folder and queues, a
+    # worker of another app that lacks your tasks: localq's own default app, as `python run.py
+    # --data-dir <your folder>` starts it to watch your jobs on the dashboard
+    from tests.conftest import spawn_worker, wait_ready
+    other = spawn_worker(app.config.data_dir, '-c', '2', '-n', 'other-app', app='localq.tasks:app')
+    try:
+        wait_ready(other)
+        # When you queue 20 jobs
+        results = [add.delay(i, i) for i in range(20)]
+        # Then all of them succeed, on your worker; none fails NotRegistered on the other
+        assert [r.get(timeout=20) for r in results] == [2 * i for i in range(20)]
+        assert {Job.get_by_id(r.id).worker for r in results} == {'process-worker'}
+        # and a job for a task that no worker has still fails at once, on either of them
+        typo = app.send_task('tests.ad', args=(1, 2))
+        wait_for(lambda: typo.state == 'FAILURE', timeout=20, what='FAILURE')
+        assert Job.get_by_id(typo.id).error_type == 'localq.errors.NotRegistered'
+    finally:
+        os.killpg(other.pid, signal.SIGTERM)
+        out = other.communicate(timeout=30)[0].decode(errors='replace')
+        assert other.returncode == 0, out
 
 
 def test_shared_task_runs_on_the_app_it_finds(app, process_worker):
