@@ -7,26 +7,43 @@ chain's parent error).
 import asyncio
 import builtins
 import json
+import sys
 import time
 
 from . import states
 from .current import current_app
-from .errors import JobFailed, ResultTimeout, TaskRevoked, WorkerLost
+from .errors import JobFailed, ResultTimeout, TaskRevoked
 
 _FIELDS = ('state', 'meta', 'result', 'error_type', 'error_message', 'traceback', 'parent_id')
 
 
 def rebuild_exception(job_id, error_type, message, traceback):
-    """The task's exception as an instance of its own class when that is safe, else JobFailed."""
-    cls = getattr(builtins, error_type or '', None)
-    if isinstance(cls, type) and issubclass(cls, Exception):
-        exc = cls(message)
-    elif error_type == 'localq.errors.WorkerLost':
-        exc = WorkerLost(message)
-    else:
+    """The task's exception as an instance of its own class, as Celery's .get() raises it: a
+    built-in, or a class of a module this process has imported already (localq's errors, your
+    tasks module: nothing is imported because a row names it). Else JobFailed, which carries
+    the type's name, the message and the traceback."""
+    cls = _exception_class(error_type or '')
+    try:
+        exc = cls(message) if cls is not None else None
+    except Exception:   # a constructor that wants other arguments
+        exc = None
+    if exc is None:
         return JobFailed(job_id, error_type, message, traceback)
     exc.traceback = traceback
     return exc
+
+
+def _exception_class(name):
+    """The Exception subclass called name ('ValueError', 'mytasks.Declined', 'pkg.mod.Outer.Inner')."""
+    found = getattr(builtins, name, None) if '.' not in name else None
+    parts = name.split('.')
+    for cut in range(len(parts) - 1, 0, -1):   # the longest imported module first
+        if found is not None:
+            break
+        found = sys.modules.get('.'.join(parts[:cut]))
+        for attr in parts[cut:]:
+            found = getattr(found, attr, None)
+    return found if isinstance(found, type) and issubclass(found, Exception) else None
 
 
 def _cause(job_id, job):

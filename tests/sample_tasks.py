@@ -205,6 +205,15 @@ def fail(value, why='broken'):
     raise ValueError('%s: %r' % (why, value))
 
 
+class CardDeclined(Exception):
+    """An exception of the user's own, raised by a task."""
+
+
+@app.task(name='tests.decline')
+def decline(card):
+    raise CardDeclined('card %s declined' % card)
+
+
 @app.task(name='tests.until_fixed', max_retries=0)
 def until_fixed(value):
     """Fails until a person fixes the cause (an Effect row 'fixed'), then passes its value on."""

@@ -61,6 +61,24 @@ def test_a_worker_of_another_app_leaves_your_jobs_to_the_worker_that_has_their_t
         assert other.returncode == 0, out
 
 
+def test_get_raises_the_tasks_own_exception_class_as_celery_does(app, process_worker):
+    from localq import JobFailed, NotRegistered
+    from tests.sample_tasks import CardDeclined, decline
+    # An exception class of your tasks module (imported here, as a producer imports it)
+    with pytest.raises(CardDeclined, match='card 4242 declined'):
+        decline.delay('4242').get(timeout=20)
+    # localq's own (a task no worker has)
+    with pytest.raises(NotRegistered, match='tests.nope'):
+        app.send_task('tests.nope').get(timeout=20)
+    # and a class this process has not imported: JobFailed, naming it (nothing is imported for it)
+    job = add.delay(1, 2)
+    assert job.get(timeout=20) == 3
+    Job.update(state='FAILURE', error_type='not_imported_module.Boom', error_message='boom').where(
+        Job.id == job.id).execute()
+    with pytest.raises(JobFailed, match='not_imported_module.Boom: boom'):
+        job.get(timeout=1)
+
+
 def test_shared_task_runs_on_the_app_it_finds(app, process_worker):
     assert shared_mul.delay(3, 4).get(timeout=20) == 12
     assert shared_mul(3, 5) == 15                       # a direct call runs the function
