@@ -11,6 +11,11 @@ _ODD = re.compile(r'[\x00-\x1f\x7f<>:"|?*]')
 
 class UploadRejected(ValueError):
     """Raised with a message for the user when an upload cannot be accepted."""
+    status = 400   # what HTTP answers
+
+
+class UploadTooLarge(UploadRejected):
+    status = 413   # Payload Too Large, as for an oversized API body
 
 
 def check_filename(filename):
@@ -66,7 +71,7 @@ def save_upload(stream, filename, upload_dir, max_bytes, block=1 << 16):
             while chunk:
                 size += len(chunk)
                 if size > max_bytes:
-                    raise UploadRejected('the file is larger than the limit of %d MiB' % (max_bytes // (1 << 20)))
+                    raise UploadTooLarge('the file is larger than the limit of %d MiB' % (max_bytes // (1 << 20)))
                 out.write(chunk)
                 chunk = stream.read(block)
     except BaseException:

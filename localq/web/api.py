@@ -172,7 +172,8 @@ def upload():
 
     curl -F file=@report.pdf http://127.0.0.1:8000/upload
     -> 202 {"task_id": "...", "jobs": [{"task_id": "...", "filename": "report.pdf"}]}
-    Bad files -> 400 {"ok": false, "error": "...", "status": 400}; nothing is stored or queued.
+    Bad files -> 400 {"ok": false, "error": "...", "status": 400} (413 for one over the limit);
+    nothing is stored or queued.
     """
     from ..documents.uploads import UploadRejected, save_upload
     app = current_app.extensions['localq']
@@ -190,7 +191,7 @@ def upload():
             stored.append((name, f.filename, size))
     except UploadRejected as exc:
         _remove([name for name, _, _ in stored], app.config.upload_dir)
-        abort(400, description=str(exc))
+        abort(exc.status, description=str(exc))
     finally:
         for f in files:
             f.close()  # werkzeug's spooled temp files, at once rather than at GC

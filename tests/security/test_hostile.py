@@ -106,7 +106,7 @@ CASES = [
     ('binary in a .txt', upload('bin.txt', b'\x00\x01\x02abc'), 400, 'binary data'),
     ('a PDF named .md', upload('doc.md', b'%PDF-1.7 ...'), 400, 'binary data'),
     ('empty file', upload('empty.txt', b''), 400, 'empty'),
-    ('over the upload limit', upload('big.txt', b'a' * (1024 * 1024 + 1)), 400, 'larger than the limit'),
+    ('over the upload limit', upload('big.txt', b'a' * (1024 * 1024 + 1)), 413, 'larger than the limit'),
     ('no file field', ('POST', '/upload') + multipart('a.txt', b'x', field='other'), 400, 'no file'),
     ('not multipart', ('POST', '/upload', 'file=a.txt', {'Content-Type': 'application/x-www-form-urlencoded'}),
      400, 'no file'),
