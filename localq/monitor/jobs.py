@@ -268,12 +268,19 @@ def attempts_text(app, job):
         return '%d: failed for good (the task allows no retries: max_retries=0)' % n
     if n >= most:
         return '%d of %d: every retry used, failed for good' % (n, most)
+    error = job['error_type'] or ''
+    if error == 'localq.errors.WorkerLost':
+        return '%d: failed for good, not retried (its worker was lost, and the task is not acks_late)' % n
+    if error == 'localq.errors.NotRegistered':
+        return '%d: failed for good, not retried (no worker has this task)' % n
     task = app.tasks.get(job['task']) if app is not None else None
     retried_on = [e.__name__ for e in (task.options.autoretry_for if task else ())]
     if retried_on:
         return '%d: failed for good, not retried (%s is not one of autoretry_for: %s)' % (
-            n, (job['error_type'] or 'its error').rsplit('.', 1)[-1], ', '.join(retried_on))
-    return '%d: failed for good, not retried (the task asked for no retry on this error)' % n
+            n, (error or 'its error').rsplit('.', 1)[-1], ', '.join(retried_on))
+    if task is not None:
+        return '%d: failed for good, not retried (the task has no autoretry_for, and did not call self.retry())' % n
+    return '%d: failed for good, not retried (only autoretry_for errors and self.retry() retry a task)' % n
 
 
 def wait_kind(job, paused, now):

@@ -1,5 +1,6 @@
 """The dashboard's data: filtered keyset pages, why a job waits, bulk actions, masking, the API."""
 import json
+import time
 
 import pytest
 
@@ -280,6 +281,22 @@ def test_the_attempts_row_says_what_happens_after_a_failure(app, worker, client)
     with pytest.raises(ValueError):
         plain.get(timeout=10)
     assert '1: failed for good (the task allows no retries' in client.get('/jobs/%s' % plain.id).get_data(as_text=True)
+    from tests.sample_tasks import CardDeclined, decline
+    declined = decline.delay('4242')               # max_retries 3, but nothing asks for a retry
+    with pytest.raises(CardDeclined):
+        declined.get(timeout=10)
+    assert '1: failed for good, not retried (the task has no autoretry_for, and did not call self.retry())' in \
+        client.get('/jobs/%s' % declined.id).get_data(as_text=True)
+
+
+def test_the_attempts_row_of_a_lost_job_says_it_was_lost(app, client):
+    from localq.recovery import recover_stale_jobs
+    from tests.sample_tasks import not_critical
+    lost = not_critical.delay(1)
+    assert app.huey.storage.dequeue() is not None   # claimed by a worker that then died
+    recover_stale_jobs(app, now=time.time() + 60)
+    page = client.get('/jobs/%s' % lost.id).get_data(as_text=True)
+    assert 'not retried (its worker was lost, and the task is not acks_late)' in page
 
 
 def test_a_numbered_step_is_labelled_in_the_list_and_on_the_page(app, client):
