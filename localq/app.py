@@ -63,8 +63,7 @@ class LocalQ:
         # Each worker thread (or process) runs Huey's shutdown hooks as it ends: its connection goes with it.
         self.huey.on_shutdown(name='localq-close-connection')(self.close_thread_connection)
         self.huey.on_shutdown(name='localq-close-event-loop')(aio.close_thread_loop)
-        self.huey.storage.default_queue = self.config.default_queue
-        self.huey.storage.lease_seconds = self.config.lease_timeout   # a claim's lease, until a heartbeat renews it
+        self._configure_storage()
         self._conf = config_mod.Conf(self)
         self.watchdog = Watchdog()
         self.wakeup = Wakeup(self)   # idle workers of this process wait on it
@@ -77,11 +76,15 @@ class LocalQ:
         current.set_current_app(self)
         before = self.config
         self.config = self.config.replace(**settings)
-        self.huey.storage.default_queue = self.config.default_queue
-        self.huey.storage.lease_seconds = self.config.lease_timeout   # a claim's lease, until a heartbeat renews it
+        self._configure_storage()
         if any(getattr(before, k) != getattr(self.config, k) for k in DATABASE_SETTINGS):
             self.close()
         return self
+
+    def _configure_storage(self):
+        storage = self.huey.storage
+        storage.default_queue = self.config.default_queue   # of a task declared without queue=
+        storage.lease_seconds = self.config.lease_timeout   # a claim's lease, until a heartbeat renews it
 
     @property
     def conf(self):

@@ -16,6 +16,8 @@ the rate; bench/bench_pg.py). The server numbers its backends in turn, so worker
 together (on any host) get rows of their own. SQLite has one writer at a time anyway: one row.
 Rows stay few (tasks x outcomes x buckets hit x connections), and a scrape sums them.
 """
+import collections
+
 from .states import FAILURE, TERMINAL
 
 # Upper bounds (seconds) of the runtime histogram's buckets: Prometheus' defaults, then longer
@@ -68,10 +70,7 @@ def untimed(storage, task, state, attempt='', n=1):
 def count_unrun(storage, tasks, state):
     """Count jobs that ended in `state` without an attempt (revoked or flushed while waiting, a
     workflow member cancelled), given the task of each (an UPDATE's RETURNING task)."""
-    per_task = {}
-    for task in tasks:
-        per_task[task] = per_task.get(task, 0) + 1
-    for task, n in sorted(per_task.items()):
+    for task, n in sorted(collections.Counter(tasks).items()):
         storage.sql(*untimed(storage, task, state, n=n))
 
 

@@ -35,14 +35,14 @@ def rebuild_exception(job_id, error_type, message, traceback):
 
 def _exception_class(name):
     """The Exception subclass called name ('ValueError', 'mytasks.Declined', 'pkg.mod.Outer.Inner')."""
-    found = getattr(builtins, name, None) if '.' not in name else None
     parts = name.split('.')
+    found = getattr(builtins, name, None) if len(parts) == 1 else None
     for cut in range(len(parts) - 1, 0, -1):   # the longest imported module first
-        if found is not None:
-            break
         found = sys.modules.get('.'.join(parts[:cut]))
         for attr in parts[cut:]:
             found = getattr(found, attr, None)
+        if found is not None:
+            break
     return found if isinstance(found, type) and issubclass(found, Exception) else None
 
 

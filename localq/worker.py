@@ -355,7 +355,7 @@ class LocalqConsumer(Consumer):
                     # jobs/s without this, 625 with it).
                     next_analyze = now + ANALYZE_EVERY
                     storage.sql('ANALYZE job')
-                self._deliver_revokes()
+                deliver_revokes(self.app, self.worker_id)
                 outage.over()
             except Exception as exc:
                 # The database restarting, unreachable, or its disk full: one log line, then
@@ -376,9 +376,6 @@ class LocalqConsumer(Consumer):
             threading.Thread(target=self.shutdown, name='localq-stop', daemon=True).start()
         else:
             os.kill(os.getpid(), signal.SIGINT)
-
-    def _deliver_revokes(self):
-        deliver_revokes(self.app, self.worker_id)
 
 
 def deliver_revokes(app, worker_id):
