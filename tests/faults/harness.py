@@ -267,10 +267,26 @@ class FaultRun:
         lines = ['unfinished jobs (state, attempts, worker, pid, lease left in s): %s' % [
             (state, attempts, worker, pid, round(lease - now, 1) if lease else None)
             for _, state, attempts, worker, pid, lease in rows or ()]]
+        t0 = self.fault_start or 0
+        key_of = {job_id: key for key, job_id in self.ids.items()}
+        for job_id in list(self.stale_seen)[:4]:
+            attempts = self._rows('SELECT number, outcome, worker, started_at, finished_at FROM attempt '
+                                  'WHERE job_id = ? ORDER BY number', (job_id,)) or []
+            lines.append('job %s (%s), times in s after the fault started: attempts %s; effects %s' % (
+                job_id, key_of.get(job_id), [(n, o, w, round(a - t0, 2) if a else None, round(b - t0, 2))
+                                             for n, o, w, a, b in attempts],
+                [(what, pid, round(at - t0, 2)) for what, k, pid, at in self.effects() if k == key_of.get(job_id)]))
         for w in self.workers:
             lines.append('--- worker %s (pid %d, exit code %s) log:\n%s' % (
                 w.name, w.pid, w.proc.poll(), w.output()[-5000:]))
         return '\n'.join(lines)
+
+    def watch_for(self, seconds):
+        """Let a fault last this long (its length, not a wait for an event), sampling invariant 3."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self._sample_stale()
+            time.sleep(min(0.05, max(0.0, end - time.monotonic())))
 
     def wait_all_done(self, timeout):
         total = len(self.keys)
@@ -286,6 +302,13 @@ class FaultRun:
             return []
         with open(path) as fh:
             return [(what, key, int(pid), float(at)) for what, key, pid, at in (line.split() for line in fh)]
+
+    def done_by(self, pid, start, end):
+        """How many runs process pid finished between start and end."""
+        return sum(1 for what, _, p, at in self.effects() if what == 'done' and p == pid and start <= at <= end)
+
+    def first_done_by(self, pid, after):
+        return min(at for what, _, p, at in self.effects() if what == 'done' and p == pid and at >= after)
 
     def effect_summary(self):
         count = collections.Counter(what for what, *_ in self.effects())
@@ -327,6 +350,8 @@ class FaultRun:
             if starts != ends:
                 failures.append('5. worker %s: outage start and end lines do not pair up: starts %s, ends %s'
                                 % (worker.name, dict(starts), dict(ends)))
+            self.figures.setdefault('outages_logged', {})[worker.name] = {
+                '%s %s' % who: float(m.group(3)) for m in OUTAGE_END.finditer(out) for who in [m.group(1, 2)]}
             if worker in expect_outage_logged and not starts:
                 failures.append('5. worker %s was cut off but logged no outage' % worker.name)
         # 4. throughput back: measured
@@ -358,7 +383,8 @@ class FaultRun:
             return {}
         started_after = {key for what, key, _, at in effects if what == 'start' and at >= self.fault_end}
         dones = sorted(at for what, key, _, at in effects if what == 'done')
-        new_dones = [at for what, key, _, at in effects if what == 'done' and key in started_after]
+        new_dones = [at for what, key, _, at in effects if what == 'done' and key in started_after
+                     and at >= self.fault_end]
         figures = {'fault_seconds': round(self.fault_end - self.fault_start, 2) if self.fault_start else None,
                    'first_new_job_done_after': round(min(new_dones) - self.fault_end, 2) if new_dones else None,
                    'all_done_after': round(max(dones) - self.fault_end, 2) if dones else None}
