@@ -10,7 +10,7 @@ Extensions to Huey's Consumer, each where Huey cannot give the guarantee:
     gives up those it no longer holds (leases.py), delivers revocations to
     running jobs, and rescues jobs of dead workers.
   - thread workers get time limits from the watchdog (Huey has none there).
-  - stops keep their word (LocalqConsumer.stop): the first Ctrl-C or SIGTERM is
+  - stops keep their word (stops.py): the first Ctrl-C or SIGTERM is
     a warm stop (nothing more is claimed, running jobs finish, the terminal says
     which), the second, or shutdown_timeout, a cold stop (acks_late runs are
     released for another worker at once, the others end saying a stop
@@ -21,7 +21,6 @@ import logging
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 
@@ -30,10 +29,11 @@ from huey.consumer import Consumer, ProcessEnvironment, Scheduler, ThreadEnviron
 from .leases import deliver_revokes, renew_held_runs
 from .outage import Outage, quiet_transient_task_errors
 from .recovery import recover_stale_jobs
+from .stops import SaysHowItStops
 from .retention import prune_jobs
 from .textindex import catch_up
 from .watchdog import interrupt
-from .states import SQL_CLAIMABLE, SQL_RUNNING
+from .states import SQL_CLAIMABLE
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,6 @@ PRUNE_EVERY = 300.0  # seconds between retention sweeps of each worker
 INDEX_EVERY = 5.0    # SQLite: seconds between adding new jobs to the text index
 ANALYZE_EVERY = 30.0  # PostgreSQL: seconds between refreshes of the job table's statistics
 HEARTBEAT_JOIN = 10.0  # seconds a stopping consumer waits for its heartbeat thread (a statement in flight)
-SAY_WAITING_EVERY = 5.0  # seconds between a warm stop's reports of the jobs it waits for
 
 
 class LocalqThreadEnvironment(ThreadEnvironment):
@@ -209,7 +208,7 @@ class LocalqScheduler(Scheduler):
         self.huey.storage.close()
 
 
-class LocalqConsumer(Consumer):
+class LocalqConsumer(SaysHowItStops, Consumer):
     """Huey's Consumer for a LocalQ app; see the module docstring."""
     scheduler_class = LocalqScheduler
     on_ready = None   # called once the workers run and stop signals are handled
@@ -295,67 +294,6 @@ class LocalqConsumer(Consumer):
     def run(self):
         super().run()
         self._unregister()
-
-    # -- warm and cold stops ---------------------------------------------------
-    # Huey's stop(graceful=True) joins the workers, up to shutdown_timeout, and a second
-    # SIGINT/SIGTERM meanwhile interrupts them; these say so in the terminal, as Celery's worker
-    # does, and tell the job rows why a run was interrupted.
-    def _join_workers(self):
-        procs = [p for _, p in self.worker_threads] + [self.scheduler]
-        deadline = time.monotonic() + self.shutdown_timeout if self.shutdown_timeout else None
-        say_at = time.monotonic()
-        while True:
-            alive = [p for p in procs if self.environment.is_alive(p)]
-            now = time.monotonic()
-            if not alive:
-                return True
-            if deadline is not None and now >= deadline:
-                self.app.tracker.interrupted_by = 'a cold stop of worker %s: shutdown_timeout (%g s) elapsed' % (
-                    self.worker_id, self.shutdown_timeout)
-                return False
-            if now >= say_at:
-                self._say(self._warm_stop_report(deadline))
-                say_at = now + SAY_WAITING_EVERY
-            alive[0].join(min(0.25, deadline - now) if deadline is not None else 0.25)
-
-    def _interrupt_workers(self):
-        if self.app.tracker.interrupted_by is None:
-            self.app.tracker.interrupted_by = 'a cold stop of worker %s (a second Ctrl-C or SIGTERM)' % self.worker_id
-        running = self._running_jobs()
-        if running:
-            self._say('cold stop: interrupting %s; acks_late jobs go back to the queue for another worker now, '
-                      'the others end FAILURE (interrupted by the stop)' % self._describe(running))
-        super()._interrupt_workers()
-
-    def _warm_stop_report(self, deadline):
-        running = self._running_jobs()
-        if running == []:
-            return 'warm stop: no job is running; stopping'
-        what = self._describe(running) if running else 'the running jobs'
-        then = ('; a cold stop in %.0f s (shutdown_timeout)' % max(0.0, deadline - time.monotonic())
-                if deadline is not None else '')
-        return 'warm stop: claiming nothing more, waiting for %s%s; Ctrl-C again to stop now' % (what, then)
-
-    def _running_jobs(self):
-        """[(task, job id, seconds running)] of this worker, or None if the database cannot say."""
-        try:
-            rows = self.app.huey.storage.sql('SELECT task, id, started_at FROM job WHERE worker = ? AND %s '
-                                             'ORDER BY started_at' % SQL_RUNNING, (self.worker_id,)).fetchall()
-        except Exception:
-            return None
-        return [(task, job_id, time.time() - (started or time.time())) for task, job_id, started in rows]
-
-    @staticmethod
-    def _describe(running):
-        shown = ', '.join('%s %s\u2026 (%.0f s)' % (task, job_id[:8], age) for task, job_id, age in running[:5])
-        more = ' and %d more' % (len(running) - 5) if len(running) > 5 else ''
-        return '%d running job%s: %s%s' % (len(running), '' if len(running) == 1 else 's', shown, more)
-
-    def _say(self, text):
-        """A stop's news, for the person at the terminal whatever the log level (and in the log)."""
-        line = 'localq worker %s: %s' % (self.worker_id, text)
-        logger.info(line)
-        print(line, file=sys.stderr, flush=True)
 
     def shutdown(self):
         """Stop from another thread (embedded mode): graceful, then release the rest."""
