@@ -27,7 +27,7 @@ SETTINGS = (
     ('poll_interval', 0.005, 'Seconds between checks for another process\'s commit when polling.'),
     ('heartbeat_interval', 2.0, 'Seconds between worker heartbeats.'),
     ('lease_timeout', 15.0, 'Seconds without a heartbeat after which a running job is lost.'),
-    ('shutdown_timeout', 10.0, 'Seconds a stopping worker waits for running jobs before releasing them.'),
+    ('shutdown_timeout', 0.0, 'Seconds a warm stop (the first Ctrl-C or SIGTERM, the dashboard\'s Stop) waits for running jobs before a cold stop interrupts them; 0: until they finish, as Celery\'s warm shutdown (a second Ctrl-C stops at once).'),
     ('synchronous', 'NORMAL', 'SQLite synchronous pragma: NORMAL (fast, safe on a crash) or FULL.'),
     ('busy_timeout', 10.0, 'Seconds SQLite waits for a lock before giving up.'),
     ('keep_succeeded_days', 7.0, 'Finished jobs older than this are pruned.'),
@@ -64,7 +64,7 @@ class Config:
     poll_interval: float = 0.005
     heartbeat_interval: float = 2.0
     lease_timeout: float = 15.0
-    shutdown_timeout: float = 10.0
+    shutdown_timeout: float = 0.0
     synchronous: str = 'NORMAL'
     busy_timeout: float = 10.0
     keep_succeeded_days: float = 7.0

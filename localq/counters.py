@@ -38,6 +38,13 @@ STATE_AFTER = {'TIMEOUT': FAILURE}
 _UPSERT = ('ON CONFLICT (task, state, attempt, le, shard) DO UPDATE SET n = outcome_counter.n + excluded.n, '
            'seconds = outcome_counter.seconds + excluded.seconds')
 
+# An outcome's statements may be sent twice: on PostgreSQL a connection can die after the server
+# committed them and before the worker heard so; the worker sends them again with its next claim.
+# Counting and recording an attempt is idempotent: only while the job's current attempt has no row.
+# (Counted before that row is inserted, in the same transaction: tracking.JobTracker._finish.)
+NOT_YET_RECORDED = ('AND NOT EXISTS (SELECT 1 FROM attempt WHERE attempt.job_id = job.id '
+                    'AND attempt.number = job.attempts)')
+
 # An attempt's outcome, timed from the job's started_at (the claim) to `now`, read from the row
 # the outcome's UPDATE just stamped (updated_at = now), like the Attempt row: if that update
 # applied to nothing (fenced out), nothing is counted. Fixed SQL with '?' only: on PostgreSQL it
@@ -48,8 +55,8 @@ AFTER_ATTEMPT = {sqlite: (
     'SELECT task, CAST(? AS TEXT), CAST(? AS TEXT), CASE %s ELSE \'%s\' END, %s, 1, runtime '
     'FROM (SELECT task, CASE WHEN started_at < CAST(? AS DOUBLE PRECISION) '
     'THEN CAST(? AS DOUBLE PRECISION) - started_at ELSE 0 END AS runtime '
-    'FROM job WHERE id = ? AND updated_at = ?) AS ended WHERE true ' % (
-        ' '.join("WHEN runtime <= %s THEN '%s'" % (le, le) for le in LE[:-1]), INF, shard) + _UPSERT)
+    'FROM job WHERE id = ? AND updated_at = ? %s) AS ended WHERE true ' % (
+        ' '.join("WHEN runtime <= %s THEN '%s'" % (le, le) for le in LE[:-1]), INF, shard, NOT_YET_RECORDED) + _UPSERT)
     for sqlite, shard in SHARD_SQL.items()}
 
 # Outcomes without a runtime: (task, state, attempt, how many) given.

@@ -107,13 +107,59 @@ class PostgresqlDatabase(TrackedConnections, ReconnectMixin, peewee.PostgresqlDa
 
     def execute_once(self, sql, params=()):
         """For a statement that must not run twice (a claim): the reconnect happens at the next
-        statement instead, and this one's error reaches the caller."""
+        statement instead (is_closed below), and this one's error reaches the caller."""
         return peewee.PostgresqlDatabase.execute_sql(self, sql, params)
+
+    def is_closed(self):
+        """Closed, or broken: a connection the driver has seen die (a server restart,
+        pg_terminate_backend, a cut network: psycopg2 then sets `closed`) is dropped here, outside a
+        transaction, so this thread's next statement opens a new one.
+
+        Why: ReconnectMixin reconnects only a statement it may run twice. A claim (execute_once)
+        and every statement of a transaction may not, so their error reaches the caller, and the
+        thread's next statement used to meet the same dead connection: worker threads that
+        claim nothing but through execute_once retried on it forever, while the heartbeat, on
+        ordinary statements, reconnected and kept their jobs' leases alive (issue #22)."""
+        if self._state.closed:
+            return True
+        conn = self._state.conn
+        if conn is not None and conn.closed and not self.in_transaction():
+            self._drop_broken(conn)
+            return True
+        return False
+
+    def _drop_broken(self, conn):
+        with self._owners_lock:
+            self._owners.pop(id(conn), None)
+        try:
+            conn.close()
+        except Exception:
+            pass   # already dead: nothing to close
+        self._state.reset()
+
+    def _connect(self):
+        """A connection that notices a dead server or a cut network within seconds. Without TCP
+        keepalives and a user timeout, a statement sent into a cut network waits for the kernel's
+        retransmissions (about 15 minutes) while its worker holds its jobs. The URL's own values win."""
+        for name, value in self.CONNECTION_DEFAULTS.items():
+            self.connect_params.setdefault(name, value)
+        return super()._connect()
+
+    CONNECTION_DEFAULTS = {
+        'connect_timeout': 5,           # seconds to open a connection
+        'keepalives': 1,
+        'keepalives_idle': 5,           # an idle connection is probed after 5 s...
+        'keepalives_interval': 2,       # ...every 2 s...
+        'keepalives_count': 3,          # ...and given up after 3 unanswered probes
+        'tcp_user_timeout': 10000,      # ms a sent statement may go unacknowledged (a cut link)
+    }
 
 
 CONNECTION_LOST = ('server closed the connection', 'terminating connection', 'connection already closed',
                    'could not connect', 'connection refused', 'the database system is shutting down',
-                   'the database system is starting up', 'ssl connection has been closed', 'connection timed out')
+                   'the database system is starting up', 'ssl connection has been closed', 'connection timed out',
+                   'no route to host', 'network is unreachable', 'timeout expired', 'could not receive data',
+                   'could not send data', 'connection reset by peer')
 
 
 def is_connection_error(exc):
@@ -128,6 +174,11 @@ def is_connection_error(exc):
                 return True
         exc = exc.__cause__ or exc.__context__
     return False
+
+
+def is_locked(exc):
+    """True for SQLite's "database is locked": another process held the write lock past busy_timeout."""
+    return isinstance(exc, peewee.OperationalError) and 'database is locked' in str(exc)
 
 
 def is_sqlite(db):

@@ -102,3 +102,8 @@ class WorkerLost(LocalqError):
 
 class Revoked(LocalqError):
     """Raised inside a running task that was revoked, to stop it."""
+
+
+class LeaseLost(LocalqError):
+    """Raised inside a running task whose run this worker no longer holds: its lease ran out
+    (the worker was frozen, or cut off from the database) and another worker took the job over."""

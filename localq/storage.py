@@ -28,6 +28,7 @@ from . import counters
 from .states import REVOKED, SQL_CLAIMABLE, SQL_RUNNING
 from .db import is_sqlite, write_transaction
 from .keyvalue import KeyValueStore
+from .leases import HeldRuns
 
 # Seconds a worker's task list counts for claims after its last heartbeat (claim_filter).
 TASK_MEMORY = 86400
@@ -87,6 +88,7 @@ class JobStorage(KeyValueStore, BaseStorage):
         self.default_queue = 'default'   # of a task declared without queue= (the app's setting)
         self.worker_id = None
         self.lease_seconds = 15.0     # a claim's lease: the app's lease_timeout
+        self.held = HeldRuns()        # the runs this process claimed and has not written the outcome of
         self._database = None
         self._open_lock = threading.Lock()
         self._local = threading.local()
@@ -140,6 +142,7 @@ class JobStorage(KeyValueStore, BaseStorage):
             INHERITED.append(db._state.conn)   # kept, so garbage collection never closes it here
             db._state.reset()
         self._local = threading.local()
+        self.held.clear()   # the parent's runs are the parent's
 
     def close_all(self):
         """Close every connection of this process and forget the database; the next use reopens it."""
@@ -228,7 +231,7 @@ class JobStorage(KeyValueStore, BaseStorage):
         if deferred:
             # The previous job's outcome and the next claim, in one transaction.
             row = self._run_together(list(deferred) + [claim])
-            self._local.deferred = None
+            self._written(deferred)
         elif self.is_sqlite and not self._anything_ready(now):
             return None   # SQLite: a cheap read first, so an idle worker never takes the write lock
         else:
@@ -236,6 +239,7 @@ class JobStorage(KeyValueStore, BaseStorage):
         if row is None:
             return None
         self._local.claim = (row[1], row[2])
+        self.held.hold(row[1], row[2])   # its lease is renewed until its outcome is written (leases.py)
         return row[0].encode('utf-8')
 
     def _anything_ready(self, now):
@@ -297,13 +301,14 @@ class JobStorage(KeyValueStore, BaseStorage):
     def _placeholders(self, query):
         return self._sql.get(query) or self._sql.setdefault(query, query.replace('?', self._param))
 
-    def defer_until_next_claim(self, statements):
-        """Write these statements with this thread's next claim (or flush_deferred()).
+    def defer_until_next_claim(self, statements, job_id):
+        """Write these statements (job_id's outcome) with this thread's next claim (or flush_deferred()).
 
         Why: a worker claims its next job right after finishing one; writing
         both in one transaction halves the commits (fsyncs with synchronous=FULL)
         per job. The outcome is committed before the next job starts."""
         self._local.deferred = (getattr(self._local, 'deferred', None) or []) + list(statements)
+        self._local.deferred_jobs = (getattr(self._local, 'deferred_jobs', None) or []) + [job_id]
 
     def flush_deferred(self):
         deferred = getattr(self._local, 'deferred', None)
@@ -311,7 +316,14 @@ class JobStorage(KeyValueStore, BaseStorage):
             with self.write_transaction():
                 for query, params in deferred:
                     self.sql(query, params)
-            self._local.deferred = None
+            self._written(deferred)
+
+    def _written(self, deferred):
+        """The deferred outcomes are committed: their runs are no longer held."""
+        self._local.deferred = None
+        for job_id in getattr(self._local, 'deferred_jobs', None) or ():
+            self.held.let_go(job_id)
+        self._local.deferred_jobs = None
 
     def write_transaction(self):
         return write_transaction(self.database)
@@ -348,8 +360,12 @@ class JobStorage(KeyValueStore, BaseStorage):
     def add_to_schedule(self, data, ts):
         m = json.loads(bytes(data))['m']
         text = bytes(data).decode('utf-8')
+        # Huey re-queues a retry here after the outcome hook; fenced like every write about a run,
+        # so a run that lost its lease meanwhile does not re-queue the job its successor holds.
+        attempt = self.claimed_attempt(m['id'])
+        fence, fence_params = ('', ()) if attempt is None else (' AND attempts = ?', (attempt,))
         self.sql("UPDATE job SET message = ?, eta = ?, state = CASE WHEN %s THEN 'PENDING' "
-                 'ELSE state END WHERE id = ?' % SQL_RUNNING, (text, to_epoch(ts), m['id']))
+                 'ELSE state END WHERE id = ?%s' % (SQL_RUNNING, fence), (text, to_epoch(ts), m['id']) + fence_params)
 
     def read_schedule(self, ts):
         return []

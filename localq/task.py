@@ -20,7 +20,7 @@ from huey.utils import normalize_time
 from . import storage as storage_mod
 from . import disk
 from .db import is_connection_error
-from .errors import DatabaseUnavailable, DiskFull, MaxRetriesExceededError, Retry, TaskArgumentError
+from .errors import DatabaseUnavailable, DiskFull, LeaseLost, MaxRetriesExceededError, Retry, Revoked, TaskArgumentError
 
 _local = threading.local()
 
@@ -283,6 +283,9 @@ class Task:
         except (DiskFull, DatabaseUnavailable):
             if task.retries > 0:
                 task.retry_delay, task.retry_backoff = TRANSIENT_RETRY, 0
+            raise
+        except (Revoked, LeaseLost):
+            task.retries = 0   # stopped from outside: never retried (autoretry_for=(Exception,) included)
             raise
         except Retry as exc:
             # self.retry() found retries left: Huey requeues after our delay.

@@ -15,7 +15,7 @@ from huey import signals as S
 from huey.exceptions import RateLimitExceeded, TaskTimeout
 
 from . import counters, disk, states, workflow
-from .db import is_connection_error
+from .db import is_connection_error, is_locked
 from .errors import Retry, Revoked
 from .states import SQL_RUNNING
 from .storage import task_name
@@ -44,6 +44,10 @@ def error_fields(exc):
 
 
 class JobTracker:
+    # Why a stopping worker interrupted its runs (LocalqConsumer's cold stop sets it): the error
+    # of the runs it interrupts, on their job and attempt rows.
+    interrupted_by = None
+
     def __init__(self, app):
         self.app = app
 
@@ -87,15 +91,20 @@ class JobTracker:
                     logger.warning('%s: its outcome is recorded, after the wait', task.id)
                 return
             except Exception as exc:
-                transient = disk.is_disk_full(exc, self.app.config.data_dir) or is_connection_error(exc)
+                # (A write lock held past busy_timeout by another process, too: it ends.)
+                transient = disk.is_disk_full(exc, self.app.config.data_dir) or is_connection_error(exc) \
+                    or is_locked(exc)
                 if not transient or time.monotonic() > give_up:
                     logger.exception('%s: could not record the outcome of %s', task.id, task.name)
+                    # Never written: stop renewing its lease, so that a sweep rescues the job.
+                    self.storage.held.let_go(task.id, getattr(task, 'attempt', None))
                     return
                 if not waiting:
                     waiting = True
                     logger.warning('%s: cannot record its outcome yet (%s); trying again until it can', task.id,
                                    disk.describe(self.app.config.data_dir)
-                                   if disk.is_disk_full(exc, self.app.config.data_dir) else 'database unreachable')
+                                   if disk.is_disk_full(exc, self.app.config.data_dir) else
+                                   'database locked by another process' if is_locked(exc) else 'database unreachable')
                 time.sleep(pause)
                 pause = min(5.0, pause * 2)
 
@@ -111,18 +120,19 @@ class JobTracker:
         statements = [
             ('UPDATE job SET %s, lease_until = NULL, updated_at = ? WHERE id = ? AND %s%s' % (sets, SQL_RUNNING, fence),
              tuple(params) + (now, job_id) + fence_params),
-            # Only if the update above applied: it stamped updated_at with this `now`.
+            # Counted only if the update above applied (it stamped updated_at with this `now`), and
+            # once (counters.NOT_YET_RECORDED): the runtime histogram, finished jobs, retries.
+            counters.after_attempt(self.storage, job_id, outcome, now),
+            # The attempt's row, under the same two conditions.
             # (The casts: PostgreSQL prepares this statement, and types a bare parameter in a select list as text.)
             ('INSERT INTO attempt (job_id, number, worker, started_at, finished_at, outcome, '
              'error_type, error_message, traceback) '
              'SELECT id, attempts, worker, started_at, CAST(? AS DOUBLE PRECISION), CAST(? AS TEXT), CAST(? AS TEXT), '
-             'CAST(? AS TEXT), CAST(? AS TEXT) FROM job WHERE id = ? AND updated_at = ?',
+             'CAST(? AS TEXT), CAST(? AS TEXT) FROM job WHERE id = ? AND updated_at = ? ' + counters.NOT_YET_RECORDED,
              (now, outcome) + tuple(error) + (job_id, now)),
-            # Counted under the same condition: the runtime histogram, finished jobs, retries.
-            counters.after_attempt(self.storage, job_id, outcome, now),
         ]
         if defer and then is None and not self.app.huey.immediate:
-            self.storage.defer_until_next_claim(statements)
+            self.storage.defer_until_next_claim(statements, job_id)
             return
         with self.app.write_transaction():
             applied = self.storage.sql(*statements[0]).rowcount
@@ -130,6 +140,7 @@ class JobTracker:
             self.storage.sql(*statements[2])
             if then is not None and applied:
                 self.move_workflow(job_id, then, now)
+        self.storage.held.let_go(job_id, attempt)
         if then is not None:
             self.app.wake_workers()
 
@@ -182,6 +193,7 @@ class JobTracker:
                              "wait_reason = 'rate-limited', lease_until = NULL WHERE id = ? AND %s%s" % (
                                  SQL_RUNNING, fence),
                              (getattr(exception, 'slot', None) or now + exception.delay, task.id) + fence_params)
+            self.storage.held.let_go(task.id, getattr(task, 'attempt', None))
         elif isinstance(exception, Revoked):
             err = error_fields(exception)
             self._finish(task.id, "state = 'REVOKED', finished_at = ?, error_type = ?, error_message = ?, "
@@ -226,7 +238,7 @@ class JobTracker:
 
     def on_interrupted(self, signal, task, *args):
         """A worker stopped mid-task: acks_late jobs go back now, others fail as lost."""
-        self.release_lost_job(task.id, 'worker stopped while running the job (shutdown)',
+        self.release_lost_job(task.id, 'interrupted by %s' % (self.interrupted_by or 'a cold stop of its worker'),
                               attempt=getattr(task, 'attempt', None))
 
     def release_lost_job(self, job_id, why, attempt=None, lease_ran_out_by=None):
@@ -258,6 +270,7 @@ class JobTracker:
                 (now, now) + err + (job_id,) + fence_params).fetchone()
             if row is None:
                 return None
+            self.storage.held.let_go(job_id, row[1])   # if this process held it (a stop, or frozen past its lease)
             state, attempts, worker, started_at, name, root_id, message = row
             self.storage.sql(
                 'INSERT INTO attempt (job_id, number, worker, started_at, finished_at, outcome, '
@@ -276,6 +289,7 @@ class JobTracker:
                 "UPDATE job SET state = 'REVOKED', finished_at = ?, lease_until = NULL, "
                 "attempts = attempts - 1, wait_reason = 'expired before it started' WHERE id = ? RETURNING task",
                 (now, task.id)).fetchone()
+            self.storage.held.let_go(task.id)
             if expired:   # finished without an attempt
                 self.storage.sql(*counters.untimed(self.storage, expired[0], states.REVOKED))
             wf = getattr(task, 'workflow', None)

@@ -6,10 +6,15 @@ Extensions to Huey's Consumer, each where Huey cannot give the guarantee:
     a local enqueue, another process's commit seen through inotify or
     PRAGMA data_version, a PostgreSQL NOTIFY) or until the next eta, so it
     starts a new job within milliseconds and costs nothing while idle.
-  - the heartbeat thread renews the lease of the jobs this process runs,
-    delivers revocations to running jobs, and rescues jobs of dead workers.
+  - the heartbeat thread renews the leases of the runs this process holds and
+    gives up those it no longer holds (leases.py), delivers revocations to
+    running jobs, and rescues jobs of dead workers.
   - thread workers get time limits from the watchdog (Huey has none there).
-  - SIGINT and SIGTERM both stop gracefully; unfinished jobs are released.
+  - stops keep their word (stops.py): the first Ctrl-C or SIGTERM is
+    a warm stop (nothing more is claimed, running jobs finish, the terminal says
+    which), the second, or shutdown_timeout, a cold stop (acks_late runs are
+    released for another worker at once, the others end saying a stop
+    interrupted them).
 """
 import ctypes
 import logging
@@ -21,13 +26,14 @@ import time
 
 from huey.consumer import Consumer, ProcessEnvironment, Scheduler, ThreadEnvironment, Worker, WorkerRecycle
 
-from .errors import Revoked
+from .leases import deliver_revokes, renew_held_runs
 from .outage import Outage, quiet_transient_task_errors
 from .recovery import recover_stale_jobs
+from .stops import SaysHowItStops
 from .retention import prune_jobs
 from .textindex import catch_up
 from .watchdog import interrupt
-from .states import SQL_CLAIMABLE, SQL_RUNNING
+from .states import SQL_CLAIMABLE
 
 logger = logging.getLogger(__name__)
 
@@ -98,19 +104,20 @@ class LocalqWorker(Worker):
     def initialize(self):
         super().initialize()
         if self.parent_pid is not None:
-            self._revokes_stop = threading.Event()
-            threading.Thread(target=self.watch_revokes, name='localq-revokes', daemon=True).start()
+            self._leases_stop = threading.Event()
+            threading.Thread(target=self.keep_leases, name='localq-leases', daemon=True).start()
 
-    def watch_revokes(self):
-        """A process worker's child: stop its running job when a user revokes it. The consumer's
-        heartbeat cannot reach a thread of this process, so the child looks for itself, as
-        often as a heartbeat beats, and reads the database only while a job runs."""
-        outage = Outage('revokes of worker process', self.app.config.data_dir)
+    def keep_leases(self):
+        """A process worker's child: renew the lease of the run it holds, stop it when a user
+        revokes it or when it is no longer this worker's (leases.py). The consumer's heartbeat
+        knows neither what a child holds nor how to reach its thread, so the child does it, as
+        often as a heartbeat beats, and touches the database only while it holds a run."""
+        outage = Outage('leases of worker process', self.app.config.data_dir)
         try:
-            while not self._revokes_stop.wait(self.app.config.heartbeat_interval if outage.since is None
-                                              else outage.pause()):
+            while not self._leases_stop.wait(self.app.config.heartbeat_interval if outage.since is None
+                                             else outage.pause()):
                 try:
-                    deliver_revokes(self.app, self.huey.storage.worker_id)
+                    renew_held_runs(self.app, self.huey.storage.worker_id, time.time())
                     outage.over()
                 except Exception as exc:
                     outage.failed(exc)
@@ -118,8 +125,8 @@ class LocalqWorker(Worker):
             self.huey.storage.close()   # this thread's connection
 
     def shutdown(self):
-        if getattr(self, '_revokes_stop', None) is not None:
-            self._revokes_stop.set()
+        if getattr(self, '_leases_stop', None) is not None:
+            self._leases_stop.set()
         super().shutdown()
 
     def check_parent(self):
@@ -201,7 +208,7 @@ class LocalqScheduler(Scheduler):
         self.huey.storage.close()
 
 
-class LocalqConsumer(Consumer):
+class LocalqConsumer(SaysHowItStops, Consumer):
     """Huey's Consumer for a LocalQ app; see the module docstring."""
     scheduler_class = LocalqScheduler
     on_ready = None   # called once the workers run and stop signals are handled
@@ -220,7 +227,7 @@ class LocalqConsumer(Consumer):
                          worker_type=worker_type or cfg.worker_type,
                          initial_delay=cfg.poll_interval, max_delay=1.0, backoff=1.0,
                          periodic=True, check_worker_health=True, health_check_interval=1,
-                         max_tasks=max_tasks, shutdown_timeout=cfg.shutdown_timeout)
+                         max_tasks=max_tasks, shutdown_timeout=cfg.shutdown_timeout or None)
         # Ctrl-C and SIGTERM both mean "finish what you run, then stop".
         self._signal_actions[signal.SIGINT] = (False, True)
         self._signal_actions[signal.SIGTERM] = (False, True)
@@ -311,11 +318,6 @@ class LocalqConsumer(Consumer):
         except Exception:
             logger.exception('could not mark worker %s stopped', self.worker_id)
 
-    def _alive_pids(self):
-        if self.environment.forks:
-            return [p.pid for _, p in self.worker_threads if p.is_alive()]
-        return [os.getpid()]
-
     def _heartbeat_loop(self):
         cfg = self.app.config
         storage = self.app.huey.storage
@@ -328,16 +330,12 @@ class LocalqConsumer(Consumer):
                 now = time.time()
                 if now >= next_beat:
                     next_beat = now + cfg.heartbeat_interval
-                    pids = self._alive_pids()
                     asked = storage.sql('UPDATE worker SET last_seen = ? WHERE id = ? RETURNING stop_requested',
                                         (now, self.worker_id)).fetchone()
                     if asked and asked[0] is not None:
                         self._stop_as_asked()
-                    if pids:
-                        storage.sql(
-                            'UPDATE job SET lease_until = ? WHERE worker = ? AND worker_pid IN (%s) AND %s' % (
-                                ','.join('?' * len(pids)), SQL_RUNNING),
-                            (now + cfg.lease_timeout, self.worker_id) + tuple(pids))
+                    if not self.environment.forks:   # a -P process worker's children keep their own
+                        renew_held_runs(self.app, self.worker_id, now)
                 if now >= next_sweep:
                     next_sweep = now + cfg.heartbeat_interval
                     recover_stale_jobs(self.app, now)
@@ -355,7 +353,8 @@ class LocalqConsumer(Consumer):
                     # jobs/s without this, 625 with it).
                     next_analyze = now + ANALYZE_EVERY
                     storage.sql('ANALYZE job')
-                deliver_revokes(self.app, self.worker_id)
+                if not self.environment.forks:
+                    deliver_revokes(self.app)
                 outage.over()
             except Exception as exc:
                 # The database restarting, unreachable, or its disk full: one log line, then
@@ -377,19 +376,3 @@ class LocalqConsumer(Consumer):
         else:
             os.kill(os.getpid(), signal.SIGINT)
 
-
-def deliver_revokes(app, worker_id):
-    """Stop the jobs this process runs that a user revoked (Revoked raised in their thread).
-    A thread worker's heartbeat calls it; a process worker's children each call it for
-    themselves (LocalqWorker.watch_revokes), since only they can reach their task's thread."""
-    running = app.watchdog.running
-    if not running:
-        return
-    rows = app.huey.storage.sql(
-        'SELECT id FROM job WHERE worker = ? AND worker_pid = ? AND revoke_requested = ?',
-        (worker_id, os.getpid(), True)).fetchall()
-    for job_id, in rows:
-        thread_id = running.get(job_id)
-        if thread_id is not None:
-            logger.info('%s: revoked while running; stopping it', job_id)
-            interrupt(thread_id, Revoked)

@@ -156,7 +156,8 @@ def bulk_action():
 def stop_worker(worker_id):
     """The overview's Stop button of a worker."""
     jobs.request_worker_stop(localq_app(), worker_id)
-    flash("Worker '%s' stops at its next heartbeat; its running jobs finish first." % worker_id)
+    flash("Worker '%s' stops at its next heartbeat: it claims nothing more, and its running jobs finish first "
+          "(a worker with shutdown_timeout set interrupts them after that long)." % worker_id)
     return redirect(url_for('localq.pages.overview'))
 
 
