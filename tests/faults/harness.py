@@ -162,6 +162,7 @@ class FaultRun:
         self.fault_start = self.fault_end = None
         self.excused = []          # [(start, end)]: the database was usable by nobody
         self._unusable_since = None
+        self._out_of_lease = {}    # (job id, attempt) -> when first seen running past its lease
         self.stale_seen = {}       # job id -> (worker, seconds past its lease) while someone could rescue it
         self.figures = {}
         self.batches = 0
@@ -228,18 +229,24 @@ class FaultRun:
         spells = self.excused + ([(self._unusable_since, now)] if self._unusable_since else [])
         if any(start <= now <= end + self.heartbeat + self.SWEEP_SLACK for start, end in spells):
             return   # leases could not be renewed nor rescued then (and for one sweep after)
-        rows = self._rows('SELECT id, worker, lease_until FROM job WHERE state IN (?, ?)', RUNNING)
+        rows = self._rows('SELECT id, worker, lease_until, attempts FROM job WHERE state IN (?, ?)', RUNNING)
         if not rows:
             return
         late = now - self.heartbeat - self.SWEEP_SLACK
-        for job_id, worker, lease_until in rows:
-            if lease_until is not None and lease_until < late:
-                self.stale_seen.setdefault(job_id, (worker, 'lease ran out %.1f s ago' % (now - lease_until)))
+        for job_id, worker, lease_until, attempt in rows:
+            # Seen past its lease for a heartbeat (and a sweep's slack) of our own watching: no
+            # sweep rescued it. (A claim that reached the server late, after a cut, can land with
+            # a lease already out by the clock of its sending: that is rescued at the next sweep.)
+            if lease_until is not None and lease_until < now:
+                since = self._out_of_lease.setdefault((job_id, attempt), now)
+                if now - since > self.heartbeat + self.SWEEP_SLACK:
+                    self.stale_seen.setdefault(job_id, (worker, 'lease ran out %.1f s ago, seen so for %.1f s' % (
+                        now - lease_until, now - since)))
         last_run = {}
         for what, key, _, at in self.effects():
             last_run[key] = (what, at)
         key_of = {job_id: key for key, job_id in self.ids.items()}
-        for job_id, worker, _ in rows:
+        for job_id, worker, _, _ in rows:
             what, at = last_run.get(key_of.get(job_id), (None, now))
             if what == 'done' and at < late - self.lease:
                 self.stale_seen.setdefault(job_id, (worker, 'still running %.1f s after its run ended' % (now - at)))
@@ -444,7 +451,7 @@ def role_of(query):
         return 'worker thread'
     if text == 'COMMIT':
         return 'scheduler or main thread'   # both last ran a short transaction
-    if any(part in text for part in ('UPDATE worker SET last_seen', 'lease_until = ', 'ANALYZE job',
+    if any(part in text for part in ('UPDATE worker SET last_seen', 'lease_until = ', 'ANALYZE job', 'revoke_requested',
                                      'SELECT id FROM job WHERE worker', 'SELECT id, attempts FROM job')):
         return 'heartbeat'
     return 'other: ' + text[:60]

@@ -6,12 +6,11 @@ side effect must not happen a second time, its late outcomes must not touch the 
 goes on working."""
 import signal
 
-from tests.faults.conftest import TEST_DATABASE_URL, either_database, until_fixed
+from tests.faults.conftest import TEST_DATABASE_URL, either_database
 
 LONG_STEPS = 100   # 50 ms each: a 5 s run, so the thawed worker still has most of it to do
 
 
-@until_fixed('a thawed worker runs to their end the jobs another worker rescued and finished')
 @either_database
 def test_a_thawed_worker_stops_the_runs_it_no_longer_owns(open_app, workers, fault_run, database):
     app = open_app(TEST_DATABASE_URL)

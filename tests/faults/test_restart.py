@@ -9,7 +9,7 @@ killed, crash recovery at start) at three moments of a worker's life:
 """
 import pytest
 
-from tests.faults.conftest import postgres_pass, until_fixed
+from tests.faults.conftest import postgres_pass
 
 pytestmark = postgres_pass
 
@@ -20,8 +20,6 @@ MOMENTS = {   # moment: (jobs queued before, steps of 50 ms each, successes to w
 }
 
 
-@until_fixed('a worker thread whose claim met the lost connection never reconnects; its job stays STARTED, '
-             'its lease renewed by the heartbeat')
 @pytest.mark.parametrize('mode', ['fast', 'immediate'])
 @pytest.mark.parametrize('moment', list(MOMENTS))
 def test_postgres_restart(own_cluster, open_app, workers, fault_run, moment, mode):

@@ -2,13 +2,12 @@
 an administrator does), one at a time: each of a busy worker's connections in turn (its worker
 threads', its heartbeat's, its wake-up listener's, its scheduler's), and the producer's."""
 from tests.conftest import TEST_DATABASE_URL
-from tests.faults.conftest import postgres_pass, until_fixed
+from tests.faults.conftest import postgres_pass
 from tests.faults.harness import backends_of, terminate
 
 pytestmark = postgres_pass
 
 
-@until_fixed('a worker thread whose claim met its terminated connection never reconnects')
 def test_each_connection_of_a_busy_worker_killed_in_turn(open_app, workers, fault_run):
     app = open_app(TEST_DATABASE_URL)
     run = fault_run(app)

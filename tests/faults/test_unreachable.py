@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.faults.conftest import postgres_pass, until_fixed
+from tests.faults.conftest import postgres_pass
 
 pytestmark = postgres_pass
 
@@ -68,8 +68,6 @@ def other_host():
     host.remove()
 
 
-@until_fixed('the cut-off worker hangs silently in its statements (no outage logged); a claim sent before '
-             'the cut lands when the link is back with the lease it computed then, already run out')
 def test_one_worker_host_cut_off_from_the_database_while_another_works(own_cluster, other_host, open_app, workers,
                                                                       fault_run):
     # Given the server listening on this host's end of the link too
