@@ -338,10 +338,17 @@ class JobStorage(KeyValueStore, BaseStorage):
         return [m.encode('utf-8') for m, in rows]
 
     def flush_queue(self):
+        """Huey's flush_queue: the jobs ready to run (of this worker's queues) are dropped, kept
+        as REVOKED 'flushed' rows rather than deleted, so their history stays readable."""
+        self._flush('eta <= ?')
+
+    def _flush(self, when):
         qsql, qparams = self._queue_filter()
+        now = time.time()
         with self.write_transaction():
             flushed = self.sql("UPDATE job SET state = 'REVOKED', finished_at = ?, wait_reason = 'flushed' "
-                               'WHERE %s%s RETURNING task' % (SQL_CLAIMABLE, qsql), (time.time(),) + qparams)
+                               'WHERE %s AND %s%s RETURNING task' % (SQL_CLAIMABLE, when, qsql),
+                               (now, now) + qparams)
             counters.count_unrun(self, [t for t, in flushed.fetchall()], REVOKED)
 
     # -- schedule: the claim honours eta, so there is no separate schedule --
@@ -364,10 +371,9 @@ class JobStorage(KeyValueStore, BaseStorage):
         return [m.encode('utf-8') for m, in rows[:limit]]
 
     def flush_schedule(self):
-        with self.write_transaction():
-            flushed = self.sql("UPDATE job SET state = 'REVOKED', finished_at = ? WHERE %s AND eta > ? RETURNING task"
-                               % SQL_CLAIMABLE, (time.time(), time.time()))
-            counters.count_unrun(self, [t for t, in flushed.fetchall()], REVOKED)
+        """Huey's flush_schedule: the jobs waiting for a later eta (countdown, retry) are dropped
+        as flush_queue drops the ready ones. Huey.flush() (BaseStorage.flush_all) calls both."""
+        self._flush('eta > ?')
 
     # -- rate limits --------------------------------------------------------
     def reserve_rate_slot(self, key, interval, now=None):

@@ -277,8 +277,15 @@ class Task:
                 request.rate_slot = self._take_rate_slot(task)
             with self.app.watchdog.limit(options.soft_time_limit):
                 return run_function(self.func, ((context,) if options.bind else ()) + tuple(args), kwargs)
-        except RateLimitExceeded:
-            task.retry_delay = 0  # Huey would prefer a leftover retry delay to ours
+        except RateLimitExceeded as exc:
+            if exc.retry:
+                # localq's rate_limit, or Huey's rate_limit(retry=True): the job waits for its
+                # slot, not counted as an attempt. Huey would prefer a leftover retry delay to ours.
+                task.retry_delay = 0
+            else:
+                # Huey's rate_limit(retry=False): an error like any other (Huey retries it only
+                # from the task's retries, and here only if autoretry_for names it).
+                self._keep_retries_if_autoretry(task, exc, retries_done)
             raise
         except (DiskFull, DatabaseUnavailable):
             if task.retries > 0:
@@ -296,15 +303,20 @@ class Task:
             if is_connection_error(exc) and not isinstance(exc, DatabaseUnavailable):
                 raise DatabaseUnavailable('the database could not be reached: %s' % str(exc).strip().splitlines()[0]) \
                     from exc
-            if task.retries > 0 and options.autoretry_for and isinstance(exc, options.autoretry_for) \
-                    and not isinstance(exc, TaskTimeout):
-                task.retry_delay, task.retry_backoff = max(backoff_delay(options, retries_done), 0.001), 0
-            else:
-                task.retries = 0  # not retryable: fail now, as Celery does
+            self._keep_retries_if_autoretry(task, exc, retries_done)
             raise
         finally:
             _local.context = None
             self.app.watchdog.running.pop(task.id, None)
+
+    def _keep_retries_if_autoretry(self, task, exc, retries_done):
+        """Retry an error later only if autoretry_for names it; otherwise fail now, as Celery does."""
+        options = self.options
+        if task.retries > 0 and options.autoretry_for and isinstance(exc, options.autoretry_for) \
+                and not isinstance(exc, TaskTimeout):
+            task.retry_delay, task.retry_backoff = max(backoff_delay(options, retries_done), 0.001), 0
+        else:
+            task.retries = 0
 
     def _take_rate_slot(self, task):
         """Wait for this call's start slot, shared by every worker; returns the slot.

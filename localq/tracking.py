@@ -173,8 +173,9 @@ class JobTracker:
             self._finish(task.id, "state = 'SUCCESS', finished_at = ?, result = ?, wait_reason = NULL, "
                          'error_type = NULL, error_message = NULL, traceback = NULL',
                          (now, result), states.SUCCESS, defer=True, then=release, attempt=attempt)
-        elif isinstance(exception, RateLimitExceeded):
-            # Not an attempt: the job waits for the start slot it reserved.
+        elif isinstance(exception, RateLimitExceeded) and exception.retry:
+            # Not an attempt: the job waits for the start slot it reserved (localq's rate_limit), or
+            # for the window's end (Huey's rate_limit; with retry=False it is an error like any other).
             # The eta is set here too: Huey writes it only after this hook, and
             # in between another worker could claim the job with its old eta.
             fence, fence_params = fence_of(getattr(task, 'attempt', None))

@@ -81,6 +81,13 @@ def paced(self, i):
     return {'slot': self.request.rate_slot, 'started': time.time()}
 
 
+@app.task(name='tests.huey_limited')
+def huey_limited(n, retry=True):
+    """Once a day, through Huey's own rate_limit (its window is aligned to the day, as Huey's is)."""
+    with app.huey.rate_limit('tests.huey_limited.%s' % retry, limit=1, per=86400, retry=retry):
+        return n
+
+
 @app.task(name='tests.wait_gate')
 def wait_gate(gate_name):
     while not gate(gate_name).wait(0.01):
