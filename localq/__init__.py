@@ -1,8 +1,7 @@
 """localq: Celery-style background jobs on Huey + SQLite, with nothing to install but Python."""
-from huey import crontab
-
 from . import states
 from .app import LocalQ
+from .beat import crontab
 from .canvas import Signature, chain, chord, group, maybe_signature, signature
 from .current import current_app
 from .errors import (CanvasError, ConfigError, InvalidTaskOptions, JobFailed, JobNotFound, LocalqError,

@@ -10,10 +10,12 @@ from . import config as config_mod
 from . import aio, counters, current, states, workflow
 from . import db as db_mod
 from . import models as models_mod
-from .errors import (InvalidCallOptions, InvalidTaskOptions, JobNotFound, LocalqError, NotRegistered,
+from .beat import Beat, Entry
+from .errors import (ConfigError, InvalidCallOptions, InvalidTaskOptions, JobNotFound, LocalqError, NotRegistered,
                      QueueNotFound, TaskArgumentError)
-from .options import check_call_options, resolve_options
+from .options import OPTIONS, check_call_options, resolve_options
 from .results import AsyncResult, GroupResult
+from .routing import Router
 from .serializer import MAX_DEPTH, JSONSerializer, check_depth
 from .localhuey import LocalHuey, message_by_name
 from .storage import enqueue_options
@@ -50,8 +52,15 @@ class LocalQ:
         self.tasks = {}           # task name -> Task
         self.models = list(models_mod.ALL_MODELS)   # tables created when the database opens
         self.idempotency_columns = []   # fields holding jobs' idempotency keys (register_models)
+        self.task_defaults = {}   # option -> app-wide default (Celery's task_acks_late, task_time_limit, ...)
+        self.router = Router()    # Celery's task_routes
+        self.beat = Beat(self)    # periodic tasks, ticked by every worker's scheduler
+        # Celery's signals for declaring periodic tasks: sent once, when a worker starts.
+        self.on_after_configure, self.on_after_finalize = self.beat.on_after_configure, self.beat.on_after_finalize
         # Then these run: indexes, the PostgreSQL NOTIFY triggers, the jobs' text index.
         self._prepares = [models_mod.create_extra_indexes, create_ready_triggers, create_text_index]
+        # Celery's names (Celery('proj', task_acks_late=True, ...)) go through app.conf, after the rest.
+        celery_settings = {k: settings.pop(k) for k in list(settings) if k not in config_mod.Config.__dataclass_fields__}
         self.config = config_mod.from_env(database_url=database_url, data_dir=data_dir, **settings)
         # The storage opens the database on first use, whatever it is (an enqueue, a result
         # read in a process that only imported the app, a worker's claim).
@@ -68,6 +77,8 @@ class LocalQ:
         self.watchdog = Watchdog()
         self.wakeup = Wakeup(self)   # idle workers of this process wait on it
         current.add_app(self)
+        if celery_settings:
+            self.conf.update(celery_settings)
 
     # -- configuration and the database ----------------------------------------
     def configure(self, **settings):
@@ -91,9 +102,15 @@ class LocalQ:
         """The settings as a mapping, by localq's names or Celery's: app.conf.update(worker_concurrency=4)."""
         return self._conf
 
-    def config_from_object(self, obj):
-        """Celery's app.config_from_object('myproj.celeryconfig'): settings from a module, class or dict."""
-        self.conf.config_from_object(obj)
+    def config_from_object(self, obj, silent=False, force=False, namespace=None):
+        """Celery's app.config_from_object('myproj.celeryconfig'): settings from a module, class or
+        dict (namespace='CELERY' reads Django's CELERY_<NAME> settings). silent=True: a module that
+        cannot be imported is skipped, as in Celery."""
+        try:
+            self.conf.config_from_object(obj, namespace=namespace)
+        except ImportError:
+            if not silent:
+                raise
 
     @property
     def database(self):
@@ -171,13 +188,49 @@ class LocalQ:
         return lambda func: self._make_task(func, options)
 
     def periodic_task(self, run_every, **options):
-        """Declare a task that the scheduler queues on a crontab: @app.periodic_task(crontab(minute='*/5')).
+        """Declare a task that the scheduler queues by itself: @app.periodic_task(crontab(minute='*/5')),
+        or every so many seconds (a number or a timedelta).
 
-        Every worker runs a scheduler; each tick is queued once, whichever runs it."""
-        return lambda func: self._make_task(func, options, periodic=run_every)
+        Every worker runs a scheduler (beat.py); each tick is queued once, whichever runs it."""
+        try:
+            Entry('periodic_task', 'periodic_task', run_every)
+        except ConfigError as exc:
+            raise InvalidTaskOptions('@app.periodic_task(%r): %s' % (run_every, exc)) from None
 
-    def _make_task(self, func, options, periodic=None):
-        resolved = resolve_options(func, options)
+        def declare(func):
+            task = self._make_task(func, options)
+            self.beat.declare(task.name, run_every)
+            return task
+        return declare
+
+    def add_periodic_task(self, schedule, sig, args=(), kwargs=None, name=None, **options):
+        """Celery's app.add_periodic_task(10.0, task.s(...), name='...'): an entry of
+        app.conf.beat_schedule; returns its name."""
+        return self.beat.add(schedule, sig, args, kwargs, name, **options)
+
+    def set_task_default(self, option, value, setting=None):
+        """An app-wide default of a task option (Celery's task_acks_late, task_time_limit, ...),
+        for every task declared without it, before or after this call."""
+        setting = setting or option
+        if not OPTIONS[option][1](value):
+            raise ConfigError('%s must be %s, got %r' % (setting, OPTIONS[option][2], value))
+        defaults = dict(self.task_defaults, **{option: value})
+        changed = {}
+        for task in self.tasks.values():
+            if option not in task.given:
+                try:
+                    changed[task] = resolve_options(task.func, dict(defaults, **task.given))
+                except InvalidTaskOptions as exc:
+                    raise ConfigError('%s=%r does not fit task %s: %s' % (setting, value, task.name, exc)) from None
+        self.task_defaults = defaults
+        for task, resolved in changed.items():
+            task.set_options(resolved)
+
+    def _resolve(self, func, given):
+        return resolve_options(func, dict(self.task_defaults, **given))
+
+    def _make_task(self, func, options):
+        resolved = self._resolve(func, options)
         if inspect.iscoroutinefunction(func) and resolved.soft_time_limit:
             raise InvalidTaskOptions(
                 '@task(soft_time_limit=...) for async def %s: cannot be delivered into a coroutine (it would see '
@@ -185,7 +238,7 @@ class LocalQ:
                 'await), or asyncio.timeout() inside the task' % func.__qualname__)
         if resolved.name in self.tasks:
             raise ValueError('a task named %r is already declared; give one a different name=' % resolved.name)
-        task = Task(self, func, resolved, periodic=periodic)
+        task = Task(self, func, resolved, given=options)
         self.tasks[resolved.name] = task
         return task
 
@@ -213,6 +266,11 @@ class LocalQ:
         task = self.tasks.get(name)
         if task is not None and not checked:
             task.check_call(args, kwargs)
+        if options['queue'] is None and (task is None or task.options.queue is None) and self.router.routers:
+            # task_routes come after the call's and the task's own queue, as in Celery.
+            for key, value in self.router.route(name, args, kwargs, options, task=task).items():
+                if options[key] is None:
+                    options[key] = value
         call = dict(task_id=options.get('task_id'), countdown=options.get('countdown'), eta=options.get('eta'),
                     expires=options.get('expires'), priority=options.get('priority'))
         if task is None:

@@ -22,7 +22,6 @@ import threading
 import time
 
 from huey.storage import BaseStorage
-from peewee import IntegrityError
 
 from . import counters
 from .states import REVOKED, SQL_CLAIMABLE, SQL_RUNNING
@@ -49,11 +48,10 @@ def to_epoch(dt):
 
 class TaskRoute:
     """What the storage needs to know about a task to write its row."""
-    __slots__ = ('name', 'queue', 'max_retries', 'acks_late', 'ignore_result', 'periodic')
+    __slots__ = ('name', 'queue', 'max_retries', 'acks_late', 'ignore_result')
 
-    def __init__(self, name=None, queue=None, max_retries=0, acks_late=False, ignore_result=False,
-                 periodic=False):
-        self.name, self.queue, self.max_retries, self.periodic = name, queue, max_retries, periodic
+    def __init__(self, name=None, queue=None, max_retries=0, acks_late=False, ignore_result=False):
+        self.name, self.queue, self.max_retries = name, queue, max_retries
         self.acks_late, self.ignore_result = acks_late, ignore_result
 
 
@@ -189,17 +187,7 @@ class JobStorage(KeyValueStore, BaseStorage):
         expires = m.get('expires_resolved')
         expires = to_epoch(datetime.datetime.fromisoformat(expires['$dt'])) if expires else None
         text = data.decode('utf-8') if isinstance(data, bytes) else bytes(data).decode('utf-8')
-        key = options.get('idempotency_key')
-        if route.periodic and key is None and not self.sql('SELECT 1 FROM job WHERE id = ?', (m['id'],)).fetchone():
-            # Every worker runs Huey's scheduler: one row per tick, whoever queues it first.
-            key = 'periodic:%s:%d' % (route.name, int(now // 60))
-            try:
-                with self.write_transaction():
-                    self._insert(m, text, route, options, priority, key, now, eta, expires)
-            except IntegrityError:
-                pass
-            return
-        self._insert(m, text, route, options, priority, key, now, eta, expires)
+        self._insert(m, text, route, options, priority, options.get('idempotency_key'), now, eta, expires)
 
     def _insert(self, m, text, route, options, priority, key, now, eta, expires):
         # A workflow member (canvas.py) may be inserted WAITING, with its links.

@@ -134,21 +134,26 @@ class ExecutionContext:
 class Task:
     """A declared task: call it to run in-process, delay() to queue it."""
 
-    def __init__(self, app, func, options, periodic=None):
-        self.app, self.func, self.options = app, func, options
+    def __init__(self, app, func, options, given=None):
+        self.app, self.func = app, func
+        self.given = dict(given or {})   # the options the decorator was given (the rest follow app defaults)
         self.name = options.name
         self.__doc__, self.__name__ = func.__doc__, func.__name__
         self.__wrapped__ = func
-        settings = dict(retries=options.max_retries, context=True, name=options.name,
-                        timeout=options.time_limit, priority=options.priority)
-        if periodic is None:
-            self.huey_task = app.huey.task(**settings)(self._execute)
-        else:
-            self.huey_task = app.huey.periodic_task(periodic, **settings)(self._execute)
+        self.huey_task = app.huey.task(context=True, name=options.name)(self._execute)
+        self.set_options(options)
+
+    def set_options(self, options):
+        """Apply resolved options: to Huey's task class (retries, time limit, priority) and to the
+        route the storage writes rows by. Called again when an app-wide default changes
+        (app.conf.task_acks_late = True)."""
+        self.options = options
+        task_class = self.huey_task.task_class
+        task_class.default_retries, task_class.default_timeout = options.max_retries, options.time_limit
+        task_class.default_priority = options.priority
         # Huey names a task by module and class; the storage writes our name.
-        app.routes[app.huey._registry.task_to_string(self.huey_task.task_class)] = storage_mod.TaskRoute(
-            options.name, options.queue, options.max_retries, options.acks_late, options.ignore_result,
-            periodic=periodic is not None)
+        self.app.routes[self.app.huey._registry.task_to_string(task_class)] = storage_mod.TaskRoute(
+            options.name, options.queue, options.max_retries, options.acks_late, options.ignore_result)
 
     def __repr__(self):
         return '<@task %s>' % self.name

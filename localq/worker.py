@@ -194,8 +194,17 @@ class LocalqWorker(Worker):
 
 
 class LocalqScheduler(Scheduler):
-    """Huey's scheduler thread, which also closes its database connection when it ends
-    (Huey runs its shutdown hooks in worker threads only)."""
+    """Huey's scheduler thread, which also ticks the app's periodic tasks (beat.py) about once a
+    second, and closes its database connection when it ends (Huey runs its shutdown hooks in
+    worker threads only)."""
+    beat = None   # its Ticker of the app's periodic tasks (LocalqConsumer._create_scheduler)
+
+    def loop(self, now=None):
+        try:
+            self.beat.tick()
+        except Exception:   # a broken schedule never stops the scheduler (each entry's errors are its own)
+            self._logger.exception('periodic tasks: tick failed')
+        super().loop(now)
 
     def shutdown(self):
         self.huey.storage.close()
@@ -233,6 +242,12 @@ class LocalqConsumer(Consumer):
         if worker_type == 'process':
             return LocalqProcessEnvironment(self._graceful_sig, self._interrupt_sig)
         return super().get_environment(worker_type)
+
+    def _create_scheduler(self):
+        scheduler = super()._create_scheduler()
+        self.app.beat.entries()   # a bad beat_schedule stops the worker from starting, saying why
+        scheduler.beat = self.app.beat.ticker()
+        return scheduler
 
     def _create_worker(self):
         return LocalqWorker(self.app, huey=self.huey, stop_flag=self.stop_flag,
