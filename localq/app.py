@@ -1,4 +1,5 @@
 """LocalQ: the application object users create, as Celery's `app = Celery(...)`."""
+import difflib
 import inspect
 import json
 import re
@@ -333,7 +334,7 @@ class LocalQ:
 
     def send_task(self, name, args=None, kwargs=None, **options):
         """Queue a task by name, without importing its function (Celery's send_task): a worker
-        that has it runs it; one that does not fails the job with NotRegistered."""
+        that has it runs it; until one runs, the job waits (missing_task_note says why)."""
         from .canvas import apply_linked
         link, link_error = options.pop('link', None), options.pop('link_error', None)
         if link is None and link_error is None:
@@ -385,6 +386,33 @@ class LocalQ:
                 counters.count_unrun(storage, [t for t, in members], states.REVOKED)
         self.wake_workers()
         return state
+
+    def live_worker_tasks(self, now=None):
+        """The task names the running workers have (online: heartbeat within lease_timeout, not stopped)."""
+        now = time.time() if now is None else now
+        return {t for t, in self.huey.storage.sql(
+            'SELECT DISTINCT t.task FROM worker_task t JOIN worker w ON w.id = t.worker '
+            'WHERE w.stopped_at IS NULL AND w.last_seen > ?', (now - self.config.lease_timeout,))}
+
+    def missing_task_note(self, task, now=None):
+        """Why a ready job of `task` waits if no running worker has that task, in a sentence
+        naming the closest tasks they do have; None if one has it. Such a job waits for a worker
+        that has it (never failed for it), until its `expires`."""
+        have = self.live_worker_tasks(now)
+        if task in have:
+            return None
+        close = difflib.get_close_matches(task, sorted(have), n=3, cutoff=0.6)
+        note = ('No running worker has task %r: the job waits until a worker that has it starts '
+                '(localq -A yourmodule:app worker), or until it expires (expires=).' % task)
+        if close:
+            note += ' Did you mean %s?' % ' or '.join(repr(c) for c in close)
+        elif have:
+            names = sorted(have)
+            note += ' The running workers have: %s%s.' % (', '.join(names[:10]),
+                                                        ' and %d more' % (len(names) - 10) if len(names) > 10 else '')
+        else:
+            note += ' No worker is running.'
+        return note
 
     def served_queues(self):
         """Queues configured or served by a worker seen in the last day."""

@@ -156,7 +156,9 @@ def cmd_enqueue(app, args):
 def cmd_status(app, args):
     from .monitor import jobs
     app.setup()
-    print(json.dumps(jobs.get_job(args.job_id, with_attempts=True), indent=2, default=str))
+    job = jobs.get_job(args.job_id, with_attempts=True)
+    job['why_waiting'] = jobs.explain_wait(app, job)   # as on its page: why it has not run yet
+    print(json.dumps(job, indent=2, default=str))
     return 0
 
 

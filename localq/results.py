@@ -14,7 +14,7 @@ from . import states
 from .current import current_app
 from .errors import JobFailed, ResultTimeout, TaskRevoked
 
-_FIELDS = ('state', 'meta', 'result', 'error_type', 'error_message', 'traceback', 'parent_id')
+_FIELDS = ('state', 'task', 'meta', 'result', 'error_type', 'error_message', 'traceback', 'parent_id')
 
 
 def rebuild_exception(job_id, error_type, message, traceback):
@@ -126,8 +126,14 @@ class AsyncResult:
         raise _cause(self.id, job)
 
     def _timeout(self, timeout, job):
-        return ResultTimeout('job %s not ready after %ss (state %s)' % (
-            self.id, timeout, states.celery_state(job['state']) if job else states.PENDING))
+        message = 'job %s not ready after %ss (state %s)' % (
+            self.id, timeout, states.celery_state(job['state']) if job else states.PENDING)
+        if job and job['state'] in states.READY_TO_CLAIM:
+            # The likeliest reason a queued job never started: no running worker has its task.
+            note = self.app.missing_task_note(job['task'])
+            if note:
+                message += '. ' + note
+        return ResultTimeout(message)
 
     def get(self, timeout=None, propagate=True, interval=0.005):
         """Wait for the job to finish; return its value or raise its error."""
@@ -153,14 +159,17 @@ class AsyncResult:
             if job is not None and job['state'] in states.TERMINAL:
                 return self._outcome(job, propagate)
             if deadline is not None and time.monotonic() >= deadline:
-                raise self._timeout(timeout, job)
+                raise await asyncio.to_thread(self._in_thread_and_close, self._timeout, timeout, job)
             await asyncio.sleep(delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic())))
             delay = min(delay * 1.5, 0.1)
 
     def _fetch_and_close(self):
+        return self._in_thread_and_close(self._fetch)
+
+    def _in_thread_and_close(self, read, *args):
         # asyncio.to_thread's pool threads live on: leave no connection behind in them.
         try:
-            return self._fetch()
+            return read(*args)
         finally:
             self.app.close_thread_connection()
 

@@ -28,7 +28,7 @@ from .states import REVOKED, SQL_CLAIMABLE, SQL_RUNNING
 from .db import is_sqlite, write_transaction
 from .keyvalue import KeyValueStore
 
-# Seconds a worker's task list counts for claims after its last heartbeat (claim_filter).
+# Seconds a worker's task list is kept after its last heartbeat (LocalQ.missing_task_note).
 TASK_MEMORY = 86400
 
 # Per-call options of apply_async() that Huey's message has no field for.
@@ -162,19 +162,19 @@ class JobStorage(KeyValueStore, BaseStorage):
                 self.sql('INSERT INTO worker_task (worker, task) VALUES (?, ?)', (worker_id, name))
 
     def claim_filter(self, now):
-        """What a worker may claim: its queues, and jobs of tasks it has, or of tasks that no
-        worker seen in the last day has (it fails those at once, NotRegistered: a typo in
-        send_task). So a worker of another app on the same queues (run.py's dashboard beside
-        `localq -A mytasks:app worker`) leaves your jobs to the worker that has them, instead
-        of failing them; and with that worker stopped they wait for it."""
+        """What a worker may claim: its queues, and jobs of tasks it has. A job of a task this
+        worker lacks is left to a worker that has it (another app's worker on the same data folder:
+        run.py's dashboard beside `localq -A mytasks:app worker`); if no running worker has it yet,
+        it waits for one, as Celery's does, until its `expires` (retention.expire_unclaimed).
+        Why it waits, with the task names the workers do have, is on its page and in
+        `AsyncResult.get()`'s TimeoutError (LocalQ.missing_task_note)."""
         qsql, qparams = self._queue_filter()
         if self.known_tasks is None:
             return qsql, qparams
-        others = 'task NOT IN (SELECT t.task FROM worker_task t JOIN worker w ON w.id = t.worker WHERE w.last_seen > ?)'
         if not self.known_tasks:
-            return qsql + ' AND ' + others, qparams + (now - TASK_MEMORY,)
-        return (qsql + ' AND (task IN (%s) OR %s)' % (','.join('?' * len(self.known_tasks)), others),
-                qparams + tuple(self.known_tasks) + (now - TASK_MEMORY,))
+            return qsql + ' AND 1 = 0', qparams
+        return (qsql + ' AND task IN (%s)' % ','.join('?' * len(self.known_tasks)),
+                qparams + tuple(self.known_tasks))
 
     # -- queue ------------------------------------------------------------
     def enqueue(self, data, priority=None):

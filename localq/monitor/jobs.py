@@ -332,11 +332,15 @@ def explain_wait(app, job, now=None, paused=None):
             job['attempts'], job['max_retries'], at(job['eta']), job['error_type'] or 'an error')
     if kind == 'scheduled':
         return 'Scheduled (countdown/eta) to run at %s.' % at(job['eta'])
-    serving = [w for w in list_workers(app, now)
-               if w['online'] and job['queue'] in w['queues']]
+    online = [w for w in list_workers(app, now) if w['online']]
+    serving = [w for w in online if job['queue'] in w['queues']]
+    # Whether a running worker has its task: one that lacks it never takes it (claim_filter).
+    missing = app.missing_task_note(job['task'], now) if online else None
     if not serving:
-        return "Ready, but no worker online serves queue '%s'. Start one: localq worker -Q %s" % (
-            job['queue'], job['queue'])
+        return "Ready, but no worker online serves queue '%s'. Start one: localq worker -Q %s%s" % (
+            job['queue'], job['queue'], ('. ' + missing) if missing else '')
+    if missing:
+        return missing
     ahead = app.huey.storage.sql(
         'SELECT COUNT(*) FROM job WHERE %s AND queue = ? AND eta <= ? AND id != ? '
         'AND (priority > ? OR (priority = ? AND eta < ?))' % states.SQL_CLAIMABLE,
