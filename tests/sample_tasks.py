@@ -81,6 +81,14 @@ def paced(self, i):
     return {'slot': self.request.rate_slot, 'started': time.time()}
 
 
+@app.task(name='tests.celery_progress', bind=True)
+def celery_progress(self, gate_name):
+    """Celery's documented progress idiom (Tasks guide, "Custom states")."""
+    self.update_state(state='PROGRESS', meta={'current': 3, 'total': 10})
+    gate(gate_name).wait(30)
+    return 'done'
+
+
 @app.task(name='tests.huey_limited')
 def huey_limited(n, retry=True):
     """Once a day, through Huey's own rate_limit (its window is aligned to the day, as Huey's is)."""

@@ -12,10 +12,23 @@ def _loads(text):
     return json.loads(text) if text else None
 
 
+def progress_of(meta):
+    """Percent done from update_state()'s meta: its 'progress', or Celery's documented idiom
+    meta={'current': 3, 'total': 10}; None if it says neither."""
+    if not isinstance(meta, dict):
+        return None
+    if isinstance(meta.get('progress'), (int, float)):
+        return meta['progress']
+    current, total = meta.get('current'), meta.get('total')
+    if isinstance(current, (int, float)) and isinstance(total, (int, float)) and total > 0:
+        return max(0, min(100, round(100.0 * current / total)))
+    return None
+
+
 def job_to_dict(job, app=None):
     """A job row as people see it. With the app, secret-looking arguments are masked (redact.py)."""
     meta = _loads(job.meta)
-    progress = meta.get('progress') if isinstance(meta, dict) else None
+    progress = progress_of(meta)
     if job.state == states.SUCCESS:
         # Its last update_state() was a running step ("storing", 80): finished, it is done.
         progress = 100
