@@ -414,6 +414,12 @@ class LocalQ:
             note += ' No worker is running.'
         return note
 
+    @property
+    def control(self):
+        """Celery's app.control (revoke, inspect(), ping, shutdown, purge), answered from the database."""
+        from .control import Control
+        return Control(self)
+
     def served_queues(self):
         """Queues configured or served by a worker seen in the last day."""
         names = set(self.config.queue_list)
