@@ -231,6 +231,11 @@ class LocalQ:
         return resolve_options(func, dict(self.task_defaults, **given))
 
     def _make_task(self, func, options):
+        options = dict(options)
+        base = options.pop('base', None) or Task   # Celery's base=MyTask: a subclass with handlers
+        if not (isinstance(base, type) and issubclass(base, Task)):
+            raise InvalidTaskOptions('@task(base=%r) for %s: must be a subclass of localq.Task' % (
+                base, func.__qualname__))
         resolved = self._resolve(func, options)
         if inspect.iscoroutinefunction(func) and resolved.soft_time_limit:
             raise InvalidTaskOptions(
@@ -239,13 +244,13 @@ class LocalQ:
                 'await), or asyncio.timeout() inside the task' % func.__qualname__)
         if resolved.name in self.tasks:
             raise ValueError('a task named %r is already declared; give one a different name=' % resolved.name)
-        task = Task(self, func, resolved, given=options)
+        task = base(self, func, resolved, given=options)
         self.tasks[resolved.name] = task
         return task
 
     def declare_shared(self, func, options):
         """Declare a @shared_task on this app (current.py calls it for every app)."""
-        if resolve_options(func, options).name not in self.tasks:
+        if resolve_options(func, {k: v for k, v in options.items() if k != 'base'}).name not in self.tasks:
             self._make_task(func, options)
 
     # -- queueing -------------------------------------------------------------

@@ -102,3 +102,17 @@ class WorkerLost(LocalqError):
 
 class Revoked(LocalqError):
     """Raised inside a running task that was revoked, to stop it."""
+
+
+class Ignore(LocalqError):
+    """Raised by a task to end its job with no outcome of its own (Celery's Ignore): the job
+    ends REVOKED "ignored", no retry, no error recorded as a failure."""
+
+
+class Reject(LocalqError):
+    """Raised by a task to refuse its job (Celery's Reject): requeue=True puts it back in its
+    queue for any worker (the attempt counts); otherwise it ends REVOKED "rejected"."""
+
+    def __init__(self, reason=None, requeue=False):
+        super().__init__(reason)
+        self.reason, self.requeue = reason, requeue

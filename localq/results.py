@@ -5,6 +5,7 @@ is REVOKED carrying that job's error, and .get() raises that error (as Celery re
 chain's parent error).
 """
 import asyncio
+import contextlib
 import builtins
 import json
 import sys
@@ -284,3 +285,11 @@ class EagerResult:
         return self._value
 
     wait = get
+
+
+@contextlib.contextmanager
+def allow_join_result():
+    """Celery's allow_join_result(): Celery forbids get() inside a task unless wrapped in it;
+    localq never forbids it (a worker thread waits like any caller), so this only lets such
+    code run unchanged. Waiting on another job from a task still holds a worker thread."""
+    yield

@@ -16,7 +16,7 @@ from huey.exceptions import RateLimitExceeded, TaskTimeout
 
 from . import counters, disk, states, workflow
 from .db import is_connection_error
-from .errors import Retry, Revoked
+from .errors import Ignore, Reject, Retry, Revoked
 from .states import SQL_RUNNING
 from .storage import task_name
 
@@ -183,6 +183,20 @@ class JobTracker:
                              "wait_reason = 'rate-limited', lease_until = NULL WHERE id = ? AND %s%s" % (
                                  SQL_RUNNING, fence),
                              (getattr(exception, 'slot', None) or now + exception.delay, task.id) + fence_params)
+        elif isinstance(exception, Reject) and exception.requeue:
+            # Celery's Reject(requeue=True): back in its queue for any worker; this attempt counts.
+            err = error_fields(exception)
+            self._finish(task.id, "state = 'PENDING', eta = ?, wait_reason = 'rejected and requeued', "
+                         'error_type = ?, error_message = ?, traceback = ?', (now,) + err, 'REJECTED', err,
+                         attempt=attempt)
+            self.app.wake_workers()
+        elif isinstance(exception, (Ignore, Reject)):
+            # Celery's Ignore, or Reject without requeue: no outcome of the task's own; never retried.
+            why = 'ignored (the task raised Ignore)' if isinstance(exception, Ignore) else \
+                'rejected: %s' % (exception.reason or 'the task raised Reject')
+            self._finish(task.id, "state = 'REVOKED', finished_at = ?, wait_reason = ?", (now, why[:200]),
+                         states.REVOKED, then=final(states.REVOKED, ('localq.errors.Revoked', why, '')),
+                         attempt=attempt)
         elif isinstance(exception, Revoked):
             err = error_fields(exception)
             self._finish(task.id, "state = 'REVOKED', finished_at = ?, error_type = ?, error_message = ?, "

@@ -3,7 +3,7 @@ import os
 import threading
 import time
 
-from localq import LocalQ, SoftTimeLimitExceeded
+from localq import Ignore, LocalQ, Reject, SoftTimeLimitExceeded, Task
 
 app = LocalQ('tests')
 
@@ -87,6 +87,46 @@ def celery_progress(self, gate_name):
     self.update_state(state='PROGRESS', meta={'current': 3, 'total': 10})
     gate(gate_name).wait(30)
     return 'done'
+
+
+handler_calls = []   # what RecordingTask's handlers saw, in order (in-process workers)
+requeued_once = set()
+
+
+class RecordingTask(Task):
+    """Celery's custom task class with every handler (Tasks guide, "Handlers")."""
+
+    def before_start(self, task_id, args, kwargs):
+        handler_calls.append(('before_start', task_id, tuple(args)))
+
+    def on_success(self, retval, task_id, args, kwargs):
+        handler_calls.append(('on_success', task_id, retval))
+
+    def on_retry(self, exc, task_id, args, kwargs, einfo):
+        handler_calls.append(('on_retry', task_id, type(exc).__name__))
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        handler_calls.append(('on_failure', task_id, type(exc).__name__, 'Traceback' in einfo.traceback))
+
+    def after_return(self, status, retval, task_id, args, kwargs, einfo):
+        handler_calls.append(('after_return', task_id, status))
+
+
+@app.task(name='tests.handled', base=RecordingTask, bind=True, max_retries=1, autoretry_for=(ConnectionError,),
+          retry_backoff=0.01, retry_jitter=False)
+def handled(self, mode):
+    if mode == 'fail':
+        raise ValueError('bad input')
+    if mode == 'flaky' and self.request.retries == 0:
+        raise ConnectionError('remote down')
+    if mode == 'ignore':
+        raise Ignore()
+    if mode == 'reject':
+        raise Reject('not for us', requeue=False)
+    if mode == 'requeue' and self.request.id not in requeued_once:
+        requeued_once.add(self.request.id)
+        raise Reject('later', requeue=True)
+    return {'mode': mode, 'called_directly': self.request.called_directly}
 
 
 @app.task(name='tests.huey_limited')
