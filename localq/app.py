@@ -40,6 +40,21 @@ def _open_current_app():
 db_mod.database.opener = _open_current_app
 
 
+class BoundGroupResult:
+    """app.GroupResult: GroupResult bound to an app (callable, with Celery's .restore)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, group_id, results=None):
+        if results is not None:
+            return GroupResult(group_id, results, app=self.app)
+        return GroupResult.restore(group_id, app=self.app) or GroupResult(group_id, [], app=self.app)
+
+    def restore(self, group_id):
+        return GroupResult.restore(group_id, app=self.app)
+
+
 class LocalQ:
     """A task queue on one database: declare tasks with @app.task, run workers, read results."""
 
@@ -355,11 +370,11 @@ class LocalQ:
     def AsyncResult(self, job_id):
         return AsyncResult(job_id, app=self)
 
-    def GroupResult(self, group_id, results=None):
-        """A group's results: given, or read from its members' rows (GroupResult.restore)."""
-        if results is not None:
-            return GroupResult(group_id, results, app=self)
-        return GroupResult.restore(group_id, app=self) or GroupResult(group_id, [], app=self)
+    @property
+    def GroupResult(self):
+        """A group's results: app.GroupResult(id, results), or app.GroupResult(id) read from its
+        members' rows; app.GroupResult.restore(id) as in Celery (None for an unknown group)."""
+        return BoundGroupResult(self)
 
     def revoke(self, job_id):
         """Cancel a job: a waiting one becomes REVOKED (with whatever in its workflow waits

@@ -110,6 +110,14 @@ class AsyncResult:
             return None
         return GroupResult.restore(job['parent_id'], app=self.app) or AsyncResult(job['parent_id'], app=self.app)
 
+    @property
+    def children(self):
+        """The results of the jobs this one's result was given to (a chain's next step, link
+        callbacks), in the order they were queued; [] if none."""
+        ids = [i for i, in self.app.huey.storage.sql(
+            'SELECT id FROM job WHERE parent_id = ? ORDER BY queued_at', (self.id,))]
+        return [AsyncResult(i, app=self.app) for i in ids]
+
     def ready(self):
         return self.state in states.TERMINAL
 

@@ -278,6 +278,16 @@ class Task:
         from .canvas import Signature
         return Signature(self, args, kwargs, app=self.app)
 
+    def map(self, iterable):
+        """Celery's task.map(items): one call per item, as a group (its .get() is the list of values)."""
+        from .canvas import group
+        return group(self.s(item) for item in iterable)
+
+    def starmap(self, iterable):
+        """Celery's task.starmap([(x, y), ...]): one call per tuple of arguments, as a group."""
+        from .canvas import group
+        return group(self.s(*item) for item in iterable)
+
     def si(self, *args, **kwargs):
         """An immutable signature: in a chain it does not get the previous result."""
         from .canvas import Signature
