@@ -127,6 +127,17 @@ class AsyncResult:
     def failed(self):
         return self.state == states.FAILURE
 
+    def _message(self, job):
+        """Celery's result message body for on_message."""
+        state = states.celery_state(job['state'])
+        if job['state'] == states.SUCCESS:
+            value = json.loads(job['result']) if job['result'] is not None else None
+        elif job['state'] in states.TERMINAL:
+            value = _cause(self.id, job)
+        else:
+            value = json.loads(job['meta']) if job['meta'] else None
+        return {'task_id': self.id, 'status': state, 'result': value, 'traceback': job['traceback'], 'children': []}
+
     def _outcome(self, job, propagate):
         if job['state'] == states.SUCCESS:
             return json.loads(job['result']) if job['result'] is not None else None
@@ -144,12 +155,18 @@ class AsyncResult:
                 message += '. ' + note
         return ResultTimeout(message)
 
-    def get(self, timeout=None, propagate=True, interval=0.005):
-        """Wait for the job to finish; return its value or raise its error."""
+    def get(self, timeout=None, propagate=True, interval=0.005, on_message=None, **_ignored):
+        """Wait for the job to finish; return its value or raise its error. on_message(body), as in
+        Celery, is called with each state it is seen in ({'task_id', 'status', 'result'}: a
+        progress state's meta, then the value or error)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = interval
+        seen = None
         while True:
             job = self._fetch()
+            if on_message is not None and job is not None and (job['state'], job['meta']) != seen:
+                seen = (job['state'], job['meta'])
+                on_message(self._message(job))
             if job is not None and job['state'] in states.TERMINAL:
                 return self._outcome(job, propagate)
             if deadline is not None and time.monotonic() >= deadline:

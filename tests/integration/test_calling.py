@@ -61,3 +61,18 @@ def test_retry_kwargs_set_the_autoretry_limit_and_delay(tmp_path):
     with pytest.raises(InvalidTaskOptions, match='retry_kwargs'):
         app.task(retry_kwargs={'interval': 1})(lambda: None)
     app.close()
+
+
+def test_get_with_on_message_sees_each_state(app, worker):
+    from tests.sample_tasks import celery_progress, gate
+    seen = []
+    result = celery_progress.delay('on-message')
+
+    def on_message(body):
+        seen.append((body['status'], body['result']))
+        if body['status'] == 'PROGRESS':
+            gate('on-message').set()
+
+    assert result.get(timeout=10, on_message=on_message) == 'done'
+    assert ('PROGRESS', {'current': 3, 'total': 10}) in seen
+    assert seen[-1] == ('SUCCESS', 'done')
