@@ -227,6 +227,11 @@ class GroupResult:
     def __repr__(self):
         return '<GroupResult %s [%s]>' % (self.id, ', '.join(r.id for r in self.results))
 
+    @property
+    def parent(self):
+        """The result the group's members were given (the chain step before the group), or None."""
+        return self.results[0].parent if self.results else None
+
     def __iter__(self):
         return iter(self.results)
 

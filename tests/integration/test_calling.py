@@ -76,3 +76,10 @@ def test_get_with_on_message_sees_each_state(app, worker):
     assert result.get(timeout=10, on_message=on_message) == 'done'
     assert ('PROGRESS', {'current': 3, 'total': 10}) in seen
     assert seen[-1] == ('SUCCESS', 'done')
+
+
+def test_a_group_after_a_chain_step_knows_its_parent(app, worker):
+    from localq import group
+    result = chain(add.s(1, 1), group(mul.s(2), mul.s(3))).apply_async()
+    assert result.get(timeout=10) == [4, 6]
+    assert result.parent.get(timeout=10) == 2
