@@ -222,7 +222,9 @@ class LocalqConsumer(Consumer):
         quiet_transient_task_errors()
         storage = app.huey.storage
         storage.queues = list(queues or cfg.queue_list)
-        storage.known_tasks = sorted(app.tasks)
+        # The app's own dict, not a copy: a task declared in this process after the worker
+        # started (documents.init_app in a test, a plug-in) is claimable at once (claim_filter).
+        storage.known_tasks = app.tasks
         self.worker_id = name or cfg.worker_name or '%s:%d' % (socket.gethostname(), os.getpid())
         storage.worker_id = self.worker_id
         super().__init__(app.huey, workers=workers or cfg.workers,
