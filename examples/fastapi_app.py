@@ -59,7 +59,12 @@ async def get_status(task_id: str):
 @api.get('/tasks/{task_id}/result')
 async def wait_for_result(task_id: str, timeout: float = 10.0):
     """Wait for the result without blocking the event loop (other requests go on meanwhile)."""
+    result = AsyncResult(task_id)
     try:
-        return {'result': await AsyncResult(task_id).aget(timeout=min(timeout, 60.0))}
-    except TimeoutError:
-        raise HTTPException(status_code=202, detail='not finished yet')
+        return {'result': await result.aget(timeout=min(timeout, 60.0))}
+    except TimeoutError as exc:
+        # Not finished yet; the message says why if no running worker has the task.
+        raise HTTPException(status_code=202, detail=str(exc))
+    except Exception as exc:
+        # The task failed: its error, as data (not a 500 of this web process).
+        raise HTTPException(status_code=409, detail='%s: %s' % (type(exc).__name__, exc))

@@ -1,4 +1,5 @@
 """LocalQ: the application object users create, as Celery's `app = Celery(...)`."""
+import difflib
 import inspect
 import json
 import re
@@ -10,10 +11,12 @@ from . import config as config_mod
 from . import aio, counters, current, states, workflow
 from . import db as db_mod
 from . import models as models_mod
-from .errors import (InvalidCallOptions, InvalidTaskOptions, JobNotFound, LocalqError, NotRegistered,
+from .beat import Beat, Entry
+from .errors import (ConfigError, InvalidCallOptions, InvalidTaskOptions, JobNotFound, LocalqError, NotRegistered,
                      QueueNotFound, TaskArgumentError)
-from .options import check_call_options, resolve_options
+from .options import OPTIONS, check_call_options, resolve_options
 from .results import AsyncResult, GroupResult
+from .routing import Router
 from .serializer import MAX_DEPTH, JSONSerializer, check_depth
 from .localhuey import LocalHuey, message_by_name
 from .storage import enqueue_options
@@ -37,6 +40,21 @@ def _open_current_app():
 db_mod.database.opener = _open_current_app
 
 
+class BoundGroupResult:
+    """app.GroupResult: GroupResult bound to an app (callable, with Celery's .restore)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, group_id, results=None):
+        if results is not None:
+            return GroupResult(group_id, results, app=self.app)
+        return GroupResult.restore(group_id, app=self.app) or GroupResult(group_id, [], app=self.app)
+
+    def restore(self, group_id):
+        return GroupResult.restore(group_id, app=self.app)
+
+
 class LocalQ:
     """A task queue on one database: declare tasks with @app.task, run workers, read results."""
 
@@ -50,8 +68,15 @@ class LocalQ:
         self.tasks = {}           # task name -> Task
         self.models = list(models_mod.ALL_MODELS)   # tables created when the database opens
         self.idempotency_columns = []   # fields holding jobs' idempotency keys (register_models)
+        self.task_defaults = {}   # option -> app-wide default (Celery's task_acks_late, task_time_limit, ...)
+        self.router = Router()    # Celery's task_routes
+        self.beat = Beat(self)    # periodic tasks, ticked by every worker's scheduler
+        # Celery's signals for declaring periodic tasks: sent once, when a worker starts.
+        self.on_after_configure, self.on_after_finalize = self.beat.on_after_configure, self.beat.on_after_finalize
         # Then these run: indexes, the PostgreSQL NOTIFY triggers, the jobs' text index.
         self._prepares = [models_mod.create_extra_indexes, create_ready_triggers, create_text_index]
+        # Celery's names (Celery('proj', task_acks_late=True, ...)) go through app.conf, after the rest.
+        celery_settings = {k: settings.pop(k) for k in list(settings) if k not in config_mod.Config.__dataclass_fields__}
         self.config = config_mod.from_env(database_url=database_url, data_dir=data_dir, **settings)
         # The storage opens the database on first use, whatever it is (an enqueue, a result
         # read in a process that only imported the app, a worker's claim).
@@ -68,6 +93,8 @@ class LocalQ:
         self.watchdog = Watchdog()
         self.wakeup = Wakeup(self)   # idle workers of this process wait on it
         current.add_app(self)
+        if celery_settings:
+            self.conf.update(celery_settings)
 
     # -- configuration and the database ----------------------------------------
     def configure(self, **settings):
@@ -91,9 +118,15 @@ class LocalQ:
         """The settings as a mapping, by localq's names or Celery's: app.conf.update(worker_concurrency=4)."""
         return self._conf
 
-    def config_from_object(self, obj):
-        """Celery's app.config_from_object('myproj.celeryconfig'): settings from a module, class or dict."""
-        self.conf.config_from_object(obj)
+    def config_from_object(self, obj, silent=False, force=False, namespace=None):
+        """Celery's app.config_from_object('myproj.celeryconfig'): settings from a module, class or
+        dict (namespace='CELERY' reads Django's CELERY_<NAME> settings). silent=True: a module that
+        cannot be imported is skipped, as in Celery."""
+        try:
+            self.conf.config_from_object(obj, namespace=namespace)
+        except ImportError:
+            if not silent:
+                raise
 
     @property
     def database(self):
@@ -171,13 +204,54 @@ class LocalQ:
         return lambda func: self._make_task(func, options)
 
     def periodic_task(self, run_every, **options):
-        """Declare a task that the scheduler queues on a crontab: @app.periodic_task(crontab(minute='*/5')).
+        """Declare a task that the scheduler queues by itself: @app.periodic_task(crontab(minute='*/5')),
+        or every so many seconds (a number or a timedelta).
 
-        Every worker runs a scheduler; each tick is queued once, whichever runs it."""
-        return lambda func: self._make_task(func, options, periodic=run_every)
+        Every worker runs a scheduler (beat.py); each tick is queued once, whichever runs it."""
+        try:
+            Entry('periodic_task', 'periodic_task', run_every)
+        except ConfigError as exc:
+            raise InvalidTaskOptions('@app.periodic_task(%r): %s' % (run_every, exc)) from None
 
-    def _make_task(self, func, options, periodic=None):
-        resolved = resolve_options(func, options)
+        def declare(func):
+            task = self._make_task(func, options)
+            self.beat.declare(task.name, run_every)
+            return task
+        return declare
+
+    def add_periodic_task(self, schedule, sig, args=(), kwargs=None, name=None, **options):
+        """Celery's app.add_periodic_task(10.0, task.s(...), name='...'): an entry of
+        app.conf.beat_schedule; returns its name."""
+        return self.beat.add(schedule, sig, args, kwargs, name, **options)
+
+    def set_task_default(self, option, value, setting=None):
+        """An app-wide default of a task option (Celery's task_acks_late, task_time_limit, ...),
+        for every task declared without it, before or after this call."""
+        setting = setting or option
+        if not OPTIONS[option][1](value):
+            raise ConfigError('%s must be %s, got %r' % (setting, OPTIONS[option][2], value))
+        defaults = dict(self.task_defaults, **{option: value})
+        changed = {}
+        for task in self.tasks.values():
+            if option not in task.given:
+                try:
+                    changed[task] = resolve_options(task.func, dict(defaults, **task.given))
+                except InvalidTaskOptions as exc:
+                    raise ConfigError('%s=%r does not fit task %s: %s' % (setting, value, task.name, exc)) from None
+        self.task_defaults = defaults
+        for task, resolved in changed.items():
+            task.set_options(resolved)
+
+    def _resolve(self, func, given):
+        return resolve_options(func, dict(self.task_defaults, **given))
+
+    def _make_task(self, func, options):
+        options = dict(options)
+        base = options.pop('base', None) or Task   # Celery's base=MyTask: a subclass with handlers
+        if not (isinstance(base, type) and issubclass(base, Task)):
+            raise InvalidTaskOptions('@task(base=%r) for %s: must be a subclass of localq.Task' % (
+                base, func.__qualname__))
+        resolved = self._resolve(func, options)
         if inspect.iscoroutinefunction(func) and resolved.soft_time_limit:
             raise InvalidTaskOptions(
                 '@task(soft_time_limit=...) for async def %s: cannot be delivered into a coroutine (it would see '
@@ -185,13 +259,13 @@ class LocalQ:
                 'await), or asyncio.timeout() inside the task' % func.__qualname__)
         if resolved.name in self.tasks:
             raise ValueError('a task named %r is already declared; give one a different name=' % resolved.name)
-        task = Task(self, func, resolved, periodic=periodic)
+        task = base(self, func, resolved, given=options)
         self.tasks[resolved.name] = task
         return task
 
     def declare_shared(self, func, options):
         """Declare a @shared_task on this app (current.py calls it for every app)."""
-        if resolve_options(func, options).name not in self.tasks:
+        if resolve_options(func, {k: v for k, v in options.items() if k != 'base'}).name not in self.tasks:
             self._make_task(func, options)
 
     # -- queueing -------------------------------------------------------------
@@ -213,6 +287,11 @@ class LocalQ:
         task = self.tasks.get(name)
         if task is not None and not checked:
             task.check_call(args, kwargs)
+        if options['queue'] is None and (task is None or task.options.queue is None) and self.router.routers:
+            # task_routes come after the call's and the task's own queue, as in Celery.
+            for key, value in self.router.route(name, args, kwargs, options, task=task).items():
+                if options[key] is None:
+                    options[key] = value
         call = dict(task_id=options.get('task_id'), countdown=options.get('countdown'), eta=options.get('eta'),
                     expires=options.get('expires'), priority=options.get('priority'))
         if task is None:
@@ -275,7 +354,7 @@ class LocalQ:
 
     def send_task(self, name, args=None, kwargs=None, **options):
         """Queue a task by name, without importing its function (Celery's send_task): a worker
-        that has it runs it; one that does not fails the job with NotRegistered."""
+        that has it runs it; until one runs, the job waits (missing_task_note says why)."""
         from .canvas import apply_linked
         link, link_error = options.pop('link', None), options.pop('link_error', None)
         if link is None and link_error is None:
@@ -291,11 +370,11 @@ class LocalQ:
     def AsyncResult(self, job_id):
         return AsyncResult(job_id, app=self)
 
-    def GroupResult(self, group_id, results=None):
-        """A group's results: given, or read from its members' rows (GroupResult.restore)."""
-        if results is not None:
-            return GroupResult(group_id, results, app=self)
-        return GroupResult.restore(group_id, app=self) or GroupResult(group_id, [], app=self)
+    @property
+    def GroupResult(self):
+        """A group's results: app.GroupResult(id, results), or app.GroupResult(id) read from its
+        members' rows; app.GroupResult.restore(id) as in Celery (None for an unknown group)."""
+        return BoundGroupResult(self)
 
     def revoke(self, job_id):
         """Cancel a job: a waiting one becomes REVOKED (with whatever in its workflow waits
@@ -327,6 +406,39 @@ class LocalQ:
                 counters.count_unrun(storage, [t for t, in members], states.REVOKED)
         self.wake_workers()
         return state
+
+    def live_worker_tasks(self, now=None):
+        """The task names the running workers have (online: heartbeat within lease_timeout, not stopped)."""
+        now = time.time() if now is None else now
+        return {t for t, in self.huey.storage.sql(
+            'SELECT DISTINCT t.task FROM worker_task t JOIN worker w ON w.id = t.worker '
+            'WHERE w.stopped_at IS NULL AND w.last_seen > ?', (now - self.config.lease_timeout,))}
+
+    def missing_task_note(self, task, now=None):
+        """Why a ready job of `task` waits if no running worker has that task, in a sentence
+        naming the closest tasks they do have; None if one has it. Such a job waits for a worker
+        that has it (never failed for it), until its `expires`."""
+        have = self.live_worker_tasks(now)
+        if task in have:
+            return None
+        close = difflib.get_close_matches(task, sorted(have), n=3, cutoff=0.6)
+        note = ('No running worker has task %r: the job waits until a worker that has it starts '
+                '(localq -A yourmodule:app worker), or until it expires (expires=).' % task)
+        if close:
+            note += ' Did you mean %s?' % ' or '.join(repr(c) for c in close)
+        elif have:
+            names = sorted(have)
+            note += ' The running workers have: %s%s.' % (', '.join(names[:10]),
+                                                        ' and %d more' % (len(names) - 10) if len(names) > 10 else '')
+        else:
+            note += ' No worker is running.'
+        return note
+
+    @property
+    def control(self):
+        """Celery's app.control (revoke, inspect(), ping, shutdown, purge), answered from the database."""
+        from .control import Control
+        return Control(self)
 
     def served_queues(self):
         """Queues configured or served by a worker seen in the last day."""

@@ -29,7 +29,7 @@ class Signature(dict):
                          options=_with_signatures(options), immutable=bool(immutable), subtask_type=subtask_type)
         self._app = app if app is not None else getattr(task, 'app', None)
 
-    name = property(lambda self: self['task'])
+    name = task = property(lambda self: self['task'])
     args = property(lambda self: tuple(self['args']))
     kwargs = property(lambda self: self['kwargs'])
     options = property(lambda self: self['options'])
@@ -40,6 +40,10 @@ class Signature(dict):
     @property
     def app(self):
         return self._app if self._app is not None else current.current_app()
+
+    def __invert__(self):
+        """Celery's ~sig: queue it and wait for its value."""
+        return self.apply_async().get()
 
     @property
     def type(self):

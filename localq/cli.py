@@ -27,6 +27,9 @@ def build_parser():
         parser.add_argument('--data-dir', default=default(None), help='folder for the database and uploads')
         parser.add_argument('--database-url', default=default(None), help='database URL (default: SQLite in data dir)')
         parser.add_argument('-v', '--verbose', action='store_true', default=default(False), help='log every job')
+        parser.add_argument('-l', '--loglevel', type=str.upper, default=default(None),
+                            choices=['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'],
+                            help="log level, as celery's -l (INFO logs every job, like -v)")
 
     p = argparse.ArgumentParser(prog='localq', description='Background jobs on one SQLite file.')
     common(p, lambda value: value)
@@ -38,8 +41,11 @@ def build_parser():
 
     def worker_flags(sp):
         sp.add_argument('-c', '--concurrency', type=int, help='worker threads or processes')
-        sp.add_argument('-P', '--pool', choices=['thread', 'process'], help='thread (default) or process')
+        sp.add_argument('-P', '--pool', choices=sorted(POOLS), help='thread (default) or process; '
+                        "Celery's names too: threads, prefork, solo (one thread)")
         sp.add_argument('-Q', '--queues', help='comma-separated queues to serve, e.g. high,default')
+        sp.add_argument('-B', '--beat', action='store_true',
+                        help='accepted for Celery: every worker runs the periodic tasks already')
 
     run = sub.add_parser('run', help='web app + embedded worker (what python run.py does)')
     run.add_argument('--host', help='address to bind (default 127.0.0.1)')
@@ -47,7 +53,9 @@ def build_parser():
     worker_flags(run)
     worker = sub.add_parser('worker', help='run a worker against the same database')
     worker_flags(worker)
-    worker.add_argument('-n', '--hostname', help='worker name shown on the dashboard')
+    worker.add_argument('-n', '--hostname', help="worker name shown on the dashboard (Celery's %%h, %%n, %%d expand)")
+    beat = sub.add_parser('beat', help='queue the periodic tasks only, running none (workers schedule them too)')
+    beat.add_argument('--max-interval', type=float, default=1.0, help='seconds between two ticks (1)')
     worker.add_argument('--max-tasks-per-child', type=int, help='restart a worker after N jobs')
     enqueue = sub.add_parser('enqueue', help='queue a task: localq enqueue localq.add 2 3')
     enqueue.add_argument('task')
@@ -73,7 +81,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+    logging.basicConfig(level=args.loglevel or (logging.INFO if args.verbose else logging.WARNING),
                         format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     # waitress warns about a full task queue; with -v it also says who connected.
     logging.getLogger('waitress').setLevel(logging.INFO if args.verbose else logging.WARNING)
@@ -83,11 +91,48 @@ def main(argv=None):
         for flag, name in (('concurrency', 'workers'), ('pool', 'worker_type'), ('queues', 'queues'),
                            ('host', 'host'), ('port', 'port'), ('hostname', 'worker_name')):
             settings[name] = getattr(args, flag, None)
+        if settings['worker_type']:
+            if settings['worker_type'] == 'solo':   # Celery's solo pool: one job at a time
+                settings['workers'] = 1
+            settings['worker_type'] = POOLS[settings['worker_type']]
+        if settings['worker_name']:
+            settings['worker_name'] = expand_hostname(settings['worker_name'])
         app.configure(**settings)
         return COMMANDS[args.command](app, args)
     except (ConfigError, LocalqError) as exc:
         print('localq: %s' % exc, file=sys.stderr)
         return 2
+
+
+# -P values: localq's and Celery's names (eventlet and gevent have no counterpart: refused by argparse).
+POOLS = {'thread': 'thread', 'threads': 'thread', 'solo': 'thread', 'process': 'process', 'prefork': 'process'}
+
+
+def expand_hostname(name):
+    """Celery's -n placeholders: %h (host name), %n (its first label), %d (its domain)."""
+    import socket
+    host = socket.getfqdn() or socket.gethostname()
+    short, _, domain = host.partition('.')
+    return name.replace('%h', host).replace('%n', short).replace('%d', domain)
+
+
+def cmd_beat(app, args):
+    """Tick the app's periodic tasks (beat.py) until Ctrl-C or SIGTERM, running none of them."""
+    import signal
+    import threading
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    ticker = app.beat.ticker()
+    names = [e.name for e in app.beat.entries()]
+    print('localq beat: %d periodic task(s): %s' % (len(names), ', '.join(names) or 'none'), flush=True)
+    try:
+        while not stop.is_set():
+            ticker.tick()
+            stop.wait(args.max_interval)
+    finally:
+        app.close()
+    return 0
 
 
 def cmd_worker(app, args):
@@ -156,7 +201,9 @@ def cmd_enqueue(app, args):
 def cmd_status(app, args):
     from .monitor import jobs
     app.setup()
-    print(json.dumps(jobs.get_job(args.job_id, with_attempts=True), indent=2, default=str))
+    job = jobs.get_job(args.job_id, with_attempts=True)
+    job['why_waiting'] = jobs.explain_wait(app, job)   # as on its page: why it has not run yet
+    print(json.dumps(job, indent=2, default=str))
     return 0
 
 
@@ -232,7 +279,7 @@ def text_table(title, columns, rows):
     return '\n'.join(line.rstrip() for line in lines)
 
 
-COMMANDS = {'lab': cmd_lab, 'migrate': cmd_migrate, 'run': cmd_run, 'worker': cmd_worker, 'enqueue': cmd_enqueue, 'status': cmd_status,
+COMMANDS = {'beat': cmd_beat, 'lab': cmd_lab, 'migrate': cmd_migrate, 'run': cmd_run, 'worker': cmd_worker, 'enqueue': cmd_enqueue, 'status': cmd_status,
             'requeue': cmd_requeue}
 
 

@@ -18,7 +18,7 @@ Rows stay few (tasks x outcomes x buckets hit x connections), and a scrape sums 
 """
 import collections
 
-from .states import FAILURE, TERMINAL
+from .states import FAILURE, PENDING, TERMINAL
 
 # Upper bounds (seconds) of the runtime histogram's buckets: Prometheus' defaults, then longer
 # ones for a task queue's long jobs. Fixed: rows name their bucket by its bound (Prometheus'
@@ -33,7 +33,7 @@ SHARDS = 64   # at most this many rows per counter on PostgreSQL (see above)
 SHARD_SQL = {True: '0', False: 'mod(pg_backend_pid(), %d)' % SHARDS}   # by storage.is_sqlite
 
 # The job's state after an attempt that ended this way (tracking.JobTracker._finish).
-STATE_AFTER = {'TIMEOUT': FAILURE}
+STATE_AFTER = {'TIMEOUT': FAILURE, 'REJECTED': PENDING}   # a Reject(requeue=True) goes back to its queue
 
 _UPSERT = ('ON CONFLICT (task, state, attempt, le, shard) DO UPDATE SET n = outcome_counter.n + excluded.n, '
            'seconds = outcome_counter.seconds + excluded.seconds')

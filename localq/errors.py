@@ -107,3 +107,17 @@ class Revoked(LocalqError):
 class LeaseLost(LocalqError):
     """Raised inside a running task whose run this worker no longer holds: its lease ran out
     (the worker was frozen, or cut off from the database) and another worker took the job over."""
+
+
+class Ignore(LocalqError):
+    """Raised by a task to end its job with no outcome of its own (Celery's Ignore): the job
+    ends REVOKED "ignored", no retry, no error recorded as a failure."""
+
+
+class Reject(LocalqError):
+    """Raised by a task to refuse its job (Celery's Reject): requeue=True puts it back in its
+    queue for any worker (the attempt counts); otherwise it ends REVOKED "rejected"."""
+
+    def __init__(self, reason=None, requeue=False):
+        super().__init__(reason)
+        self.reason, self.requeue = reason, requeue

@@ -1,8 +1,9 @@
 """LocalHuey: Huey with the Job table as its storage (storage.py) and JSON messages.
 
 Huey's Huey class is kept as it is except where localq's guarantees need otherwise:
-messages carry a workflow marker, a claim that finds a task this process does not
-have fails the job at once, and revocation lives in the Job row.
+messages carry a workflow marker, a claimed job whose task this process does not have
+fails at once (a claim takes only the worker's own tasks, so only if they disagree), and
+revocation lives in the Job row.
 """
 import uuid
 

@@ -96,8 +96,8 @@ class WorkerRecord(BaseModel):
 
 
 class WorkerTask(BaseModel):
-    """A task a worker has (registered when it starts). A worker claims only jobs of tasks it has,
-    or of tasks no worker seen in the last day has (those it fails at once: NotRegistered)."""
+    """A task a worker has (registered when it starts). A worker claims only jobs of tasks it has;
+    the others' pages say which tasks the running workers have (LocalQ.missing_task_note)."""
     worker = pw.CharField(max_length=200)
     task = pw.CharField(max_length=200)
 

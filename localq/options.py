@@ -76,6 +76,18 @@ class TaskOptions:
 
 def resolve_options(func, given):
     """Check the decorator's keyword arguments and fill in defaults."""
+    if 'retry_kwargs' in given:
+        # Celery's retry_kwargs={'max_retries': 5, 'countdown': 2}: the autoretry's limit and delay.
+        given = dict(given)
+        extra = given.pop('retry_kwargs') or {}
+        unknown = sorted(set(extra) - {'max_retries', 'countdown'})
+        if not isinstance(extra, dict) or unknown:
+            raise InvalidTaskOptions('@task(retry_kwargs=%r) for %s: takes max_retries and countdown' % (
+                extra, func.__qualname__))
+        if 'max_retries' in extra:
+            given.setdefault('max_retries', extra['max_retries'])
+        if 'countdown' in extra:
+            given.setdefault('default_retry_delay', extra['countdown'])
     unknown = sorted(set(given) - set(OPTIONS))
     if unknown:
         raise InvalidTaskOptions('@task(%s): unknown option(s) %s for %s; allowed: %s' % (
@@ -128,9 +140,26 @@ def _short(value, limit=60):
     return text if len(text) <= limit else text[:limit] + '...'
 
 
+# Celery call options about publishing to a broker: a call here is one database write (a lost
+# connection reconnects by itself), so they are accepted and have nothing to do.
+PUBLISH_OPTIONS = ('retry', 'retry_policy')
+# Celery call options localq refuses, saying what to do instead.
+REFUSED_CALL_OPTIONS = {
+    'ignore_result': 'declare it on the task: @app.task(ignore_result=True)',
+    'headers': 'pass what the task needs as an argument',
+    'serializer': 'messages are always JSON',
+    'routing_key': 'use queue=', 'exchange': 'use queue=',
+}
+
+
 def check_call_options(options):
     """The options of one call, checked where they enter (Python, CLI and HTTP callers alike);
     raises InvalidCallOptions naming what is allowed."""
+    options = {k: v for k, v in options.items() if k not in PUBLISH_OPTIONS}
+    refused = sorted(set(options) & set(REFUSED_CALL_OPTIONS))
+    if refused:
+        raise InvalidCallOptions('option %s is not supported by localq: %s' % (
+            refused[0], REFUSED_CALL_OPTIONS[refused[0]]))
     unknown = sorted(set(options) - set(CALL_OPTIONS))
     if unknown:
         raise InvalidCallOptions('unknown option(s) %s; allowed: %s' % (', '.join(map(str, unknown)),

@@ -156,6 +156,8 @@ def errback_call(errback, failed_id):
     Celery calls an errback with (request, exc, traceback) when it takes three arguments,
     else with the failed task's id; for the former the worker rebuilds those three from
     the failed job's row when it runs the errback (task.py)."""
+    if errback.immutable:   # .si(): called with its own arguments only, as in Celery
+        return errback.args, {}
     task = errback.type
     if task is not None and task.positional_parameters() >= 3:
         return errback.args, {'errback_of': failed_id}

@@ -5,6 +5,7 @@ is REVOKED carrying that job's error, and .get() raises that error (as Celery re
 chain's parent error).
 """
 import asyncio
+import contextlib
 import builtins
 import json
 import sys
@@ -14,7 +15,7 @@ from . import states
 from .current import current_app
 from .errors import JobFailed, ResultTimeout, TaskRevoked
 
-_FIELDS = ('state', 'meta', 'result', 'error_type', 'error_message', 'traceback', 'parent_id')
+_FIELDS = ('state', 'task', 'meta', 'result', 'error_type', 'error_message', 'traceback', 'parent_id')
 
 
 def rebuild_exception(job_id, error_type, message, traceback):
@@ -109,6 +110,14 @@ class AsyncResult:
             return None
         return GroupResult.restore(job['parent_id'], app=self.app) or AsyncResult(job['parent_id'], app=self.app)
 
+    @property
+    def children(self):
+        """The results of the jobs this one's result was given to (a chain's next step, link
+        callbacks), in the order they were queued; [] if none."""
+        ids = [i for i, in self.app.huey.storage.sql(
+            'SELECT id FROM job WHERE parent_id = ? ORDER BY queued_at', (self.id,))]
+        return [AsyncResult(i, app=self.app) for i in ids]
+
     def ready(self):
         return self.state in states.TERMINAL
 
@@ -118,6 +127,17 @@ class AsyncResult:
     def failed(self):
         return self.state == states.FAILURE
 
+    def _message(self, job):
+        """Celery's result message body for on_message."""
+        state = states.celery_state(job['state'])
+        if job['state'] == states.SUCCESS:
+            value = json.loads(job['result']) if job['result'] is not None else None
+        elif job['state'] in states.TERMINAL:
+            value = _cause(self.id, job)
+        else:
+            value = json.loads(job['meta']) if job['meta'] else None
+        return {'task_id': self.id, 'status': state, 'result': value, 'traceback': job['traceback'], 'children': []}
+
     def _outcome(self, job, propagate):
         if job['state'] == states.SUCCESS:
             return json.loads(job['result']) if job['result'] is not None else None
@@ -126,15 +146,27 @@ class AsyncResult:
         raise _cause(self.id, job)
 
     def _timeout(self, timeout, job):
-        return ResultTimeout('job %s not ready after %ss (state %s)' % (
-            self.id, timeout, states.celery_state(job['state']) if job else states.PENDING))
+        message = 'job %s not ready after %ss (state %s)' % (
+            self.id, timeout, states.celery_state(job['state']) if job else states.PENDING)
+        if job and job['state'] in states.READY_TO_CLAIM:
+            # The likeliest reason a queued job never started: no running worker has its task.
+            note = self.app.missing_task_note(job['task'])
+            if note:
+                message += '. ' + note
+        return ResultTimeout(message)
 
-    def get(self, timeout=None, propagate=True, interval=0.005):
-        """Wait for the job to finish; return its value or raise its error."""
+    def get(self, timeout=None, propagate=True, interval=0.005, on_message=None, **_ignored):
+        """Wait for the job to finish; return its value or raise its error. on_message(body), as in
+        Celery, is called with each state it is seen in ({'task_id', 'status', 'result'}: a
+        progress state's meta, then the value or error)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = interval
+        seen = None
         while True:
             job = self._fetch()
+            if on_message is not None and job is not None and (job['state'], job['meta']) != seen:
+                seen = (job['state'], job['meta'])
+                on_message(self._message(job))
             if job is not None and job['state'] in states.TERMINAL:
                 return self._outcome(job, propagate)
             if deadline is not None and time.monotonic() >= deadline:
@@ -153,14 +185,17 @@ class AsyncResult:
             if job is not None and job['state'] in states.TERMINAL:
                 return self._outcome(job, propagate)
             if deadline is not None and time.monotonic() >= deadline:
-                raise self._timeout(timeout, job)
+                raise await asyncio.to_thread(self._in_thread_and_close, self._timeout, timeout, job)
             await asyncio.sleep(delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic())))
             delay = min(delay * 1.5, 0.1)
 
     def _fetch_and_close(self):
+        return self._in_thread_and_close(self._fetch)
+
+    def _in_thread_and_close(self, read, *args):
         # asyncio.to_thread's pool threads live on: leave no connection behind in them.
         try:
-            return self._fetch()
+            return read(*args)
         finally:
             self.app.close_thread_connection()
 
@@ -191,6 +226,11 @@ class GroupResult:
 
     def __repr__(self):
         return '<GroupResult %s [%s]>' % (self.id, ', '.join(r.id for r in self.results))
+
+    @property
+    def parent(self):
+        """The result the group's members were given (the chain step before the group), or None."""
+        return self.results[0].parent if self.results else None
 
     def __iter__(self):
         return iter(self.results)
@@ -275,3 +315,11 @@ class EagerResult:
         return self._value
 
     wait = get
+
+
+@contextlib.contextmanager
+def allow_join_result():
+    """Celery's allow_join_result(): Celery forbids get() inside a task unless wrapped in it;
+    localq never forbids it (a worker thread waits like any caller), so this only lets such
+    code run unchanged. Waiting on another job from a task still holds a worker thread."""
+    yield

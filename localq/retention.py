@@ -1,5 +1,9 @@
-"""Prune old finished jobs in small batches, so workers never wait long for the write lock."""
+"""Prune old finished jobs in small batches, so workers never wait long for the write lock; and
+revoke waiting jobs whose `expires` passed while no worker took them."""
+import json
 import time
+
+from . import counters, states, workflow
 
 BATCH = 500
 DAY = 86400.0
@@ -22,6 +26,7 @@ def prune_jobs(app, now=None):
     Returns how many jobs were deleted."""
     cfg = app.config
     now = time.time() if now is None else now
+    expire_unclaimed(app, now)
     deleted = 0
     rules = [
         ("state IN ('SUCCESS', 'REVOKED') AND finished_at < ?", (now - cfg.keep_succeeded_days * DAY,)),
@@ -44,3 +49,21 @@ def prune_jobs(app, now=None):
             if n < BATCH:
                 break
     return deleted
+
+
+def expire_unclaimed(app, now=None):
+    """Revoke waiting jobs past their `expires` (Celery's: not run after it). A claim expires
+    the job it takes (Huey's check); this catches those no worker takes, such as a job of a task
+    that no running worker has: it waits for one until it expires. Returns their ids."""
+    now = time.time() if now is None else now
+    storage = app.huey.storage
+    error = ('localq.errors.Revoked', 'expired before a worker took it', '')
+    with app.write_transaction():
+        rows = storage.sql("UPDATE job SET state = 'REVOKED', finished_at = ?, wait_reason = ? "
+                           'WHERE %s AND expires_at < ? RETURNING id, task, root_id, message'
+                           % states.SQL_CLAIMABLE, (now, error[1], now)).fetchall()
+        counters.count_unrun(storage, [task for _, task, _, _ in rows], states.REVOKED)
+        for job_id, task, root_id, message in rows:
+            if root_id:
+                workflow.after_final(app, job_id, task, states.REVOKED, json.loads(message).get('w'), error, now)
+    return [job_id for job_id, _, _, _ in rows]

@@ -22,7 +22,6 @@ import threading
 import time
 
 from huey.storage import BaseStorage
-from peewee import IntegrityError
 
 from . import counters
 from .states import REVOKED, SQL_CLAIMABLE, SQL_RUNNING
@@ -30,7 +29,7 @@ from .db import is_sqlite, write_transaction
 from .keyvalue import KeyValueStore
 from .leases import HeldRuns
 
-# Seconds a worker's task list counts for claims after its last heartbeat (claim_filter).
+# Seconds a worker's task list is kept after its last heartbeat (LocalQ.missing_task_note).
 TASK_MEMORY = 86400
 
 # Per-call options of apply_async() that Huey's message has no field for.
@@ -50,11 +49,10 @@ def to_epoch(dt):
 
 class TaskRoute:
     """What the storage needs to know about a task to write its row."""
-    __slots__ = ('name', 'queue', 'max_retries', 'acks_late', 'ignore_result', 'periodic')
+    __slots__ = ('name', 'queue', 'max_retries', 'acks_late', 'ignore_result')
 
-    def __init__(self, name=None, queue=None, max_retries=0, acks_late=False, ignore_result=False,
-                 periodic=False):
-        self.name, self.queue, self.max_retries, self.periodic = name, queue, max_retries, periodic
+    def __init__(self, name=None, queue=None, max_retries=0, acks_late=False, ignore_result=False):
+        self.name, self.queue, self.max_retries = name, queue, max_retries
         self.acks_late, self.ignore_result = acks_late, ignore_result
 
 
@@ -167,19 +165,19 @@ class JobStorage(KeyValueStore, BaseStorage):
                 self.sql('INSERT INTO worker_task (worker, task) VALUES (?, ?)', (worker_id, name))
 
     def claim_filter(self, now):
-        """What a worker may claim: its queues, and jobs of tasks it has, or of tasks that no
-        worker seen in the last day has (it fails those at once, NotRegistered: a typo in
-        send_task). So a worker of another app on the same queues (run.py's dashboard beside
-        `localq -A mytasks:app worker`) leaves your jobs to the worker that has them, instead
-        of failing them; and with that worker stopped they wait for it."""
+        """What a worker may claim: its queues, and jobs of tasks it has. A job of a task this
+        worker lacks is left to a worker that has it (another app's worker on the same data folder:
+        run.py's dashboard beside `localq -A mytasks:app worker`); if no running worker has it yet,
+        it waits for one, as Celery's does, until its `expires` (retention.expire_unclaimed).
+        Why it waits, with the task names the workers do have, is on its page and in
+        `AsyncResult.get()`'s TimeoutError (LocalQ.missing_task_note)."""
         qsql, qparams = self._queue_filter()
         if self.known_tasks is None:
             return qsql, qparams
-        others = 'task NOT IN (SELECT t.task FROM worker_task t JOIN worker w ON w.id = t.worker WHERE w.last_seen > ?)'
         if not self.known_tasks:
-            return qsql + ' AND ' + others, qparams + (now - TASK_MEMORY,)
-        return (qsql + ' AND (task IN (%s) OR %s)' % (','.join('?' * len(self.known_tasks)), others),
-                qparams + tuple(self.known_tasks) + (now - TASK_MEMORY,))
+            return qsql + ' AND 1 = 0', qparams
+        return (qsql + ' AND task IN (%s)' % ','.join('?' * len(self.known_tasks)),
+                qparams + tuple(self.known_tasks))
 
     # -- queue ------------------------------------------------------------
     def enqueue(self, data, priority=None):
@@ -192,17 +190,7 @@ class JobStorage(KeyValueStore, BaseStorage):
         expires = m.get('expires_resolved')
         expires = to_epoch(datetime.datetime.fromisoformat(expires['$dt'])) if expires else None
         text = data.decode('utf-8') if isinstance(data, bytes) else bytes(data).decode('utf-8')
-        key = options.get('idempotency_key')
-        if route.periodic and key is None and not self.sql('SELECT 1 FROM job WHERE id = ?', (m['id'],)).fetchone():
-            # Every worker runs Huey's scheduler: one row per tick, whoever queues it first.
-            key = 'periodic:%s:%d' % (route.name, int(now // 60))
-            try:
-                with self.write_transaction():
-                    self._insert(m, text, route, options, priority, key, now, eta, expires)
-            except IntegrityError:
-                pass
-            return
-        self._insert(m, text, route, options, priority, key, now, eta, expires)
+        self._insert(m, text, route, options, priority, options.get('idempotency_key'), now, eta, expires)
 
     def _insert(self, m, text, route, options, priority, key, now, eta, expires):
         # A workflow member (canvas.py) may be inserted WAITING, with its links.
@@ -350,10 +338,17 @@ class JobStorage(KeyValueStore, BaseStorage):
         return [m.encode('utf-8') for m, in rows]
 
     def flush_queue(self):
+        """Huey's flush_queue: the jobs ready to run (of this worker's queues) are dropped, kept
+        as REVOKED 'flushed' rows rather than deleted, so their history stays readable."""
+        self._flush('eta <= ?')
+
+    def _flush(self, when):
         qsql, qparams = self._queue_filter()
+        now = time.time()
         with self.write_transaction():
             flushed = self.sql("UPDATE job SET state = 'REVOKED', finished_at = ?, wait_reason = 'flushed' "
-                               'WHERE %s%s RETURNING task' % (SQL_CLAIMABLE, qsql), (time.time(),) + qparams)
+                               'WHERE %s AND %s%s RETURNING task' % (SQL_CLAIMABLE, when, qsql),
+                               (now, now) + qparams)
             counters.count_unrun(self, [t for t, in flushed.fetchall()], REVOKED)
 
     # -- schedule: the claim honours eta, so there is no separate schedule --
@@ -380,10 +375,9 @@ class JobStorage(KeyValueStore, BaseStorage):
         return [m.encode('utf-8') for m, in rows[:limit]]
 
     def flush_schedule(self):
-        with self.write_transaction():
-            flushed = self.sql("UPDATE job SET state = 'REVOKED', finished_at = ? WHERE %s AND eta > ? RETURNING task"
-                               % SQL_CLAIMABLE, (time.time(), time.time()))
-            counters.count_unrun(self, [t for t, in flushed.fetchall()], REVOKED)
+        """Huey's flush_schedule: the jobs waiting for a later eta (countdown, retry) are dropped
+        as flush_queue drops the ready ones. Huey.flush() (BaseStorage.flush_all) calls both."""
+        self._flush('eta > ?')
 
     # -- rate limits --------------------------------------------------------
     def reserve_rate_slot(self, key, interval, now=None):

@@ -7,6 +7,7 @@ retries on any exception while Celery (and the course) retries only on
 """
 import datetime
 import inspect
+import logging
 import json
 import random
 import threading
@@ -20,9 +21,11 @@ from huey.utils import normalize_time
 from . import storage as storage_mod
 from . import disk
 from .db import is_connection_error
-from .errors import DatabaseUnavailable, DiskFull, LeaseLost, MaxRetriesExceededError, Retry, Revoked, TaskArgumentError
+from .errors import DatabaseUnavailable, DiskFull, Ignore, LeaseLost, MaxRetriesExceededError, Reject, Retry, Revoked, \
+    TaskArgumentError
 
 _local = threading.local()
+logger = logging.getLogger(__name__)
 
 # A rate-limited call whose slot is this close waits in its thread rather than going back to the queue.
 RATE_SLEEP = 0.05
@@ -87,8 +90,24 @@ class Request:
         self.root_id = self.parent_id = self.group = None   # a workflow member's links (canvas.py)
         self.rate_slot = None   # a rate-limited call's start slot (UNIX time); it never starts before it
 
+    @property
+    def called_directly(self):
+        """True when the task's function was called as a plain function, not run for a job."""
+        return self.id is None
+
     def __repr__(self):
         return '<Request %s %s retries=%s>' % (self.task, self.id, self.retries)
+
+
+class ExceptionInfo:
+    """Celery's einfo, passed to on_failure/on_retry/after_return: the exception and its traceback text."""
+
+    def __init__(self, exc):
+        self.exception, self.type = exc, type(exc)
+        self.traceback = traceback_text(exc)
+
+    def __str__(self):
+        return self.traceback
 
 
 class ExecutionContext:
@@ -132,23 +151,63 @@ class ExecutionContext:
 
 
 class Task:
-    """A declared task: call it to run in-process, delay() to queue it."""
+    """A declared task: call it to run in-process, delay() to queue it.
 
-    def __init__(self, app, func, options, periodic=None):
-        self.app, self.func, self.options = app, func, options
+    Also Celery's base class for handlers: `class MyTask(Task)` overriding before_start,
+    on_success, on_retry, on_failure, after_return, then `@app.task(base=MyTask)`. They run on
+    the worker around each attempt; one that raises is logged and changes nothing."""
+
+    # Celery's handlers: no-ops unless a base class overrides them.
+    def before_start(self, task_id, args, kwargs):
+        pass
+
+    def on_success(self, retval, task_id, args, kwargs):
+        pass
+
+    def on_retry(self, exc, task_id, args, kwargs, einfo):
+        pass
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        pass
+
+    def after_return(self, status, retval, task_id, args, kwargs, einfo):
+        pass
+
+    @property
+    def request(self):
+        """The running attempt's Request in this thread (Celery's task.request), or one saying it
+        was called directly."""
+        context = current_context()
+        if context is not None and context.task is self:
+            return context.request
+        return Request(None, self.name, (), {}, 0, is_eager=True)
+
+    def _handler(self, name, *args):
+        try:
+            getattr(self, name)(*args)
+        except Exception:
+            logger.exception('%s: the task\'s %s handler raised; ignored', self.name, name)
+
+    def __init__(self, app, func, options, given=None):
+        self.app, self.func = app, func
+        self.given = dict(given or {})   # the options the decorator was given (the rest follow app defaults)
         self.name = options.name
         self.__doc__, self.__name__ = func.__doc__, func.__name__
         self.__wrapped__ = func
-        settings = dict(retries=options.max_retries, context=True, name=options.name,
-                        timeout=options.time_limit, priority=options.priority)
-        if periodic is None:
-            self.huey_task = app.huey.task(**settings)(self._execute)
-        else:
-            self.huey_task = app.huey.periodic_task(periodic, **settings)(self._execute)
+        self.huey_task = app.huey.task(context=True, name=options.name)(self._execute)
+        self.set_options(options)
+
+    def set_options(self, options):
+        """Apply resolved options: to Huey's task class (retries, time limit, priority) and to the
+        route the storage writes rows by. Called again when an app-wide default changes
+        (app.conf.task_acks_late = True)."""
+        self.options = options
+        task_class = self.huey_task.task_class
+        task_class.default_retries, task_class.default_timeout = options.max_retries, options.time_limit
+        task_class.default_priority = options.priority
         # Huey names a task by module and class; the storage writes our name.
-        app.routes[app.huey._registry.task_to_string(self.huey_task.task_class)] = storage_mod.TaskRoute(
-            options.name, options.queue, options.max_retries, options.acks_late, options.ignore_result,
-            periodic=periodic is not None)
+        self.app.routes[self.app.huey._registry.task_to_string(task_class)] = storage_mod.TaskRoute(
+            options.name, options.queue, options.max_retries, options.acks_late, options.ignore_result)
 
     def __repr__(self):
         return '<@task %s>' % self.name
@@ -220,6 +279,16 @@ class Task:
         from .canvas import Signature
         return Signature(self, args, kwargs, app=self.app)
 
+    def map(self, iterable):
+        """Celery's task.map(items): one call per item, as a group (its .get() is the list of values)."""
+        from .canvas import group
+        return group(self.s(item) for item in iterable)
+
+    def starmap(self, iterable):
+        """Celery's task.starmap([(x, y), ...]): one call per tuple of arguments, as a group."""
+        from .canvas import group
+        return group(self.s(*item) for item in iterable)
+
     def si(self, *args, **kwargs):
         """An immutable signature: in a chain it does not get the previous result."""
         from .canvas import Signature
@@ -272,13 +341,28 @@ class Task:
         context = ExecutionContext(self, request, task)
         _local.context = context
         self.app.watchdog.running[task.id] = threading.get_ident()
+        status, retval, exc_info = None, None, None
         try:
             if options.rate_limit:
                 request.rate_slot = self._take_rate_slot(task)
+            self._handler('before_start', task.id, args, kwargs)
             with self.app.watchdog.limit(options.soft_time_limit):
-                return run_function(self.func, ((context,) if options.bind else ()) + tuple(args), kwargs)
-        except RateLimitExceeded:
-            task.retry_delay = 0  # Huey would prefer a leftover retry delay to ours
+                retval = run_function(self.func, ((context,) if options.bind else ()) + tuple(args), kwargs)
+            status = 'SUCCESS'
+            self._handler('on_success', retval, task.id, args, kwargs)
+            return retval
+        except (Ignore, Reject):
+            task.retries = 0   # its own outcome (tracking.py), never a retry
+            raise
+        except RateLimitExceeded as exc:
+            if exc.retry:
+                # localq's rate_limit, or Huey's rate_limit(retry=True): the job waits for its
+                # slot, not counted as an attempt. Huey would prefer a leftover retry delay to ours.
+                task.retry_delay = 0
+            else:
+                # Huey's rate_limit(retry=False): an error like any other (Huey retries it only
+                # from the task's retries, and here only if autoretry_for names it).
+                self._keep_retries_if_autoretry(task, exc, retries_done)
             raise
         except (DiskFull, DatabaseUnavailable):
             if task.retries > 0:
@@ -290,6 +374,8 @@ class Task:
         except Retry as exc:
             # self.retry() found retries left: Huey requeues after our delay.
             task.retry_delay, task.retry_backoff = max(exc.countdown, 0.001), 0
+            status, exc_info = 'RETRY', ExceptionInfo(exc)
+            self._handler('on_retry', exc.exc or exc, task.id, args, kwargs, exc_info)
             raise
         except Exception as exc:
             # A full disk, or a database server that cannot be reached, is named as such (not as the
@@ -299,15 +385,25 @@ class Task:
             if is_connection_error(exc) and not isinstance(exc, DatabaseUnavailable):
                 raise DatabaseUnavailable('the database could not be reached: %s' % str(exc).strip().splitlines()[0]) \
                     from exc
-            if task.retries > 0 and options.autoretry_for and isinstance(exc, options.autoretry_for) \
-                    and not isinstance(exc, TaskTimeout):
-                task.retry_delay, task.retry_backoff = max(backoff_delay(options, retries_done), 0.001), 0
-            else:
-                task.retries = 0  # not retryable: fail now, as Celery does
+            self._keep_retries_if_autoretry(task, exc, retries_done)
+            status, exc_info = ('RETRY' if task.retries > 0 else 'FAILURE'), ExceptionInfo(exc)
+            self._handler('on_retry' if task.retries > 0 else 'on_failure', exc, task.id, args, kwargs, exc_info)
             raise
         finally:
+            if status is not None:
+                self._handler('after_return', status, retval if status == 'SUCCESS' else exc_info.exception,
+                              task.id, args, kwargs, exc_info)
             _local.context = None
             self.app.watchdog.running.pop(task.id, None)
+
+    def _keep_retries_if_autoretry(self, task, exc, retries_done):
+        """Retry an error later only if autoretry_for names it; otherwise fail now, as Celery does."""
+        options = self.options
+        if task.retries > 0 and options.autoretry_for and isinstance(exc, options.autoretry_for) \
+                and not isinstance(exc, TaskTimeout):
+            task.retry_delay, task.retry_backoff = max(backoff_delay(options, retries_done), 0.001), 0
+        else:
+            task.retries = 0
 
     def _take_rate_slot(self, task):
         """Wait for this call's start slot, shared by every worker; returns the slot.

@@ -16,7 +16,7 @@ from huey.exceptions import RateLimitExceeded, TaskTimeout
 
 from . import counters, disk, states, workflow
 from .db import is_connection_error, is_locked
-from .errors import Retry, Revoked
+from .errors import Ignore, Reject, Retry, Revoked
 from .states import SQL_RUNNING
 from .storage import task_name
 
@@ -184,8 +184,9 @@ class JobTracker:
             self._finish(task.id, "state = 'SUCCESS', finished_at = ?, result = ?, wait_reason = NULL, "
                          'error_type = NULL, error_message = NULL, traceback = NULL',
                          (now, result), states.SUCCESS, defer=True, then=release, attempt=attempt)
-        elif isinstance(exception, RateLimitExceeded):
-            # Not an attempt: the job waits for the start slot it reserved.
+        elif isinstance(exception, RateLimitExceeded) and exception.retry:
+            # Not an attempt: the job waits for the start slot it reserved (localq's rate_limit), or
+            # for the window's end (Huey's rate_limit; with retry=False it is an error like any other).
             # The eta is set here too: Huey writes it only after this hook, and
             # in between another worker could claim the job with its old eta.
             fence, fence_params = fence_of(getattr(task, 'attempt', None))
@@ -194,6 +195,20 @@ class JobTracker:
                                  SQL_RUNNING, fence),
                              (getattr(exception, 'slot', None) or now + exception.delay, task.id) + fence_params)
             self.storage.held.let_go(task.id, getattr(task, 'attempt', None))
+        elif isinstance(exception, Reject) and exception.requeue:
+            # Celery's Reject(requeue=True): back in its queue for any worker; this attempt counts.
+            err = error_fields(exception)
+            self._finish(task.id, "state = 'PENDING', eta = ?, wait_reason = 'rejected and requeued', "
+                         'error_type = ?, error_message = ?, traceback = ?', (now,) + err, 'REJECTED', err,
+                         attempt=attempt)
+            self.app.wake_workers()
+        elif isinstance(exception, (Ignore, Reject)):
+            # Celery's Ignore, or Reject without requeue: no outcome of the task's own; never retried.
+            why = 'ignored (the task raised Ignore)' if isinstance(exception, Ignore) else \
+                'rejected: %s' % (exception.reason or 'the task raised Reject')
+            self._finish(task.id, "state = 'REVOKED', finished_at = ?, wait_reason = ?", (now, why[:200]),
+                         states.REVOKED, then=final(states.REVOKED, ('localq.errors.Revoked', why, '')),
+                         attempt=attempt)
         elif isinstance(exception, Revoked):
             err = error_fields(exception)
             self._finish(task.id, "state = 'REVOKED', finished_at = ?, error_type = ?, error_message = ?, "

@@ -201,8 +201,17 @@ class LocalqWorker(Worker):
 
 
 class LocalqScheduler(Scheduler):
-    """Huey's scheduler thread, which also closes its database connection when it ends
-    (Huey runs its shutdown hooks in worker threads only)."""
+    """Huey's scheduler thread, which also ticks the app's periodic tasks (beat.py) about once a
+    second, and closes its database connection when it ends (Huey runs its shutdown hooks in
+    worker threads only)."""
+    beat = None   # its Ticker of the app's periodic tasks (LocalqConsumer._create_scheduler)
+
+    def loop(self, now=None):
+        try:
+            self.beat.tick()
+        except Exception:   # a broken schedule never stops the scheduler (each entry's errors are its own)
+            self._logger.exception('periodic tasks: tick failed')
+        super().loop(now)
 
     def shutdown(self):
         self.huey.storage.close()
@@ -220,7 +229,9 @@ class LocalqConsumer(SaysHowItStops, Consumer):
         quiet_transient_task_errors()
         storage = app.huey.storage
         storage.queues = list(queues or cfg.queue_list)
-        storage.known_tasks = sorted(app.tasks)
+        # The app's own dict, not a copy: a task declared in this process after the worker
+        # started (documents.init_app in a test, a plug-in) is claimable at once (claim_filter).
+        storage.known_tasks = app.tasks
         self.worker_id = name or cfg.worker_name or '%s:%d' % (socket.gethostname(), os.getpid())
         storage.worker_id = self.worker_id
         super().__init__(app.huey, workers=workers or cfg.workers,
@@ -240,6 +251,12 @@ class LocalqConsumer(SaysHowItStops, Consumer):
         if worker_type == 'process':
             return LocalqProcessEnvironment(self._graceful_sig, self._interrupt_sig)
         return super().get_environment(worker_type)
+
+    def _create_scheduler(self):
+        scheduler = super()._create_scheduler()
+        self.app.beat.entries()   # a bad beat_schedule stops the worker from starting, saying why
+        scheduler.beat = self.app.beat.ticker()
+        return scheduler
 
     def _create_worker(self):
         return LocalqWorker(self.app, huey=self.huey, stop_flag=self.stop_flag,

@@ -3,7 +3,7 @@ import os
 import threading
 import time
 
-from localq import LocalQ, SoftTimeLimitExceeded
+from localq import Ignore, LocalQ, Reject, SoftTimeLimitExceeded, Task
 
 app = LocalQ('tests')
 
@@ -79,6 +79,61 @@ def fire_and_forget(x):
 @app.task(name='tests.paced', bind=True, rate_limit='5/s')
 def paced(self, i):
     return {'slot': self.request.rate_slot, 'started': time.time()}
+
+
+@app.task(name='tests.celery_progress', bind=True)
+def celery_progress(self, gate_name):
+    """Celery's documented progress idiom (Tasks guide, "Custom states")."""
+    self.update_state(state='PROGRESS', meta={'current': 3, 'total': 10})
+    gate(gate_name).wait(30)
+    return 'done'
+
+
+handler_calls = []   # what RecordingTask's handlers saw, in order (in-process workers)
+requeued_once = set()
+
+
+class RecordingTask(Task):
+    """Celery's custom task class with every handler (Tasks guide, "Handlers")."""
+
+    def before_start(self, task_id, args, kwargs):
+        handler_calls.append(('before_start', task_id, tuple(args)))
+
+    def on_success(self, retval, task_id, args, kwargs):
+        handler_calls.append(('on_success', task_id, retval))
+
+    def on_retry(self, exc, task_id, args, kwargs, einfo):
+        handler_calls.append(('on_retry', task_id, type(exc).__name__))
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        handler_calls.append(('on_failure', task_id, type(exc).__name__, 'Traceback' in einfo.traceback))
+
+    def after_return(self, status, retval, task_id, args, kwargs, einfo):
+        handler_calls.append(('after_return', task_id, status))
+
+
+@app.task(name='tests.handled', base=RecordingTask, bind=True, max_retries=1, autoretry_for=(ConnectionError,),
+          retry_backoff=0.01, retry_jitter=False)
+def handled(self, mode):
+    if mode == 'fail':
+        raise ValueError('bad input')
+    if mode == 'flaky' and self.request.retries == 0:
+        raise ConnectionError('remote down')
+    if mode == 'ignore':
+        raise Ignore()
+    if mode == 'reject':
+        raise Reject('not for us', requeue=False)
+    if mode == 'requeue' and self.request.id not in requeued_once:
+        requeued_once.add(self.request.id)
+        raise Reject('later', requeue=True)
+    return {'mode': mode, 'called_directly': self.request.called_directly}
+
+
+@app.task(name='tests.huey_limited')
+def huey_limited(n, retry=True):
+    """Once a day, through Huey's own rate_limit (its window is aligned to the day, as Huey's is)."""
+    with app.huey.rate_limit('tests.huey_limited.%s' % retry, limit=1, per=86400, retry=retry):
+        return n
 
 
 @app.task(name='tests.wait_gate')

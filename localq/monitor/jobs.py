@@ -12,10 +12,23 @@ def _loads(text):
     return json.loads(text) if text else None
 
 
+def progress_of(meta):
+    """Percent done from update_state()'s meta: its 'progress', or Celery's documented idiom
+    meta={'current': 3, 'total': 10}; None if it says neither."""
+    if not isinstance(meta, dict):
+        return None
+    if isinstance(meta.get('progress'), (int, float)):
+        return meta['progress']
+    current, total = meta.get('current'), meta.get('total')
+    if isinstance(current, (int, float)) and isinstance(total, (int, float)) and total > 0:
+        return max(0, min(100, round(100.0 * current / total)))
+    return None
+
+
 def job_to_dict(job, app=None):
     """A job row as people see it. With the app, secret-looking arguments are masked (redact.py)."""
     meta = _loads(job.meta)
-    progress = meta.get('progress') if isinstance(meta, dict) else None
+    progress = progress_of(meta)
     if job.state == states.SUCCESS:
         # Its last update_state() was a running step ("storing", 80): finished, it is done.
         progress = 100
@@ -332,11 +345,15 @@ def explain_wait(app, job, now=None, paused=None):
             job['attempts'], job['max_retries'], at(job['eta']), job['error_type'] or 'an error')
     if kind == 'scheduled':
         return 'Scheduled (countdown/eta) to run at %s.' % at(job['eta'])
-    serving = [w for w in list_workers(app, now)
-               if w['online'] and job['queue'] in w['queues']]
+    online = [w for w in list_workers(app, now) if w['online']]
+    serving = [w for w in online if job['queue'] in w['queues']]
+    # Whether a running worker has its task: one that lacks it never takes it (claim_filter).
+    missing = app.missing_task_note(job['task'], now) if online else None
     if not serving:
-        return "Ready, but no worker online serves queue '%s'. Start one: localq worker -Q %s" % (
-            job['queue'], job['queue'])
+        return "Ready, but no worker online serves queue '%s'. Start one: localq worker -Q %s%s" % (
+            job['queue'], job['queue'], ('. ' + missing) if missing else '')
+    if missing:
+        return missing
     ahead = app.huey.storage.sql(
         'SELECT COUNT(*) FROM job WHERE %s AND queue = ? AND eta <= ? AND id != ? '
         'AND (priority > ? OR (priority = ? AND eta < ?))' % states.SQL_CLAIMABLE,

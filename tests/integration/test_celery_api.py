@@ -26,16 +26,18 @@ def test_send_task_queues_by_name_without_the_function(app, process_worker):
         app.configure()   # the sample app is current again for the other tests
 
 
-def test_a_task_the_worker_does_not_have_fails_at_once_saying_what_it_has(app, process_worker):
-    # Given a job for a task no worker declares (a typo in send_task)
+def test_a_task_no_running_worker_has_waits_saying_which_tasks_they_have(app, process_worker):
+    # Given a job for a task no running worker declares (a typo in send_task, or not deployed yet)
     result = app.send_task('tests.ad', args=(1, 2))
-    # Then the worker process fails it at once (not STARTED until its lease runs out), saying why
-    wait_for(lambda: result.state == 'FAILURE', timeout=20, what='FAILURE')
+    # When the worker has run a job queued after it
+    assert add.delay(1, 2).get(timeout=20) == 3
+    # Then it still waits, unclaimed (as Celery leaves it queued), and every place a user looks says why
     job = Job.get_by_id(result.id)
-    assert job.error_type == 'localq.errors.NotRegistered'
-    assert job.error_message.startswith('tests.ad (worker process-worker has: ') and 'tests.add' in job.error_message
-    assert [a.outcome for a in Attempt.select().where(Attempt.job == result.id)] == ['FAILURE']
-    assert add.delay(1, 2).get(timeout=20) == 3    # the worker carries on
+    assert (job.state, job.attempts) == ('PENDING', 0)
+    with pytest.raises(TimeoutError, match=r"No running worker has task 'tests.ad'.*Did you mean 'tests.add'"):
+        result.get(timeout=0.5)
+    from localq.monitor import jobs
+    assert "Did you mean 'tests.add'" in jobs.explain_wait(app, jobs.get_job(result.id, app=app))
 
 
 def test_a_worker_of_another_app_leaves_your_jobs_to_the_worker_that_has_their_task(app, process_worker):
@@ -51,10 +53,10 @@ def test_a_worker_of_another_app_leaves_your_jobs_to_the_worker_that_has_their_t
         # Then all of them succeed, on your worker; none fails NotRegistered on the other
         assert [r.get(timeout=20) for r in results] == [2 * i for i in range(20)]
         assert {Job.get_by_id(r.id).worker for r in results} == {'process-worker'}
-        # and a job for a task that no worker has still fails at once, on either of them
+        # and a job for a task that neither has waits, claimed by neither
         typo = app.send_task('tests.ad', args=(1, 2))
-        wait_for(lambda: typo.state == 'FAILURE', timeout=20, what='FAILURE')
-        assert Job.get_by_id(typo.id).error_type == 'localq.errors.NotRegistered'
+        assert [add.delay(1, 1).get(timeout=20) for _ in range(4)] == [2] * 4
+        assert (Job.get_by_id(typo.id).state, Job.get_by_id(typo.id).attempts) == ('PENDING', 0)
     finally:
         os.killpg(other.pid, signal.SIGTERM)
         out = other.communicate(timeout=30)[0].decode(errors='replace')
@@ -62,14 +64,14 @@ def test_a_worker_of_another_app_leaves_your_jobs_to_the_worker_that_has_their_t
 
 
 def test_get_raises_the_tasks_own_exception_class_as_celery_does(app, process_worker):
-    from localq import JobFailed, NotRegistered
+    from localq import JobFailed
     from tests.sample_tasks import CardDeclined, decline
     # An exception class of your tasks module (imported here, as a producer imports it)
     with pytest.raises(CardDeclined, match='card 4242 declined'):
         decline.delay('4242').get(timeout=20)
-    # localq's own (a task no worker has)
-    with pytest.raises(NotRegistered, match='tests.nope'):
-        app.send_task('tests.nope').get(timeout=20)
+    # a job of a task no worker has never fails for it: get() times out saying so
+    with pytest.raises(TimeoutError, match="No running worker has task 'tests.nope'"):
+        app.send_task('tests.nope').get(timeout=0.5)
     # and a class this process has not imported: JobFailed, naming it (nothing is imported for it)
     job = add.delay(1, 2)
     assert job.get(timeout=20) == 3

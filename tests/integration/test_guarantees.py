@@ -256,15 +256,18 @@ def test_a_periodic_tick_is_queued_once_even_by_two_schedulers(app):
     def every_minute():
         return 'tick'
     try:
-        import datetime
-        now = datetime.datetime.now(datetime.timezone.utc).replace(second=0, microsecond=0, tzinfo=None)
-        for _ in range(2):  # two consumers' schedulers at the same tick
-            for task in app.huey.read_periodic(now):
-                app.huey.enqueue(task)
+        # Two workers' schedulers at the same tick, and again a few seconds later in the same minute
+        minute_start = (time.time() // 60) * 60
+        first, second = app.beat.ticker(), app.beat.ticker()
+        queued = first.tick(minute_start + 1) + second.tick(minute_start + 2) + first.tick(minute_start + 30)
+        assert len({r.id for r in queued}) == 1
         assert Job.select().where(Job.task == 'tests.every_minute').count() == 1
+        # and the next minute is the next tick
+        second.tick(minute_start + 61)
+        assert Job.select().where(Job.task == 'tests.every_minute').count() == 2
     finally:
         # The app is shared by the suite: later workers' schedulers must not queue it.
-        app.huey._registry.unregister(every_minute.huey_task.task_class)
+        app.beat.forget('tests.every_minute')
         del app.tasks['tests.every_minute']
 
 
