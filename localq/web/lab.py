@@ -110,7 +110,8 @@ def draw(lab, ctx, now=None):
     # A finished run's axes stop where it ended: drawn a minute later, it must not shrink to the left.
     end = ctx.ended_at(jobs, attempts, marks) if obs.done else now
     procs = workers(lab, ctx, now)
-    charts = [Chart('Queue: jobs waiting to start, and finished, per second', 'jobs',
+    charts = [Chart('Queue: jobs waiting to start (a first run, a retry, a rate-limit slot), and finished per second',
+                    'jobs',
                     activity(jobs, attempts, t0, end))] + list(obs.series)
     colours = {}   # one colour per series name on the whole page, so "finished/s" is green in every chart
     for chart in charts:
@@ -130,19 +131,39 @@ def draw(lab, ctx, now=None):
 
 
 def activity(jobs, attempts, t0, end):
-    """Jobs waiting for their first start, and jobs finished, per second since the run started."""
-    end = int(end - t0) + 1
-    waiting, done = [0] * end, [0] * end
+    """Jobs waiting to start, sampled at each whole second since the run started and at `end` (the
+    live figure, which the legend prints), and jobs finished in each second.
+
+    A job waits from its queueing until it ends, except while an attempt runs: waiting for its
+    first run, for a retry's delay or for a rate limit's slot alike. Only the attempt rows and a
+    running job's own claim count as runs. A rate-limited call is claimed, finds its slot ahead
+    and goes back to the queue, but its claim left `started_at` on the row: read as a start, it
+    made the lesson say "waiting 0" while 28 calls waited, and the curve's past changed each
+    time such a call was claimed again."""
+    changes = []   # (moment, +1 or -1 job waiting), applied to every sample at or after the moment
     for j in jobs:
-        first = int(max(0, j['queued_at'] - t0))
-        started = [a['started_at'] for a in attempts.get(j['id'], []) if a['started_at']] + (
-            [j['started_at']] if j['started_at'] else [])
-        start = int(min(started) - t0) if started else end
-        for s in range(first, min(start, end)):
-            waiting[s] += 1
-        if j['finished_at'] and 0 <= int(j['finished_at'] - t0) < end:
+        changes.append((j['queued_at'], 1))
+        if j['state'] in TERMINAL and j['finished_at']:
+            changes.append((j['finished_at'], -1))
+        for a in attempts.get(j['id'], []):
+            start = a['started_at'] or a['finished_at']
+            changes += [(start, -1), (a['finished_at'], 1)]
+        if is_running(j['state']) and j['started_at']:
+            changes.append((j['started_at'], -1))
+    changes.sort()
+    span = max(0.0, end - t0)
+    moments = [(s, t0 + s) for s in range(int(span) + 1)] + ([(round(span, 2), end)] if span > int(span) else [])
+    waiting, count, i = [], 0, 0
+    for x, moment in moments:
+        while i < len(changes) and changes[i][0] <= moment:
+            count += changes[i][1]
+            i += 1
+        waiting.append((x, count))
+    done = [0] * (int(span) + 1)
+    for j in jobs:
+        if j['finished_at'] and 0 <= j['finished_at'] - t0 < len(done):
             done[int(j['finished_at'] - t0)] += 1
-    return {'waiting': list(enumerate(waiting)), 'finished/s': list(enumerate(done))}
+    return {'waiting': waiting, 'finished/s': list(enumerate(done))}
 
 
 def lane_label(n, job, size=30):
