@@ -308,20 +308,35 @@ def test_a_numbered_step_is_labelled_in_the_list_and_on_the_page(app, client):
 
 def test_the_overview_leaves_the_lab_out_unless_asked(app, worker, client):
     from localq.worker import LocalqConsumer
+    # The app's own job first: consumers in one process share the storage's queue list, so once
+    # the lab's consumer runs, this process claims only lab jobs.
+    assert add.delay(2, 2).get(timeout=10) == 4
     lab_worker = LocalqConsumer(app, workers=1, queues=['lab.demo'], name='lab-demo-1')
     lab_worker.start_in_thread()
     try:
+        # A class's run: a lab job finished this minute, as the app's one was, and two still waiting.
         assert add.apply_async((1, 2), queue='lab.demo').get(timeout=10) == 3
+        for i in range(2):
+            add.apply_async((i, i), queue='lab.later', countdown=600)
         plain = client.get('/api/overview').get_json()
         assert [q['name'] for q in plain['queues']] == ['default', 'high', 'low']
         assert [w['id'] for w in plain['workers']] == ['test-worker']
-        assert plain['lab'] == {'shown': False, 'queues': 1, 'workers': 1}
+        assert plain['lab'] == {'shown': False, 'queues': 2, 'workers': 1, 'jobs': 3}
+        # The numbers leave the lab's jobs out too, as the page says: counts, chart and its scale.
+        assert (plain['counts']['SUCCESS'], plain['counts']['PENDING'], plain['total']) == (1, 0, 1)
+        assert sum(m['SUCCESS'] for m in plain['throughput']) == 1 and plain['last_minute']['succeeded'] == 1
         page = client.get('/').get_data(as_text=True)
-        assert "The classroom lab's 1 queue(s) and 1 worker(s) are not shown" in page and 'lab-demo-1' not in page
+        assert "Counts, chart and tables leave out the classroom lab's 3 job(s), 2 queue(s) and 1 worker(s)" in page
+        assert 'lab-demo-1' not in page and '>1/min</text>' in page
+        assert page.split('data-state="PENDING">')[1].split('</b>')[0].endswith('<b>0')
         shown = client.get('/api/overview?lab=1').get_json()
         assert 'lab.demo' in [q['name'] for q in shown['queues']]
         assert sorted(w['id'] for w in shown['workers']) == ['lab-demo-1', 'test-worker']
-        assert 'lab-demo-1' in client.get('/?lab=1').get_data(as_text=True)
+        assert (shown['counts']['SUCCESS'], shown['counts']['PENDING'], shown['total']) == (2, 2, 4)
+        assert sum(m['SUCCESS'] for m in shown['throughput']) == 2
+        with_lab = client.get('/?lab=1').get_data(as_text=True)
+        assert 'lab-demo-1' in with_lab and '>2/min</text>' in with_lab
+        assert "Counts, chart and tables include the classroom lab's 3 job(s)" in with_lab
     finally:
         lab_worker.shutdown()
 
