@@ -98,8 +98,10 @@ def job_detail(job_id):
     """One job: arguments, result, progress, why it waits, its timeline and every attempt."""
     app = localq_app()
     job = jobs.get_job(job_id, with_attempts=True, app=app)
+    story = jobs.attempt_story(job)
     context = dict(job=job, why=jobs.explain_wait(app, job), tries=jobs.attempts_text(app, job),
-                   events=jobs.timeline(job), workflow=jobs.workflow_of(app, job),
+                   story=story, events=jobs.timeline(job, story), workflow=jobs.workflow_of(app, job),
+                   revoked=jobs.revoke_reason(job) if job['state'] == states.REVOKED else None,
                    guarded=data.guarded_rows(app, job))
     return render_template('localq/_job.html' if partial() else 'localq/job_detail.html', **context)
 
