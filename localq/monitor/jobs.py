@@ -401,8 +401,10 @@ def attempt_story(job, now=None):
     for n, a in enumerate(rows):
         start = a['started_at'] or a['finished_at']
         a['wait'] = max(0.0, start - waited_since)
-        a['wait_kind'] = 'in the queue' if n == 0 else (
-            'back in the queue after it was lost' if rows[n - 1]['outcome'] == 'LOST' else 'for the retry')
+        before = rows[n - 1]['outcome'] if n else None
+        a['wait_kind'] = ('in the queue' if n == 0 else 'for the retry' if before == states.RETRY
+                          else 'back in the queue after it was lost' if before == 'LOST'
+                          else 'in the queue again')   # re-queued by a user
         a['running'] = a.get('running', False)
         end = now if a['running'] else a['finished_at']
         if a['outcome'] == 'LOST':

@@ -35,7 +35,7 @@ def chart(series, width=600, height=130, left=40):
     """Bar geometry for the throughput chart: succeeded stacked on failed, per minute."""
     peak = max([1] + [p[states.SUCCESS] + p[states.FAILURE] for p in series])
     peak_label = '{:,}/min'.format(peak)
-    left = max(left, 7 * len(peak_label) + 10)   # room for the y-axis label, however many digits
+    left = max(left, 10 * len(peak_label) + 10)   # room for the y-axis label (16 px digits), however many
     step = (width - left) / max(1, len(series))
     bars = []
     for i, p in enumerate(series):

@@ -122,6 +122,12 @@ def test_crash_a_killed_workers_acks_late_job_finishes_on_the_other_worker(lab):
     # The kill was a real one; the other worker was never killed (it stops normally once done).
     assert lab.pool.procs['lab-crash-1'].returncode == -9
     assert lab.pool.procs['lab-crash-2'].returncode in (None, 0)
+    # After a restart (a new Lab, whose pool never knew the process), the page still says killed, not "silent".
+    from localq.lab import Lab
+    from localq.web.lab import draw
+    restarted = Lab(lab.app)
+    statuses = {w['name']: w['status'] for w in draw(restarted, restarted.context('crash'))['workers']}
+    assert statuses['lab-crash-1'] == 'killed (SIGKILL)', statuses
 
 
 def test_idempotency_naive_order_duplicates_and_get_or_create_does_not(lab):
@@ -241,6 +247,8 @@ def test_unknown_scenario_and_parameter_are_clear_errors(lab):
         lab.start('retry', jobs='many')
     with pytest.raises(LocalqError, match='items=1000000: must be a whole number from 0 to 100000'):
         lab.start('batching', items=1000000)
+    with pytest.raises(LocalqError, match="speed='0': must be above 0 and at most 100"):
+        lab.start('rate-limit', speed='0')
     assert LabRun.select().count() == 0   # nothing started
 
 
