@@ -265,7 +265,9 @@ class Task:
             eta = eta.astimezone().astimezone(datetime.timezone.utc).replace(tzinfo=None)
         expires = self.options.expires if expires is None else expires
         if isinstance(expires, datetime.datetime):
-            expires = max(0.0, expires.timestamp() - time.time())
+            # Seconds from now; negative for an expiry already past, which must expire the job
+            # (clamped to 0 it read as "no expiry", and the job ran).
+            expires = (expires.timestamp() - time.time()) or -0.001
         # Not TaskWrapper.s(): it reads eta, id, priority, ... out of the
         # call's own kwargs, so a task argument named `id` would become the job id.
         return self.huey_task.task_class(

@@ -43,12 +43,17 @@ class Lab:
         return '(queue = ? OR queue LIKE ?)', (queue, queue + '.%')
 
     # -- running ----------------------------------------------------------------
-    def start(self, name, background=True, **params):
-        """Clear the scenario's last run, then start a new one; returns its RunContext."""
+    def start(self, name, background=True, speed=None, **params):
+        """Clear the scenario's last run, then start a new one; returns its RunContext.
+
+        speed: this run's lab speed (rate limits, Retry-After), the app's lab_speed unless given:
+        a teacher sets it on the lesson's page rather than restarting the app."""
         scenario = self.scenario(name)
         params = scenario.check_params(params)
+        speed = check_speed(self.app.config.lab_speed if speed in (None, '') else speed)
         self.clear(name)
-        run = LabRun.create(scenario=name, started_at=time.time(), params=json.dumps(params))
+        run = LabRun.create(scenario=name, started_at=time.time(), params=json.dumps(params),
+                            notes=json.dumps({'speed': speed}))
         ctx = RunContext(self, scenario, run)
         database = self.app.database
 
@@ -184,6 +189,19 @@ class Lab:
             if thread is not None and thread is not threading.current_thread():
                 thread.join(10)
         self.pool.forget()
+
+
+MAX_SPEED = 100.0   # the rate-limit lesson's 3 minutes in under 2 s: faster shows nothing
+
+
+def check_speed(value):
+    try:
+        speed = float(value)
+    except (TypeError, ValueError):
+        raise LabError('speed=%r: must be a number' % (value,))
+    if not 0 < speed <= MAX_SPEED:
+        raise LabError('speed=%r: must be above 0 and at most %g' % (value, MAX_SPEED))
+    return speed
 
 
 _labs = {}

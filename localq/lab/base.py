@@ -68,13 +68,18 @@ class RunContext:
     def params(self):
         return json.loads(self.run.params)
 
+    @property
+    def speed(self):
+        """This run's lab speed (Lab.start), which its worker processes run at too."""
+        return self.notes.get('speed') or self.app.config.lab_speed
+
     def queue(self, sub=None):
         return 'lab.%s%s' % (self.scenario.name, '.' + sub if sub else '')
 
     # -- workers --------------------------------------------------------------
     def start_worker(self, queues=None, concurrency=1, pool='thread', max_tasks=None):
         return self.lab.pool.start('lab-' + self.scenario.name, queues or [self.queue()],
-                                   concurrency=concurrency, pool=pool, max_tasks=max_tasks)
+                                   concurrency=concurrency, pool=pool, max_tasks=max_tasks, speed=self.speed)
 
     def workers(self):
         return self.lab.pool.alive('lab-' + self.scenario.name)
@@ -245,6 +250,7 @@ class Scenario:
     code = ''            # the pattern, as the lessons write it
     params = {}          # name -> default; the CLI's --set name=value and the tests change them
     actions = ()         # (action, button label) a person can press while it runs
+    uses_speed = False   # whether the lab speed changes what it shows (its page then offers it)
 
     def check_params(self, given):
         unknown = sorted(set(given) - set(self.params))

@@ -23,7 +23,7 @@ class WorkerPool:
         self._lock = threading.Lock()
         self._numbers = {}     # name prefix -> last number used
 
-    def start(self, prefix, queues, concurrency=1, pool='thread', max_tasks=None):
+    def start(self, prefix, queues, concurrency=1, pool='thread', max_tasks=None, speed=None):
         """Start one `localq worker` process named <prefix>-<n>; returns its name."""
         cfg = self.app.config
         with self._lock:
@@ -33,7 +33,7 @@ class WorkerPool:
         log_dir = os.path.join(cfg.data_dir, 'lab')
         os.makedirs(log_dir, exist_ok=True)
         # Settings travel in the environment, not argv: a database URL may hold a password.
-        env = dict(os.environ, LOCALQ_DATA_DIR=os.path.abspath(cfg.data_dir), LOCALQ_LAB_SPEED=str(cfg.lab_speed),
+        env = dict(os.environ, LOCALQ_DATA_DIR=os.path.abspath(cfg.data_dir), LOCALQ_LAB_SPEED=str(speed or cfg.lab_speed),
                    **LAB_WORKER_ENV)
         env['LOCALQ_DATABASE_URL'] = cfg.database_url
         argv = [sys.executable, '-m', 'localq.cli', '-A', self.app_spec, 'worker', '-n', name,

@@ -384,32 +384,95 @@ def human_seconds(seconds):
     return '%.1f h' % (seconds / 3600)
 
 
-def timeline(job):
-    """The job's events, oldest first: queued, scheduled, each attempt's start and end, now."""
+def revoke_reason(job):
+    """Why a REVOKED job ended, in words. A job revoked while it ran carries the bare exception
+    that stopped it (`localq.errors.Revoked`, no message); the page said only that, and a traceback."""
+    if job['error_message']:
+        return job['error_message']
+    if job['wait_reason']:
+        return job['wait_reason']
+    if job['attempts']:
+        return 'revoked by a user while it ran on %s: its worker stopped it' % (job['worker'] or 'a worker')
+    return 'revoked before it ran'
+
+
+def attempt_story(job, now=None):
+    """Every attempt of a job, the running one too, each with the wait before it: in the queue
+    before the first, a retry's delay (or a lost run's way back to the queue) before the others.
+
+    A lost attempt's time runs to its worker's last heartbeat (its death, as near as is known), not
+    to the moment another worker noticed, a lease later."""
+    now = time.time() if now is None else now
+    rows = [dict(a) for a in job.get('attempt_rows', [])]
+    if states.is_running(job['state']) and job['started_at']:
+        rows.append({'number': job['attempts'], 'worker': job['worker'], 'started_at': job['started_at'],
+                     'finished_at': None, 'outcome': job['state'], 'error_type': None, 'error_message': None,
+                     'traceback': None, 'running': True})
+    lost_workers = {a['worker'] for a in rows if a['outcome'] == 'LOST' and a['worker']}
+    last_seen = {}
+    if lost_workers:
+        from ..models import WorkerRecord
+        last_seen = dict(WorkerRecord.select(WorkerRecord.id, WorkerRecord.last_seen)
+                         .where(WorkerRecord.id.in_(list(lost_workers))).tuples())
+    waited_since = job['queued_at']
+    for n, a in enumerate(rows):
+        start = a['started_at'] or a['finished_at']
+        a['wait'] = max(0.0, start - waited_since)
+        before = rows[n - 1]['outcome'] if n else None
+        a['wait_kind'] = ('in the queue' if n == 0 else 'for the retry' if before == states.RETRY
+                          else 'back in the queue after it was lost' if before == 'LOST'
+                          else 'in the queue again')   # re-queued by a user
+        a['running'] = a.get('running', False)
+        end = now if a['running'] else a['finished_at']
+        if a['outcome'] == 'LOST':
+            seen = last_seen.get(a['worker'])
+            if seen is not None and start <= seen < end:
+                a['died_at'] = end = seen
+        a['took'] = max(0.0, end - start) if a['started_at'] else None
+        waited_since = a['finished_at'] or now
+    return rows
+
+
+def timeline(job, story=None):
+    """The job's events, oldest first: queued, scheduled, each attempt's start (with the wait before
+    it: in the queue, or for a retry) and end, the running one, what comes next."""
+    story = attempt_story(job) if story is None else story
     events = [{'at': job['queued_at'], 'what': 'queued', 'detail': 'on queue %s, priority %d' % (
         job['queue'], job['priority']), 'kind': 'PENDING'}]
-    if job['eta'] and job['eta'] > job['queued_at'] + 0.5 and not job.get('attempt_rows'):
+    if job['eta'] and job['eta'] > job['queued_at'] + 0.5 and not story:
         events.append({'at': job['eta'], 'what': 'due', 'detail': job['wait_reason'] or 'scheduled',
                        'kind': 'PENDING'})
-    for a in job.get('attempt_rows', []):
+    for a in story:
         if a['started_at']:
             events.append({'at': a['started_at'], 'what': 'attempt %d started' % a['number'],
-                           'detail': 'on %s' % (a['worker'] or '?'), 'kind': 'STARTED'})
+                           'detail': 'on %s, after %s %s' % (a['worker'] or '?', human_seconds(a['wait']),
+                                                              a['wait_kind']), 'kind': 'STARTED'})
+        if a['running']:
+            events.append({'at': a['started_at'], 'what': 'attempt %d running for %s' % (
+                a['number'], human_seconds(a['took'])), 'detail': 'now %s' % a['outcome'], 'kind': 'STARTED'})
+            events[-1]['at'] += 1e-6   # after its start
+            continue
+        if 'died_at' in a:
+            events.append({'at': a['died_at'], 'what': 'attempt %d lost after %s' % (a['number'], human_seconds(
+                a['took'])), 'detail': "the last heartbeat of %s: it died" % a['worker'], 'kind': 'LOST'})
+            events.append({'at': a['finished_at'], 'what': 'declared lost', 'detail': 'its lease ran out, %s later'
+                           % human_seconds(a['finished_at'] - a['died_at']), 'kind': 'LOST'})
+            continue
         detail = '%s: %s' % (a['error_type'], a['error_message']) if a['error_type'] else ''
-        took = ' after %s' % human_seconds(a['finished_at'] - a['started_at']) if a['started_at'] else ''
+        if a['outcome'] == states.REVOKED:
+            detail = revoke_reason(job)
+        took = ' after %s' % human_seconds(a['took']) if a['took'] is not None else ''
         events.append({'at': a['finished_at'], 'what': 'attempt %d %s%s' % (a['number'], a['outcome'].lower(), took),
                        'detail': detail, 'kind': a['outcome']})
-    finished_attempts = len(job.get('attempt_rows', []))
-    if states.is_running(job['state']) and job['started_at']:
-        events.append({'at': job['started_at'], 'what': 'attempt %d started' % job['attempts'],
-                       'detail': 'on %s, now %s' % (job['worker'] or '?', job['state']), 'kind': 'STARTED'})
     if job['state'] == states.RETRY and job['eta']:
         events.append({'at': job['eta'], 'what': 'next attempt due', 'detail': job['wait_reason'] or '',
                        'kind': 'RETRY'})
+    ended = [a for a in story if not a['running']]
     if job['state'] in states.TERMINAL and job['finished_at'] and (
-            job['state'] == states.REVOKED or not finished_attempts):
+            job['state'] == states.REVOKED and not any(a['outcome'] == states.REVOKED for a in ended) or not ended):
         events.append({'at': job['finished_at'], 'what': job['state'].lower(),
-                       'detail': job['wait_reason'] or '', 'kind': job['state']})
+                       'detail': revoke_reason(job) if job['state'] == states.REVOKED else job['wait_reason'] or '',
+                       'kind': job['state']})
     events.sort(key=lambda e: e['at'])
     for e in events:
         e['offset'] = '+' + human_seconds(e['at'] - job['queued_at'])

@@ -7,7 +7,7 @@ import math
 import time
 
 from .. import states
-from ..models import QueuePause
+from ..models import SQL_LAB_QUEUES, QueuePause
 from . import jobs
 from .listing import BadFilter
 
@@ -39,8 +39,9 @@ def queue_table(app):
     return sorted(rows.values(), key=lambda r: r['name'])
 
 
-def throughput(app, minutes=60, now=None):
-    """Jobs finished per minute over the last `minutes`: [{'t': minute_start, 'SUCCESS': n, 'FAILURE': n}]."""
+def throughput(app, minutes=60, now=None, with_lab=True):
+    """Jobs finished per minute over the last `minutes`: [{'t': minute_start, 'SUCCESS': n, 'FAILURE': n}];
+    without the lab's jobs unless with_lab."""
     now = time.time() if now is None else now
     end = int(now // 60) * 60 + 60
     start = end - minutes * 60
@@ -48,10 +49,12 @@ def throughput(app, minutes=60, now=None):
     # A range on the (state, finished_at) index per state: cheap however long the history.
     # (CAST truncates on SQLite but rounds on PostgreSQL, hence FLOOR there.)
     to_minute = ('CAST(finished_at / 60 AS INTEGER)' if app.huey.storage.is_sqlite else 'FLOOR(finished_at / 60)')
+    # The queue is in that index too, so leaving the lab out reads no row.
+    lab = '' if with_lab else ' AND NOT %s' % SQL_LAB_QUEUES
     for state in (states.SUCCESS, states.FAILURE):
         for minute, n in app.huey.storage.sql(
                 'SELECT %s * 60, COUNT(*) FROM job ' % to_minute +
-                'WHERE state = ? AND finished_at >= ? GROUP BY 1', (state, start)):
+                'WHERE state = ? AND finished_at >= ?%s GROUP BY 1' % lab, (state, start)):
             if int(minute) in series:
                 series[int(minute)][state] = n
     return [series[t] for t in sorted(series)]
@@ -99,18 +102,27 @@ def is_lab_queue(name):
     return name == 'lab' or name.startswith('lab.')
 
 
+def lab_counts(app):
+    """{state: n} of the classroom lab's jobs (a few thousand at most: each run clears the last)."""
+    storage = app.huey.storage
+    return dict(storage.sql('SELECT state, COUNT(*) FROM %s WHERE %s GROUP BY state' % (
+        storage.table_by('job_lab'), SQL_LAB_QUEUES)).fetchall())
+
+
 def overview(app, with_lab=False):
-    """Everything the overview page shows, as one JSON-able dict. The lab's queues and workers
-    are left out unless with_lab: a class's runs would bury the app's own ("1 of 11 online")."""
+    """Everything the overview page shows, as one JSON-able dict. The lab's queues, workers and
+    jobs are left out unless with_lab: a class's runs would bury the app's own ("1 of 11 online",
+    a batching run's 10,000 jobs flattening the app's own bars to the chart's floor)."""
     queues, workers = queue_table(app), jobs.list_workers(app)
     lab_queues = [q for q in queues if is_lab_queue(q['name'])]
     lab_workers = [w for w in workers if w['queues'] and all(is_lab_queue(q) for q in w['queues'])]
+    counts, in_lab = jobs.count_by_state(app), lab_counts(app)
     if not with_lab:
         queues = [q for q in queues if q not in lab_queues]
         workers = [w for w in workers if w not in lab_workers]
-    counts = jobs.count_by_state(app)
+        counts = {s: n - in_lab.get(s, 0) for s, n in counts.items() if n > in_lab.get(s, 0)}
     custom = {s: n for s, n in counts.items() if s not in states.BUILTIN}
-    series = throughput(app)
+    series = throughput(app, with_lab=with_lab)
     last = series[-1] if series else {}
     return {
         'counts': {s: counts.get(s, 0) for s in states.BUILTIN},
@@ -121,6 +133,7 @@ def overview(app, with_lab=False):
         'throughput': series,
         'last_minute': {'succeeded': last.get(states.SUCCESS, 0), 'failed': last.get(states.FAILURE, 0)},
         'workers': workers,
-        'lab': {'shown': with_lab, 'queues': len(lab_queues), 'workers': len(lab_workers)},
+        'lab': {'shown': with_lab, 'queues': len(lab_queues), 'workers': len(lab_workers),
+                'jobs': sum(in_lab.values())},
         'now': time.time(),
     }

@@ -48,7 +48,8 @@ def scenario_page(name):
     picture = draw(lab, ctx) if ctx is not None else None
     if partial():
         return render_template('localq/_lab.html', s=scenario, p=picture)
-    return render_template('localq/lab.html', s=scenario, p=picture, speed=lab.app.config.lab_speed)
+    return render_template('localq/lab.html', s=scenario, p=picture,
+                           speed=ctx.speed if ctx is not None else lab.app.config.lab_speed)
 
 
 @bp.get('/api/lab/<name>')
@@ -68,7 +69,7 @@ def run(name):
     scenario = lab.scenario(name)
     params = {k: v for k, v in request.form.items() if k in scenario.params and v != ''}
     try:
-        lab.start(name, **params)
+        lab.start(name, speed=request.form.get('speed'), **params)
         flash('Started "%s".' % scenario.title)
     except LabError as exc:   # a bad parameter: say so on the page, nothing started
         flash(str(exc))
@@ -109,8 +110,10 @@ def draw(lab, ctx, now=None):
     marks = notes.get('marks', [])
     # A finished run's axes stop where it ended: drawn a minute later, it must not shrink to the left.
     end = ctx.ended_at(jobs, attempts, marks) if obs.done else now
-    procs = workers(lab, ctx, now)
-    charts = [Chart('Queue: jobs waiting to start, and finished, per second', 'jobs',
+    # A worker the run killed stays "killed" after the app restarts, when the pool no longer knows it.
+    procs = workers(lab, ctx, now, killed={m[2] for m in marks if len(m) > 2 and m[1].startswith('SIGKILL')})
+    charts = [Chart('Queue: jobs waiting to start (a first run, a retry, a rate-limit slot), and finished per second',
+                    'jobs',
                     activity(jobs, attempts, t0, end))] + list(obs.series)
     colours = {}   # one colour per series name on the whole page, so "finished/s" is green in every chart
     for chart in charts:
@@ -130,19 +133,39 @@ def draw(lab, ctx, now=None):
 
 
 def activity(jobs, attempts, t0, end):
-    """Jobs waiting for their first start, and jobs finished, per second since the run started."""
-    end = int(end - t0) + 1
-    waiting, done = [0] * end, [0] * end
+    """Jobs waiting to start, sampled at each whole second since the run started and at `end` (the
+    live figure, which the legend prints), and jobs finished in each second.
+
+    A job waits from its queueing until it ends, except while an attempt runs: waiting for its
+    first run, for a retry's delay or for a rate limit's slot alike. Only the attempt rows and a
+    running job's own claim count as runs. A rate-limited call is claimed, finds its slot ahead
+    and goes back to the queue, but its claim left `started_at` on the row: read as a start, it
+    made the lesson say "waiting 0" while 28 calls waited, and the curve's past changed each
+    time such a call was claimed again."""
+    changes = []   # (moment, +1 or -1 job waiting), applied to every sample at or after the moment
     for j in jobs:
-        first = int(max(0, j['queued_at'] - t0))
-        started = [a['started_at'] for a in attempts.get(j['id'], []) if a['started_at']] + (
-            [j['started_at']] if j['started_at'] else [])
-        start = int(min(started) - t0) if started else end
-        for s in range(first, min(start, end)):
-            waiting[s] += 1
-        if j['finished_at'] and 0 <= int(j['finished_at'] - t0) < end:
+        changes.append((j['queued_at'], 1))
+        if j['state'] in TERMINAL and j['finished_at']:
+            changes.append((j['finished_at'], -1))
+        for a in attempts.get(j['id'], []):
+            start = a['started_at'] or a['finished_at']
+            changes += [(start, -1), (a['finished_at'], 1)]
+        if is_running(j['state']) and j['started_at']:
+            changes.append((j['started_at'], -1))
+    changes.sort()
+    span = max(0.0, end - t0)
+    moments = [(s, t0 + s) for s in range(int(span) + 1)] + ([(round(span, 2), end)] if span > int(span) else [])
+    waiting, count, i = [], 0, 0
+    for x, moment in moments:
+        while i < len(changes) and changes[i][0] <= moment:
+            count += changes[i][1]
+            i += 1
+        waiting.append((x, count))
+    done = [0] * (int(span) + 1)
+    for j in jobs:
+        if j['finished_at'] and 0 <= j['finished_at'] - t0 < len(done):
             done[int(j['finished_at'] - t0)] += 1
-    return {'waiting': list(enumerate(waiting)), 'finished/s': list(enumerate(done))}
+    return {'waiting': waiting, 'finished/s': list(enumerate(done))}
 
 
 def lane_label(n, job, size=30):
@@ -153,7 +176,7 @@ def lane_label(n, job, size=30):
     return label if len(label) <= size else label[:size - 1] + '\u2026'
 
 
-def timeline(jobs, attempts, t0, end, marks=(), deaths=None, width=900, lane=22, left=200):
+def timeline(jobs, attempts, t0, end, marks=(), deaths=None, width=900, lane=24, left=250):
     """One lane per job: a dashed line while it waits (for its first run, and between attempts), a bar
     per attempt coloured by its outcome. A lost attempt is solid until its worker died, then hatched
     while nobody knew yet (until its lease ran out)."""
@@ -207,9 +230,9 @@ def nice_ticks(span, count=6):
     return [round(i * step, 2) for i in range(int(span / step) + 1)]
 
 
-def line_chart(chart, run_s, colours, width=600, height=150, left=44):
+def line_chart(chart, run_s, colours, width=600, height=150, left=60):
     """Polylines for a chart's series on shared axes; a time axis ends at run_s (the run's end, or now)."""
-    right = 44 if chart.right else 10
+    right = 60 if chart.right else 10
     points = [p for pts in chart.series.values() for p in pts]
     max_x = run_s if chart.x_unit == 's' else max([1] + [p[0] for p in points])
     max_x = max(max_x, 0.1)
@@ -234,8 +257,9 @@ def line_chart(chart, run_s, colours, width=600, height=150, left=44):
             'x_max_label': ('%.1f s' % max_x) if chart.x_unit == 's' else '%g' % max_x}
 
 
-def workers(lab, ctx, now):
-    """The scenario's worker processes: alive, stopped or killed, and what they run."""
+def workers(lab, ctx, now, killed=()):
+    """The scenario's worker processes: alive, stopped or killed (by the pool now, or in the
+    run's marks), and what they run."""
     storage = lab.app.huey.storage
     rows = storage.sql('SELECT id, pid, queues, started_at, last_seen, stopped_at FROM worker WHERE id LIKE ? '
                        'ORDER BY started_at', ('lab-%s-%%' % ctx.scenario.name,)).fetchall()
@@ -246,7 +270,7 @@ def workers(lab, ctx, now):
     for name, pid, queues, started, last_seen, stopped in rows:
         proc = lab.pool.procs.get(name)
         code = proc.poll() if proc is not None else None
-        status = ('killed (SIGKILL)' if code == -9 else 'stopped' if stopped or code is not None
+        status = ('killed (SIGKILL)' if code == -9 or name in killed and code is None and proc is None else 'stopped' if stopped or code is not None
                   else 'running' if now - last_seen < LAB_LEASE else 'silent')
         out.append({'name': name, 'pid': pid, 'queues': queues, 'status': status, 'running': running.get(name, 0),
                     'beat': now - last_seen, 'last_seen': last_seen})

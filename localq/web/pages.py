@@ -35,7 +35,7 @@ def chart(series, width=600, height=130, left=40):
     """Bar geometry for the throughput chart: succeeded stacked on failed, per minute."""
     peak = max([1] + [p[states.SUCCESS] + p[states.FAILURE] for p in series])
     peak_label = '{:,}/min'.format(peak)
-    left = max(left, 7 * len(peak_label) + 10)   # room for the y-axis label, however many digits
+    left = max(left, 10 * len(peak_label) + 10)   # room for the y-axis label (16 px digits), however many
     step = (width - left) / max(1, len(series))
     bars = []
     for i, p in enumerate(series):
@@ -98,8 +98,10 @@ def job_detail(job_id):
     """One job: arguments, result, progress, why it waits, its timeline and every attempt."""
     app = localq_app()
     job = jobs.get_job(job_id, with_attempts=True, app=app)
+    story = jobs.attempt_story(job)
     context = dict(job=job, why=jobs.explain_wait(app, job), tries=jobs.attempts_text(app, job),
-                   events=jobs.timeline(job), workflow=jobs.workflow_of(app, job),
+                   story=story, events=jobs.timeline(job, story), workflow=jobs.workflow_of(app, job),
+                   revoked=jobs.revoke_reason(job) if job['state'] == states.REVOKED else None,
                    guarded=data.guarded_rows(app, job))
     return render_template('localq/_job.html' if partial() else 'localq/job_detail.html', **context)
 

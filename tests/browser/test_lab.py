@@ -45,6 +45,20 @@ def worker_statuses(page):
     return page.locator('tr[data-worker]').evaluate_all('rows => rows.map(r => r.dataset.status)')
 
 
+def smallest_label_px(page, selector='svg.chart text, svg.timeline text'):
+    """The smallest chart label as drawn on the screen, in CSS pixels: its font size times the
+    SVG's scale (a 600-wide viewBox in a 460 px card draws an 11 px label at 8 px)."""
+    return page.locator(selector).evaluate_all(
+        'ts => Math.min(...ts.map(t => parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a))')
+
+
+def shots(page, name):
+    """Screenshots at a projector's 1024 px and a laptop's 1280 px."""
+    for width in (1024, 1280):
+        page.set_viewport_size({'width': width, 'height': 860})
+        shot(page, '%s-%d' % (name, width))
+
+
 def strokes(page, selector):
     """[(series, drawn colour, drawn width)] of the chart lines the selector finds, in page order."""
     return page.locator(selector).evaluate_all(
@@ -95,10 +109,13 @@ def test_retry_lanes_differ_waits_stay_and_the_axes_stop_at_the_runs_end(server,
 
 def test_rate_limit_shows_starts_over_the_limit_says_why_calls_swap_and_workers_stop(server, page):
     open_scenario(page, server, 'Rate limit across workers')
-    run(page, calls=12)
+    # The server started at speed 10; the teacher sets 30 on the page, no restart.
+    assert page.input_value('input[name=speed]') == '10'
+    run(page, calls=12, speed=30)
+    assert page.input_value('input[name=speed]') == '30'
     wait_settled(page)
     result = page.locator('.lab-result').inner_text()
-    assert 'Limit 10 calls per 6 s' in result and '12 of 12 calls done' in result
+    assert 'Limit 10 calls per 2 s' in result and '12 of 12 calls done' in result
     assert "A rate limit keeps the pace, not the queue's order." in result   # the order, explained
     # Item 19: the limit is a wide pale band and the starts a line drawn over it: both visible.
     (band, band_colour, band_width), (started, started_colour, started_width) = strokes(
@@ -107,7 +124,9 @@ def test_rate_limit_shows_starts_over_the_limit_says_why_calls_swap_and_workers_
     assert band_width >= 4 * started_width and band_colour != started_colour
     assert page.get_by_text('How late each call started after its slot').is_visible()
     assert set(worker_statuses(page)) == {'stopped'}
-    shot(page, 'lab-rate-limit')
+    page.set_viewport_size({'width': 1024, 'height': 860})
+    assert smallest_label_px(page) >= 12
+    shots(page, 'lab-rate-limit')
 
 
 def test_scaling_keeps_a_colour_per_series_and_gives_workers_their_own_axis(server, page):
@@ -157,6 +176,13 @@ def test_crash_kill_a_worker_from_the_page_and_watch_the_rescue_then_reset(serve
     assert all(abs(x + w - kill) <= 0.2 for x, w in lost), (lost, kill)
     assert all(abs(x - kill) <= 0.2 and w > 50 and 'url(' in fill for x, w, fill in unheard), unheard
     assert 'lease ran out' in page.locator('.timeline + .legend').inner_text()
+    # Projector: the run is over, so the kill button is off; every label readable at 1024 px.
+    page.reload()
+    assert page.locator('button[data-action=kill]').is_disabled()
+    page.set_viewport_size({'width': 1024, 'height': 860})
+    assert smallest_label_px(page) >= 12
+    shots(page, 'lab-crash')
+    page.set_viewport_size({'width': 1280, 'height': 860})
     # ... and every axis says its unit.
     assert page.locator('.timeline .axis-title').text_content() == 'time since the run started'
     assert page.locator('.timeline text').first.text_content() == '0 s'

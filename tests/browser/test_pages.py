@@ -64,7 +64,13 @@ def test_retry_a_failed_job_from_its_page(server, page):
     # The page follows the job live until it has failed a second time.
     page.locator('table.attempts tbody tr').nth(1).wait_for(timeout=30000)
     page.locator('h1 .pill', has_text='FAILURE').wait_for()
-    shot(page, 'job-detail-retried')
+    # The story tells the queue wait and the wait before the re-run apart, attempt by attempt.
+    assert re.search(r'waited [\d.]+ m?s in the queue', page.locator('[data-fact=queue-wait]').inner_text())
+    assert 'before attempt 2' in page.locator('[data-fact=retry-waits]').inner_text()
+    assert 'in the queue' in page.locator('tr[data-attempt="1"]').inner_text()
+    for width in (1024, 1280):
+        page.set_viewport_size({'width': width, 'height': 860})
+        shot(page, 'job-detail-retried-%d' % width)
 
 
 def test_filter_the_list_and_pause_live_updates(server, page):
@@ -122,6 +128,12 @@ def test_overview_shows_counts_chart_queues_and_the_worker(server, page):
     label, chart = page.locator('svg.chart text.peak').bounding_box(), page.locator('svg.chart').bounding_box()
     assert label['x'] >= chart['x'] and page.locator('svg.chart text.peak').text_content().endswith('/min')
     shot(page, 'overview')
+    # Projector: the chart's labels at 12 px or more on a 1024 px wide screen.
+    page.set_viewport_size({'width': 1024, 'height': 860})
+    assert page.locator('svg.chart text').evaluate_all(
+        'ts => Math.min(...ts.map(t => parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a))') >= 12
+    shot(page, 'overview-1024')
+    page.set_viewport_size({'width': 1280, 'height': 860})
     with page.expect_navigation():
         page.click('tr[data-queue=low] button')
     assert page.locator('tr[data-queue=low] .pill').count() == 0

@@ -1,5 +1,6 @@
 """The dashboard's data: filtered keyset pages, why a job waits, bulk actions, masking, the API."""
 import json
+import re
 import time
 
 import pytest
@@ -308,20 +309,35 @@ def test_a_numbered_step_is_labelled_in_the_list_and_on_the_page(app, client):
 
 def test_the_overview_leaves_the_lab_out_unless_asked(app, worker, client):
     from localq.worker import LocalqConsumer
+    # The app's own job first: consumers in one process share the storage's queue list, so once
+    # the lab's consumer runs, this process claims only lab jobs.
+    assert add.delay(2, 2).get(timeout=10) == 4
     lab_worker = LocalqConsumer(app, workers=1, queues=['lab.demo'], name='lab-demo-1')
     lab_worker.start_in_thread()
     try:
+        # A class's run: a lab job finished this minute, as the app's one was, and two still waiting.
         assert add.apply_async((1, 2), queue='lab.demo').get(timeout=10) == 3
+        for i in range(2):
+            add.apply_async((i, i), queue='lab.later', countdown=600)
         plain = client.get('/api/overview').get_json()
         assert [q['name'] for q in plain['queues']] == ['default', 'high', 'low']
         assert [w['id'] for w in plain['workers']] == ['test-worker']
-        assert plain['lab'] == {'shown': False, 'queues': 1, 'workers': 1}
+        assert plain['lab'] == {'shown': False, 'queues': 2, 'workers': 1, 'jobs': 3}
+        # The numbers leave the lab's jobs out too, as the page says: counts, chart and its scale.
+        assert (plain['counts']['SUCCESS'], plain['counts']['PENDING'], plain['total']) == (1, 0, 1)
+        assert sum(m['SUCCESS'] for m in plain['throughput']) == 1 and plain['last_minute']['succeeded'] == 1
         page = client.get('/').get_data(as_text=True)
-        assert "The classroom lab's 1 queue(s) and 1 worker(s) are not shown" in page and 'lab-demo-1' not in page
+        assert "Counts, chart and tables leave out the classroom lab's 3 job(s), 2 queue(s) and 1 worker(s)" in page
+        assert 'lab-demo-1' not in page and '>1/min</text>' in page
+        assert page.split('data-state="PENDING">')[1].split('</b>')[0].endswith('<b>0')
         shown = client.get('/api/overview?lab=1').get_json()
         assert 'lab.demo' in [q['name'] for q in shown['queues']]
         assert sorted(w['id'] for w in shown['workers']) == ['lab-demo-1', 'test-worker']
-        assert 'lab-demo-1' in client.get('/?lab=1').get_data(as_text=True)
+        assert (shown['counts']['SUCCESS'], shown['counts']['PENDING'], shown['total']) == (2, 2, 4)
+        assert sum(m['SUCCESS'] for m in shown['throughput']) == 2
+        with_lab = client.get('/?lab=1').get_data(as_text=True)
+        assert 'lab-demo-1' in with_lab and '>2/min</text>' in with_lab
+        assert "Counts, chart and tables include the classroom lab's 3 job(s)" in with_lab
     finally:
         lab_worker.shutdown()
 
@@ -431,3 +447,65 @@ def test_the_overview_stops_run_py_s_embedded_worker_and_the_site_goes_on(app, w
              what='the embedded worker to stop')
     assert client.get('/api/overview').status_code == 200 and 'stopped' in client.get('/').get_data(as_text=True)
     assert create_app(app).test_client().post('/api/workers/test-worker/stop').status_code == 404
+
+
+def test_a_retried_jobs_page_tells_queue_wait_retry_waits_and_each_attempt_apart(app, worker, client):
+    from localq.models import Attempt
+    from localq.web.formatting import seconds
+    from tests.sample_tasks import flaky
+    result = flaky.delay(2)
+    assert result.get(timeout=10) == 2
+    job = Job.get_by_id(result.id)
+    tries = list(Attempt.select().where(Attempt.job == result.id).order_by(Attempt.number))
+    page = client.get('/jobs/%s' % result.id).get_data(as_text=True)
+    # Started: the first attempt's wait in the queue, not the time until the last attempt began.
+    queue_wait = page.split('data-fact="queue-wait">')[1].split('</td>')[0]
+    assert '(waited %s in the queue)' % seconds(tries[0].started_at - job.queued_at) in queue_wait
+    assert seconds(job.started_at - job.queued_at) not in queue_wait
+    retry_waits = page.split('data-fact="retry-waits">')[1].split('</td>')[0]
+    assert retry_waits == '; '.join('%s for the retry before attempt %d' % (
+        seconds(b.started_at - a.finished_at), b.number) for a, b in zip(tries, tries[1:]))
+    assert page.count('<tr data-attempt=') == 3 and 'attempt 2 started</b> <span class="mute">on test-worker, after' in page
+
+
+def test_a_running_attempt_shows_on_the_job_page_before_it_ends(app, worker, client):
+    from tests.sample_tasks import gate
+    running = wait_gate.delay('story-running')
+    try:
+        wait_for(lambda: running.state == 'STARTED', what='the gated job to start')
+        page = client.get('/jobs/%s' % running.id).get_data(as_text=True)
+        row = page.split('<tr data-attempt="1" class="running">')[1].split('</tr>')[0]
+        assert 'test-worker' in row and 'so far' in row and 'in the queue' in row
+        assert 'attempt 1 running for' in page and 'Not started yet' not in page
+    finally:
+        gate('story-running').set()
+    assert running.get(timeout=10) == 'released'
+
+
+def test_a_lost_attempts_time_runs_to_its_workers_last_heartbeat_not_to_the_rescue(app, client):
+    from localq.models import WorkerRecord
+    from localq.recovery import recover_stale_jobs
+    from tests.sample_tasks import not_critical
+    lost = not_critical.delay(1)
+    assert app.huey.storage.dequeue() is not None   # claimed by a worker that then died...
+    # ... a minute ago, and died 2 s in: its last heartbeat. The rescue comes now.
+    started = time.time() - 60
+    Job.update(started_at=started, queued_at=started - 1).where(Job.id == lost.id).execute()
+    WorkerRecord.insert(id=Job.get_by_id(lost.id).worker, host='h', pid=1, queues='default', concurrency=1,
+                        worker_type='thread', started_at=started - 5, last_seen=started + 2.0).execute()
+    recover_stale_jobs(app, now=time.time() + 60)
+    page = client.get('/jobs/%s' % lost.id).get_data(as_text=True)
+    row = page.split('<tr data-attempt="1">')[1].split('</tr>')[0]
+    assert re.search(r"<td>2\.0 s <span class=\"mute\">to its worker's last heartbeat; declared lost 5[89]\.\d s later", row), row
+    assert 'attempt 1 lost after 2.0 s' in page
+
+
+def test_a_job_revoked_while_running_says_why_not_a_bare_exception(app, worker, client):
+    from tests.sample_tasks import gate, loop_until_revoked
+    endless = loop_until_revoked.delay('story-revoked')
+    assert gate('story-revoked').wait(10)
+    app.revoke(endless.id)
+    wait_for(lambda: Job.get_by_id(endless.id).state == 'REVOKED', what='the job to stop')
+    page = client.get('/jobs/%s' % endless.id).get_data(as_text=True)
+    assert 'Revoked: revoked by a user while it ran on test-worker: its worker stopped it</h2>' in page
+    assert 'localq.errors.Revoked:' not in page and '<summary>where it was stopped (traceback)</summary>' in page

@@ -1,5 +1,6 @@
 """/metrics as a Prometheus user sees it: counters of finished jobs, retries and lost jobs and a
 runtime histogram per task, written by real workers, that do not go down when jobs are pruned."""
+import datetime
 import time
 
 import pytest
@@ -126,8 +127,8 @@ def test_an_expired_job_counts_as_revoked_and_an_old_database_gets_the_table(app
     app.close()
     app.setup()
     assert 'outcome_counter' in app.database.get_tables()
-    expired = add.apply_async((1, 1), expires=0.05)
-    time.sleep(0.1)
+    # Expired before any worker saw it: an expiry already past, so no sleep has to pass the time.
+    expired = add.apply_async((1, 1), expires=datetime.datetime.now() - datetime.timedelta(seconds=1))
     from localq.worker import LocalqConsumer
     consumer = LocalqConsumer(app, workers=1, name='late-worker')
     consumer.start_in_thread()

@@ -4,7 +4,7 @@ import pytest
 
 from localq.lab.scenarios.rate_limit import RateLimit
 from localq.lab.scenarios.scaling import ScalingWorkers
-from localq.web.lab import timeline
+from localq.web.lab import activity, timeline
 
 T0 = 1000.0
 
@@ -81,3 +81,17 @@ def test_scaling_has_no_rate_before_its_first_job_is_queued():
     # a page refresh between the workers coming online and the jobs being queued (it raised IndexError)
     from localq.lab.scenarios.scaling import ScalingWorkers
     assert ScalingWorkers.rates([(0.0, 1), (2.0, 2), (5.0, None)], [], 0.0) == {}
+
+
+def test_waiting_counts_retry_delays_and_rate_limit_slots_and_never_rewrites_its_past():
+    # Job 1 failed at 1.0-1.5 s and waits for its retry; job 2 was claimed at 0.5 s by a rate-limited
+    # worker that found its slot ahead and put it back (its row keeps that started_at); job 3 runs.
+    rows = [job(1, state='RETRY', started=1.0), job(2, state='PENDING', started=0.5),
+            job(3, state='STARTED', started=2.5)]
+    tries = {'job-1': [attempt(1.0, 1.5, 'RETRY')]}
+    before = activity(rows, tries, T0, T0 + 3.2)['waiting']
+    assert before == [(0, 3), (1, 2), (2, 3), (3, 2), (3.2, 2)]   # the last point: now, as the legend says
+    # Later job 2 gets its slot and runs, from 3.5 s: what was drawn up to 3.2 s stays as it was.
+    rows[1] = job(2, state='STARTED', started=3.5)
+    after = activity(rows, tries, T0, T0 + 4.0)['waiting']
+    assert after[:4] == before[:4] and after[-1] == (4, 1)

@@ -1,5 +1,6 @@
 """The lab's pages and JSON through the Flask app: CSRF, clear errors, run and reset."""
 import json
+import re
 import time
 
 import pytest
@@ -17,6 +18,16 @@ BROWSER = {'Origin': 'http://127.0.0.1', 'Accept': 'text/html'}
 def client(tmp_path):
     from localq.tasks import app
     app.configure(data_dir=str(tmp_path / 'data'), database_url=TEST_DATABASE_URL)
+    yield create_app(app).test_client()
+    shutdown_all()
+    app.close()
+
+
+@pytest.fixture
+def fast_client(tmp_path):
+    """As client, at lab speed 30: the rate-limit lesson's thirty calls take 6 s, not 3 minutes."""
+    from localq.tasks import app
+    app.configure(data_dir=str(tmp_path / 'data'), database_url=TEST_DATABASE_URL, lab_speed=30.0)
     yield create_app(app).test_client()
     shutdown_all()
     app.close()
@@ -93,3 +104,33 @@ def test_a_finished_runs_picture_stops_where_the_run_ended(lab):
     last_bar = max((b for lane in soon['timeline']['lanes'] for b in lane['bars']), key=lambda b: b['x'] + b['w'])
     assert last_bar['x'] <= soon['timeline']['end_x'] <= last_bar['x'] + last_bar['w'] + 0.1   # it reaches the end
     assert soon['timeline']['end_x'] == soon['timeline']['width'] - 10   # the right edge, not squeezed left
+
+
+def live_waiting(client, name):
+    """The figure a student reads live: the legend's "waiting N" under the queue chart."""
+    page = client.get('/lab/%s?partial=1' % name).get_data(as_text=True)
+    return int(re.search(r'</span> waiting <b>(\d+)</b>', page).group(1))
+
+
+def test_rate_limits_live_waiting_count_is_the_calls_not_yet_started_at_every_sample(fast_client):
+    from localq.tasks import app
+    t = token(fast_client)
+    fast_client.post('/lab/rate-limit/run', headers=BROWSER, data={'csrf_token': t})
+    storage = app.huey.storage
+    wait_for(lambda: storage.sql("SELECT COUNT(*) FROM job WHERE queue = 'lab.rate-limit'").fetchone()[0] == 30,
+             timeout=60, what='the thirty calls to be queued')
+    samples = []
+    while not state(fast_client, 'rate-limit')['done']:
+        shown = live_waiting(fast_client, 'rate-limit')
+        # The rows right after: calls neither running nor finished, and how many started in the last
+        # second (a call claimed while the page was drawn may be counted on either side).
+        waiting, started = storage.sql(
+            "SELECT SUM(CASE WHEN state IN ('PENDING', 'RETRY') THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN started_at >= ? THEN 1 ELSE 0 END) FROM job WHERE queue = 'lab.rate-limit'",
+            (time.time() - 1.0,)).fetchone()
+        samples.append((shown, int(waiting), int(started or 0)))
+        time.sleep(0.5)   # a student's glance every half second: sampling, not waiting for an event
+    assert len(samples) >= 5, samples   # 30 calls at 5 a second: the run lasts about 6 s
+    assert all(abs(shown - waiting) <= started for shown, waiting, started in samples), samples
+    assert max(shown for shown, _, _ in samples) >= 20, samples   # it was read while most calls waited
+    assert live_waiting(fast_client, 'rate-limit') == 0

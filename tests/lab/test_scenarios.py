@@ -19,7 +19,7 @@ def shown(obs, *figures):
 def test_request_or_queue_shows_the_queue_adds_latency_to_a_50_ms_operation(lab):
     obs = lab.run('request-or-queue', timeout=60)
     d = obs.data
-    assert 50 <= d['inline_ms'] < 100
+    assert d['inline_ms'] >= 50   # the operation sleeps 50 ms; how much longer depends on the machine
     # The answer through the queue comes later than the answer in the request, and the caller
     # had only a task_id (almost at once) until then.
     assert d['ready_ms'] > d['inline_ms'] and d['result_ms'] > d['inline_ms']
@@ -41,8 +41,11 @@ def test_retry_waits_grow_within_their_jittered_backoff_windows(lab):
     assert set(obs.data['states'].values()) == {'SUCCESS'}
     for delays in obs.data['delays'].values():
         assert len(delays) == 3
-        for k, delay in enumerate(delays):   # retry k waits between 2**k / 2 and 2**k seconds (+ pickup)
-            assert 2 ** k / 2 - 0.05 <= delay <= 2 ** k + 0.5, delays
+        # Retry k is due no sooner than 2**k / 2 s after the failure (the jittered window's floor;
+        # a retry never starts early). How late it starts depends on the machine, so no ceiling.
+        assert all(delay >= 2 ** k / 2 - 0.01 for k, delay in enumerate(delays)), delays
+    # The ordering the lesson shows: the third wait (window 2-4 s) is longer than the first (0.5-1 s).
+    assert all(delays[2] > delays[0] for delays in obs.data['delays'].values()), obs.data['delays']
     attempts = [Job.get_by_id(job_id).attempts for job_id in obs.data['delays']]
     assert attempts == [4, 4]
     # Said once for all (not "attempt 4, 4"), then each job's own waits, as the table shows them.
@@ -99,7 +102,7 @@ def test_time_limit_stops_the_runaway_job_and_lets_the_other_finish(lab):
     obs = lab.run('time-limit', timeout=60)
     d = obs.data
     assert d['runaway']['state'] == 'FAILURE' and d['runaway']['error_type'].endswith('TimeLimitExceeded')
-    assert 2.0 <= d['runaway']['seconds'] < 3.0
+    assert d['runaway']['seconds'] >= 2.0   # never stopped before its limit; how soon after depends on the machine
     assert d['bounded']['state'] == 'SUCCESS'
     shown(obs, 'Limit: 2 s.', 'stopped after %.2f s' % d['runaway']['seconds'],
           'ended SUCCESS after %.2f s' % d['bounded']['seconds'])
@@ -113,15 +116,21 @@ def test_crash_a_killed_workers_acks_late_job_finishes_on_the_other_worker(lab):
     assert d['acks_late']['workers'] == ['lab-crash-1', 'lab-crash-2']
     assert d['acks_late']['outcomes'] == ['LOST', 'SUCCESS']
     assert d['plain']['state'] == 'FAILURE' and 'worker lost' in d['plain']['error']
-    # Nobody noticed the death until the lease ran out, 3 s after the last heartbeat (beats and sweeps
-    # come every 0.5 s, so 2.5 to 3.5 s after the kill, and a little later on a busy machine).
-    assert 2.4 <= d['noticed_s'] < 5.0
+    # Nobody noticed the death until the lease ran out, 3 s after the last heartbeat (beats come every
+    # 0.5 s, so no sooner than 2.5 s after the kill; how much later depends on the machine's load).
+    assert d['noticed_s'] >= 2.4
     shown(obs, 'lab-crash-1 (pid %d) was killed with SIGKILL' % lab.pool.pid('lab-crash-1'),
           'Nothing noticed for %.1f s' % d['noticed_s'], 'ended SUCCESS after running on lab-crash-1 then lab-crash-2',
           'the plain one ended FAILURE')
     # The kill was a real one; the other worker was never killed (it stops normally once done).
     assert lab.pool.procs['lab-crash-1'].returncode == -9
     assert lab.pool.procs['lab-crash-2'].returncode in (None, 0)
+    # After a restart (a new Lab, whose pool never knew the process), the page still says killed, not "silent".
+    from localq.lab import Lab
+    from localq.web.lab import draw
+    restarted = Lab(lab.app)
+    statuses = {w['name']: w['status'] for w in draw(restarted, restarted.context('crash'))['workers']}
+    assert statuses['lab-crash-1'] == 'killed (SIGKILL)', statuses
 
 
 def test_idempotency_naive_order_duplicates_and_get_or_create_does_not(lab):
@@ -241,6 +250,8 @@ def test_unknown_scenario_and_parameter_are_clear_errors(lab):
         lab.start('retry', jobs='many')
     with pytest.raises(LocalqError, match='items=1000000: must be a whole number from 0 to 100000'):
         lab.start('batching', items=1000000)
+    with pytest.raises(LocalqError, match="speed='0': must be above 0 and at most 100"):
+        lab.start('rate-limit', speed='0')
     assert LabRun.select().count() == 0   # nothing started
 
 

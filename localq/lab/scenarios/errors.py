@@ -81,6 +81,7 @@ class ErrorStrategies(Scenario):
             'def call_api(self, case):\n    ...\n    if response.status_code == 429:\n'
             '        self.retry(countdown=retry_after)')
     params = {}
+    uses_speed = True
 
     def start(self, ctx):
         self.one_worker(ctx, concurrency=3)
@@ -121,7 +122,7 @@ class ErrorStrategies(Scenario):
             rows.append([error, strategy, happened, first.get('error_message') or first.get('error_type') or ''])
         done = len(jobs) == len(ERROR_TABLE) and finished(list(jobs.values()))
         lines = ['Retry-After for the 429 is %g s here (lab_speed %g).'
-                 % (5.0 / ctx.app.config.lab_speed, ctx.app.config.lab_speed)]
+                 % (5.0 / ctx.speed, ctx.speed)]
         if done:
             lines += self.summary(data)
         return Observation(done, data, lines,

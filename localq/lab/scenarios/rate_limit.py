@@ -30,9 +30,10 @@ class RateLimit(Scenario):
                'wait for its slot without counting as an attempt. So any minute holds at most 10 slots. A start can '
                'come a few milliseconds after its slot (the time a sleeping worker takes to wake up), never before, '
                'so two starts can sit a few milliseconds closer than the interval while the rate still holds. '
-               'Set LOCALQ_LAB_SPEED=10 for class: the limit becomes 100/m and the run takes 18 s, not 3 min.')
+               'Set the speed to 10 for class: the limit becomes 100/m and the run takes 18 s, not 3 min.')
     code = '@app.task(rate_limit="10/m", bind=True, max_retries=5)\ndef call_api(self, data): ...'
     params = {'calls': 30, 'workers': 2}
+    uses_speed = True
     PER_PERIOD = 10   # the lesson's "10/m"; at lab speed S the period is 60/S seconds
 
     def start(self, ctx):
@@ -66,7 +67,7 @@ class RateLimit(Scenario):
             ', '.join('#%d' % (i + 1) for i in order), moved, len(order), why)
 
     def observe(self, ctx):
-        period = 60.0 / ctx.app.config.lab_speed
+        period = 60.0 / ctx.speed
         interval = period / self.PER_PERIOD
         jobs = ctx.jobs()
         calls = sorted((j['result'] for j in jobs if j['state'] == 'SUCCESS'), key=lambda r: r['started'])
