@@ -101,7 +101,7 @@ def get_document(app, document_id, with_chunks=False):
         raise DocumentNotFound(document_id)
     d = document_to_dict(doc)
     if with_chunks:
-        d['chunk_rows'] = [{'id': c.id, 'number': c.number, 'page': c.page, 'text': c.text} for c in
+        d['passages'] = [{'id': c.id, 'number': c.number, 'page': c.page, 'text': c.text} for c in
                            Chunk.select(Chunk.id, Chunk.number, Chunk.page, Chunk.text)
                            .where(Chunk.document == doc).order_by(Chunk.number)]
     return d

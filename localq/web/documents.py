@@ -80,7 +80,8 @@ def list_api():
 
 @bp.get('/api/documents/<int:document_id>')
 def get_api(document_id):
-    """One document with its passages: GET /api/documents/3 -> {..., "chunk_rows": [...]}"""
+    """One document with its passages: GET /api/documents/3 -> {..., "passages": [{"id", "number", "page",
+    "text"}]} (the key was "chunk_rows" before; the README always called them passages)"""
     return jsonify(documents.get_document(localq_app(), document_id, with_chunks=True))
 
 
