@@ -1,17 +1,22 @@
 """The course's document pipeline as a task (extract, chunk, embed, store), and the stored
 documents' life: list, read, delete. Framework-free: the web layer calls these."""
 import hashlib
+import json
 import os
 import time
 
+from .. import states
 from ..errors import LocalqError
+from ..models import Job
 from .chunk import split
 from .embed import get_embedder
 from .extract import KINDS, InvalidDocument, extract
 from .index import index_chunks, unindex_document
 from .models import Chunk, Document
 
+TASK = 'documents.process'
 INSERT_BATCH = 200
+RECENT_UPLOADS = 20
 
 
 class DocumentNotFound(LocalqError, KeyError):
@@ -133,3 +138,19 @@ def delete_document(app, document_id):
         except FileNotFoundError:
             pass
     return document_to_dict(doc)
+
+
+def recent_uploads(app, limit=RECENT_UPLOADS):
+    """The latest document jobs, newest first, each as the status endpoint (GET /tasks/<id>)
+    answers plus the file's name: the upload page lists them again after a reload."""
+    rows = (Job.select(Job.id, Job.args, Job.kwargs, Job.state, Job.meta, Job.result, Job.error_message)
+            .where(Job.task == TASK).order_by(Job.queued_at.desc()).limit(limit))   # index (task, queued_at)
+    uploads = []
+    for job in rows:
+        args, kwargs = json.loads(job.args or '[]'), json.loads(job.kwargs or '{}')
+        filename = kwargs.get('filename') or (args[1] if len(args) > 1 else '?')   # the upload page names it
+        uploads.append({'task_id': job.id, 'filename': filename, 'status': job.state,
+                        'progress': json.loads(job.meta) if job.meta else None,
+                        'result': json.loads(job.result) if job.state == states.SUCCESS and job.result else None,
+                        'error': job.error_message if job.state == states.FAILURE else None})
+    return uploads

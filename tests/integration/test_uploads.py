@@ -249,3 +249,15 @@ def test_an_older_folder_keeps_its_documents_and_stops_reusing_ids(tmp_path):
         assert again.id == 3 and Chunk.select().count() == 1
     finally:
         app.close()
+
+
+def test_the_latest_uploads_are_listed_with_their_outcome_for_the_page_to_show_again(site):
+    app, client = site
+    good = post(client, 'policy.txt', TEXT.encode()).get_json()['task_id']
+    bad = post(client, 'broken.pdf', b'%PDF-1.7\n not a pdf').get_json()['task_id']
+    for task_id in (good, bad):
+        wait_for(lambda: app.AsyncResult(task_id).ready(), timeout=20, what='the job to end')
+    uploads = client.get('/api/documents/uploads').get_json()['uploads']
+    assert [(u['task_id'], u['filename'], u['status']) for u in uploads] == [
+        (bad, 'broken.pdf', 'FAILURE'), (good, 'policy.txt', 'SUCCESS')]
+    assert 'not a readable PDF' in uploads[0]['error'] and uploads[1]['result']['message'].startswith('stored')
