@@ -1,6 +1,7 @@
 """Document search with the real model, on real documents: paraphrases, identifiers, questions
 nothing answers, limit, delete, the extractors, the pages and the API."""
 import os
+import re
 import shutil
 import uuid
 
@@ -102,7 +103,7 @@ def test_the_extractors_read_real_pdf_html_and_docx_files(app, docs):
     assert hit['document'] == 'bzip2-manual.pdf' and 1 <= hit['page'] <= 38
     # HTML: the page's content without its navigation header and footer
     first = Chunk.get((Chunk.document == html['document_id']) & (Chunk.number == 0)).text
-    assert first.startswith('25.1. Routine Vacuuming') and 'Prev' not in first and 'Home' not in first
+    assert first.startswith('25.1. Routine Vacuuming') and not re.search(r'\b(Prev|Home)\b', first)
     # .docx: paragraphs and table cells, in order
     words = [c.text for c in Chunk.select().where(Chunk.document == docx['document_id'])]
     assert words == ['Lorem ipsum dolor sit amet, consectetur adipiscing elit.\n\nText before\n\nTable\n\nBetween\n\n'
