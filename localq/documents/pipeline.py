@@ -16,6 +16,7 @@ from .models import Chunk, Document
 
 TASK = 'documents.process'
 INSERT_BATCH = 200
+EMBED_BATCH = 256       # passages embedded between two progress reports
 RECENT_UPLOADS = 20
 
 
@@ -42,16 +43,32 @@ def process_document(self, stored_name, filename, user_id=''):
     kind = KINDS.get(os.path.splitext(stored_name)[1].lower())
     if kind is None:
         raise InvalidDocument('unsupported file type: %r' % filename)
-    self.update_state(state='PROCESSING', meta={'step': 'extracting', 'progress': 20})
+    # The same file stored already is found before the costly steps (a 40 MB text took minutes
+    # of embedding only to be found a duplicate at the end); store_document checks again, for
+    # two copies processed at once.
+    self.update_state(state='PROCESSING', meta={'step': 'checking', 'progress': 5})
+    digest = content_hash(path)
+    stored = Document.get_or_none(Document.content_hash == digest)
+    if stored is not None:
+        return _outcome(path, stored_name, stored, created=False)
+    self.update_state(state='PROCESSING', meta={'step': 'extracting', 'progress': 10})
     extracted = extract(path, kind)
-    self.update_state(state='PROCESSING', meta={'step': 'chunking', 'progress': 40})
+    self.update_state(state='PROCESSING', meta={'step': 'chunking', 'progress': 30})
     pieces = split(extracted.text)
-    self.update_state(state='PROCESSING', meta={'step': 'embedding', 'progress': 60})
     embedder = get_embedder(app.config.embedder)
-    vectors = embedder.embed([p.text for p in pieces])
-    self.update_state(state='PROCESSING', meta={'step': 'storing', 'progress': 80})
-    doc, created = store_document(app, content_hash(path), filename, stored_name, kind, extracted, pieces, vectors,
+    vectors = []
+    # Embedding is the long step: it reports each batch, so the bar moves from 35% to 85%.
+    for i in range(0, len(pieces), EMBED_BATCH):
+        self.update_state(state='PROCESSING', meta={'step': 'embedding', 'progress': 35 + 50 * i // len(pieces),
+                                                    'done': i, 'total': len(pieces)})
+        vectors.extend(embedder.embed([p.text for p in pieces[i:i + EMBED_BATCH]]))
+    self.update_state(state='PROCESSING', meta={'step': 'storing', 'progress': 85})
+    doc, created = store_document(app, digest, filename, stored_name, kind, extracted, pieces, vectors,
                                   embedder.name, user_id, self.request.id)
+    return _outcome(path, stored_name, doc, created)
+
+
+def _outcome(path, stored_name, doc, created):
     if not created and doc.stored_name and doc.stored_name != stored_name:
         os.unlink(path)   # the same content is stored already: keep one copy of the file
     return {'document_id': doc.id, 'chunks': doc.chunks, 'pages': doc.pages, 'duplicate': not created,

@@ -261,3 +261,41 @@ def test_the_latest_uploads_are_listed_with_their_outcome_for_the_page_to_show_a
     assert [(u['task_id'], u['filename'], u['status']) for u in uploads] == [
         (bad, 'broken.pdf', 'FAILURE'), (good, 'policy.txt', 'SUCCESS')]
     assert 'not a readable PDF' in uploads[0]['error'] and uploads[1]['result']['message'].startswith('stored')
+
+
+def test_a_file_that_is_not_what_it_claims_offers_no_retry(site):
+    # Retrying reads the same broken file again: the page says so instead of offering it.
+    app, client = site
+    task_id = post(client, 'broken.pdf', b'%PDF-1.7\n garbage that is no pdf').get_json()['task_id']
+    wait_for(lambda: app.AsyncResult(task_id).ready(), timeout=20, what='the job to end')
+    page = client.get('/jobs/%s' % task_id).get_data(as_text=True)
+    assert 'InvalidDocument' in page and 'data-action="retry"' not in page and 'Retrying cannot fix this' in page
+
+
+def test_a_duplicate_is_found_before_it_is_extracted_or_embedded(site):
+    import json
+    app, client = site
+    app.AsyncResult(post(client, 'a.md', TEXT.encode()).get_json()['task_id']).get(timeout=20)
+    second = post(client, 'copy.md', TEXT.encode()).get_json()['task_id']
+    assert app.AsyncResult(second).get(timeout=20)['duplicate']
+    assert json.loads(Job.get_by_id(second).meta)['step'] == 'checking'   # its last step: no extracting, embedding
+
+
+def test_embedding_reports_progress_batch_by_batch(app):
+    # The task's own context is the edge here: a stand-in records each update_state.
+    import types
+
+    from localq import documents
+    from localq.documents.pipeline import EMBED_BATCH
+    documents.init_app(app)
+    os.makedirs(app.config.upload_dir, exist_ok=True)
+    with open(os.path.join(app.config.upload_dir, 'book.txt'), 'w') as fh:
+        fh.write(' '.join('Sentence number %d of a long book says something new.' % i for i in range(12000)))
+    reports = []
+    context = types.SimpleNamespace(app=app, request=types.SimpleNamespace(id='job-1'),
+                                    update_state=lambda state, meta: reports.append(meta))
+    result = documents.process_document(context, 'book.txt', 'book.txt')
+    embedding = [m for m in reports if m['step'] == 'embedding']
+    assert result['chunks'] > EMBED_BATCH and len(embedding) == -(-result['chunks'] // EMBED_BATCH)
+    progress = [m['progress'] for m in reports]
+    assert progress == sorted(progress) and embedding[-1]['progress'] > embedding[0]['progress']
