@@ -52,7 +52,19 @@ class Chunk(BaseModel):
         indexes = ((('document', 'number'), True),)
 
 
-MODELS = [Document, Chunk]
+class ChunkToken(BaseModel):
+    """A code-like token of a passage, exactly as written (`-k`, `--gzip`, `os.path.join`,
+    `EADDRINUSE`): the word index splits these into words or drops them (FTS5 and PostgreSQL
+    both read `-k` as `k`), so a search for them as written looks here (tokens.py)."""
+    token = pw.CharField(max_length=100)
+    chunk = pw.ForeignKeyField(Chunk, on_delete='CASCADE', column_name='chunk_id')
+
+    class Meta:
+        table_name = 'doc_chunk_token'
+        primary_key = pw.CompositeKey('token', 'chunk')
+
+
+MODELS = [Document, Chunk, ChunkToken]
 FTS_TABLE = 'doc_chunk_fts'
 LATER_DOCUMENT_COLUMNS = ('stored_name', 'pages', 'chunks', 'embedder', 'job_id')
 
@@ -72,6 +84,8 @@ def prepare(db):
                        % FTS_TABLE)
     else:
         db.execute_sql("CREATE INDEX IF NOT EXISTS doc_chunk_tsv ON doc_chunk USING GIN (to_tsvector('english', text))")
+    from .tokens import backfill_tokens
+    backfill_tokens(db)
     if 'chunk' in db.get_tables():
         with db.atomic():
             db.execute_sql('INSERT INTO doc_chunk (document_id, number, text, start) '

@@ -13,6 +13,7 @@ from .embed import get_embedder
 from .extract import KINDS, InvalidDocument, extract
 from .index import index_chunks, unindex_document
 from .models import Chunk, Document
+from .tokens import index_tokens
 
 TASK = 'documents.process'
 INSERT_BATCH = 200
@@ -100,8 +101,9 @@ def store_document(app, digest, filename, stored_name, kind, extracted, pieces, 
                          vector=v.tobytes()) for n, (p, v) in enumerate(zip(pieces, vectors))]
             for i in range(0, len(rows), INSERT_BATCH):
                 Chunk.insert_many(rows[i:i + INSERT_BATCH]).execute()
-            index_chunks(app.huey.storage, list(Chunk.select(Chunk.id, Chunk.text)
-                                                .where(Chunk.document == doc).tuples()))
+            stored = list(Chunk.select(Chunk.id, Chunk.text).where(Chunk.document == doc).tuples())
+            index_chunks(app.huey.storage, stored)
+            index_tokens(app.huey.storage, stored)
     return doc, created
 
 

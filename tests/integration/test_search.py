@@ -9,6 +9,7 @@ import pytest
 
 from localq import documents
 from localq.documents import BadQuery, Chunk, Document
+from localq.documents.models import ChunkToken
 from localq.web import create_app
 from tests.conftest import ROOT, sqlite_only
 
@@ -159,3 +160,29 @@ def test_documents_stored_by_an_older_version_are_kept_and_searchable(tmp_path):
         assert 'chunk' not in app.database.get_tables()
     finally:
         app.close()
+
+
+def test_options_identifiers_and_error_codes_are_found_as_written(app, docs, tmp_path):
+    tar, py = tmp_path / 'tar-options.txt', tmp_path / 'python-notes.txt'
+    tar.write_text('Options.\n\n-k, --keep-old-files\n    Do not replace existing files when extracting.\n\n'
+                   '-z, --gzip\n    Filter the archive through gzip.\n\nA kayak is a small boat.')
+    py.write_text('To build paths, call os.path.join() with each part. '
+                  'The server failed with EADDRINUSE when the port was taken.')
+    docs(str(tar), str(py))
+    for query, document, written in [('-k', 'tar-options.txt', '-k'), ('tar -z', 'tar-options.txt', '-z'),
+                                     ('--gzip', 'tar-options.txt', '--gzip'),
+                                     ('os.path.join()', 'python-notes.txt', 'os.path.join'),
+                                     ('EADDRINUSE', 'python-notes.txt', 'EADDRINUSE')]:
+        hits = documents.search(app, query)
+        assert hits and hits[0]['document'] == document, query
+        assert written in [hits[0]['text'][s:e] for s, e in hits[0]['highlights']], query
+    assert documents.search(app, 'What does -K do?') == []   # options keep their case, as tar's do
+
+
+def test_a_deleted_documents_tokens_go_with_it(app, docs, tmp_path):
+    notes = tmp_path / 'notes.txt'
+    notes.write_text('Pass --frobnicate to turn it on.')
+    (stored,) = docs(str(notes))
+    assert documents.search(app, '--frobnicate')
+    documents.delete_document(app, stored['document_id'])
+    assert documents.search(app, '--frobnicate') == [] and ChunkToken.select().count() == 0
