@@ -34,7 +34,7 @@ from localq import LocalQ, documents  # noqa: E402
 from localq.documents import chunk as chunking  # noqa: E402
 from localq.documents.embed import HashingEmbedder, WordLlamaEmbedder  # noqa: E402
 from localq.documents.extract import KINDS, extract  # noqa: E402
-from localq.documents.pipeline import store_document  # noqa: E402
+from localq.documents.pipeline import passage_texts, store_document  # noqa: E402
 from localq.documents.search import DEFAULT, UNGATED  # noqa: E402
 
 CORPUS = os.path.join(ROOT, 'bench', 'corpus')
@@ -70,7 +70,7 @@ class Index:
                     at = start
             else:
                 pieces = chunking.split(extracted.text, size, overlap)
-            vectors = embedder.embed([p.text for p in pieces])
+            vectors = embedder.embed(passage_texts(extracted, pieces))
             store_document(self.app, hashlib.sha256(name.encode()).hexdigest(), name, None, 'bench', extracted,
                            pieces, vectors, embedder.name)
             self.chunks += len(pieces)
@@ -226,7 +226,7 @@ def speed(args):
         extracted = extract(path, KINDS[os.path.splitext(name)[1].lower()])
         t1 = time.perf_counter()
         pieces = chunking.split(extracted.text)
-        vectors = model.embed([p.text for p in pieces])
+        vectors = model.embed(passage_texts(extracted, pieces))
         t2 = time.perf_counter()
         store_document(app, hashlib.sha256(name.encode()).hexdigest(), name, None, 'bench', extracted, pieces,
                        vectors, model.name)

@@ -12,6 +12,11 @@ KINDS = {'.txt': 'text', '.text': 'text', '.md': 'markdown', '.markdown': 'markd
          '.htm': 'html', '.pdf': 'pdf', '.docx': 'docx'}
 
 
+SECTION_SEPARATOR = ' › '
+# Titles of boxes inside a section (DocBook and Sphinx set them as headings), not sections.
+ADMONITIONS = frozenset({'Note', 'Tip', 'Warning', 'Caution', 'Important', 'See also', 'Hint', 'Danger'})
+
+
 class InvalidDocument(ValueError):
     """Raised when a file cannot be read as the type it claims: the job fails, no retry."""
 
@@ -20,6 +25,18 @@ class InvalidDocument(ValueError):
 class Extracted:
     text: str
     pages: list = dataclasses.field(default_factory=list)   # (offset in text, page number), PDFs only
+    # (offset in text, level, title) of each heading, in order: HTML h1-h6, Markdown #, .docx
+    # Heading styles, a PDF's outline (at the start of the page it points to)
+    sections: list = dataclasses.field(default_factory=list)
+
+    def section_at(self, offset):
+        """The headings a character offset falls under, outermost first ("Guide › Install"), or None."""
+        path = []
+        for start, level, title in self.sections:
+            if start > offset:
+                break
+            path = [h for h in path if h[0] < level] + [(level, title)]
+        return SECTION_SEPARATOR.join(title for _, title in path) or None
 
     def page_at(self, offset):
         """The page a character offset falls on, or None."""
@@ -33,14 +50,22 @@ class Extracted:
 
 def extract(path, kind):
     """The text of a stored upload; InvalidDocument if it is not what it claims or has none."""
+    headings = []
     if kind == 'pdf':
         result = _pdf(path)
     elif kind == 'docx':
-        result = Extracted(_docx(path))
+        text, headings = _docx(path)
+        result = Extracted(text)
     else:
         text = _decode(path, kind)
-        result = Extracted(_html(text) if kind == 'html' else _markdown(text) if kind == 'markdown' else text)
+        if kind == 'html':
+            text, headings = _html_with_headings(text)
+        elif kind == 'markdown':
+            text, headings = _markdown(text), _markdown_headings(text)
+        result = Extracted(text)
     result.text = tidy(result.text) if not result.pages else result.text
+    if headings:
+        result.sections = locate_headings(result.text, headings)
     if not result.text.strip():
         raise InvalidDocument('the file has no text')
     return result
@@ -48,6 +73,25 @@ def extract(path, kind):
 
 def extract_text(path, kind):
     return extract(path, kind).text
+
+
+def locate_headings(text, headings):
+    """[(offset, level, title)] of the (level, title) headings found in text, in order; a heading
+    the text does not hold (it was in skipped navigation) is left out."""
+    found, at = [], 0
+    for level, title in headings:
+        title = ' '.join(title.split()).strip(' ¶#§')
+        if not title or title in ADMONITIONS:
+            continue
+        # A heading is a line of its own followed by a blank line; the same words inside a sentence,
+        # or as a line of an in-page table of contents (lines without blank lines between), are not it.
+        for m in re.finditer(r'(?<![^\n])%s(?![^\n])' % re.escape(title), text[at:]):
+            start, end = at + m.start(), at + m.end()
+            if end == len(text) or text.startswith('\n\n', end):
+                found.append((start, level, title))
+                at = end
+                break
+    return found
 
 
 def tidy(text):
@@ -83,7 +127,30 @@ def _pdf(path):
                 offset += len(text) + 2
     except Exception as exc:  # pypdf raises many types for broken files
         raise InvalidDocument('not a readable PDF: %s' % exc) from None
-    return Extracted('\n\n'.join(parts), pages)
+    return Extracted('\n\n'.join(parts), pages, _pdf_outline(reader, dict((n, o) for o, n in pages)))
+
+
+def _pdf_outline(reader, page_offsets):
+    """The PDF's outline (bookmarks) as sections, each at the start of the page it points to."""
+    found = []
+
+    def walk(items, level):
+        for item in items:
+            if isinstance(item, list):   # the children of the entry before it
+                walk(item, level + 1)
+                continue
+            try:
+                offset = page_offsets.get(reader.get_destination_page_number(item) + 1)
+            except Exception:   # a broken bookmark is no reason to refuse the document
+                continue
+            title = ' '.join(str(getattr(item, 'title', '') or '').split())
+            if offset is not None and title:
+                found.append((offset, level, title))
+    try:
+        walk(reader.outline, 1)
+    except Exception:
+        return []
+    return sorted(found, key=lambda s: s[0])   # stable: entries on one page keep their order
 
 
 def _docx(path):
@@ -94,8 +161,10 @@ def _docx(path):
             root = ElementTree.fromstring(z.read('word/document.xml'))
     except (zipfile.BadZipFile, KeyError, ElementTree.ParseError) as exc:
         raise InvalidDocument('not a readable .docx: %s' % exc) from None
-    paragraphs = []
+    paragraphs, headings = [], []
     for p in root.iter(w + 'p'):
+        style = p.find('%spPr/%spStyle' % (w, w))
+        style = style.get(w + 'val', '') if style is not None else ''
         runs = []
         for node in p.iter():
             if node.tag == w + 't' and node.text:
@@ -105,7 +174,10 @@ def _docx(path):
             elif node.tag in (w + 'br', w + 'cr'):
                 runs.append('\n')
         paragraphs.append(''.join(runs))
-    return '\n\n'.join(p for p in paragraphs if p.strip())
+        level = 0 if style == 'Title' else int(style[7:]) if re.fullmatch(r'Heading\d', style) else None
+        if level is not None:
+            headings.append((level, paragraphs[-1]))
+    return '\n\n'.join(p for p in paragraphs if p.strip()), headings
 
 
 # HTML: Resiliparse's main-content extraction, chosen by bench/bench_extract.py on real pages from
@@ -132,6 +204,15 @@ def html_text(text):
 _html = html_text
 
 
+def _html_with_headings(text):
+    """(text, [(level, title)] of the page's h1-h6 in order)."""
+    from resiliparse.parse.html import HTMLTree
+    tree = HTMLTree.parse(text)
+    headings = [(int(h.tag[1]), h.text) for h in tree.body.query_selector_all('h1, h2, h3, h4, h5, h6')] \
+        if tree.body is not None else []
+    return html_text(text), headings
+
+
 _MD = [
     (re.compile(r'^```.*$', re.M), ''),                        # code fences (the code stays)
     (re.compile(r'!\[[^\]]*\]\([^)]*\)'), ''),                 # images
@@ -152,3 +233,20 @@ def _markdown(text):
     for pattern, replacement in _MD:
         text = pattern.sub(replacement, text)
     return text
+
+
+_FENCE = re.compile(r'^\s{0,3}(```|~~~)')
+_MD_HEADING = re.compile(r'^\s{0,3}(#{1,6})\s+(.+?)\s*#*\s*$')
+
+
+def _markdown_headings(text):
+    """[(level, title)] of a Markdown text's # headings (not the # comments inside code fences)."""
+    headings, fenced = [], False
+    for line in text.splitlines():
+        if _FENCE.match(line):
+            fenced = not fenced
+        elif not fenced:
+            m = _MD_HEADING.match(line)
+            if m:
+                headings.append((len(m.group(1)), _markdown(m.group(2)).strip()))
+    return headings

@@ -117,14 +117,16 @@ class VectorIndex:
     def _reembed_stale(self, app, batch=512):
         """Documents embedded by another embedder (or before vectors were stored) get new vectors."""
         from .models import Chunk, Document
+        from .pipeline import with_section
         stale = list(Document.select(Document.id).where(
             Document.embedder.is_null() | (Document.embedder != self.embedder.name)))
         for doc in stale:
-            chunks = list(Chunk.select(Chunk.id, Chunk.text).where(Chunk.document == doc.id).order_by(Chunk.id))
+            chunks = list(Chunk.select(Chunk.id, Chunk.section, Chunk.text).where(Chunk.document == doc.id)
+                          .order_by(Chunk.id))
             with app.write_transaction():
                 for i in range(0, len(chunks), batch):
                     part = chunks[i:i + batch]
-                    vectors = self.embedder.embed([c.text for c in part])
+                    vectors = self.embedder.embed([with_section(c.section, c.text) for c in part])
                     for c, v in zip(part, vectors):
                         Chunk.update(vector=v.tobytes()).where(Chunk.id == c.id).execute()
                 Document.update(embedder=self.embedder.name).where(Document.id == doc.id).execute()

@@ -45,6 +45,7 @@ class Chunk(BaseModel):
     text = pw.TextField()
     start = pw.IntegerField(default=0)        # where it starts in the document's text
     page = pw.IntegerField(null=True)         # PDF page (1-based)
+    section = pw.TextField(null=True)         # the headings it falls under: "Guide › Install"
     vector = pw.BlobField(null=True)          # float32 embedding, normalised; None until embedded
 
     class Meta:
@@ -77,6 +78,7 @@ def prepare(db):
     version keeps its documents: the old `chunk` table's passages move here and are embedded
     again (by whatever embedder is set) at the next search."""
     add_missing_columns(db, Document, LATER_DOCUMENT_COLUMNS)
+    add_missing_columns(db, Chunk, ('section',))
     if is_sqlite(db):
         for model in (Document, Chunk):
             remember_ids(db, model._meta.table_name)

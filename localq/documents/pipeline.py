@@ -62,7 +62,7 @@ def process_document(self, stored_name, filename, user_id=''):
     for i in range(0, len(pieces), EMBED_BATCH):
         self.update_state(state='PROCESSING', meta={'step': 'embedding', 'progress': 35 + 50 * i // len(pieces),
                                                     'done': i, 'total': len(pieces)})
-        vectors.extend(embedder.embed([p.text for p in pieces[i:i + EMBED_BATCH]]))
+        vectors.extend(embedder.embed(passage_texts(extracted, pieces[i:i + EMBED_BATCH])))
     self.update_state(state='PROCESSING', meta={'step': 'storing', 'progress': 85})
     doc, created = store_document(app, digest, filename, stored_name, kind, extracted, pieces, vectors,
                                   embedder.name, user_id, self.request.id)
@@ -75,6 +75,16 @@ def _outcome(path, stored_name, doc, created):
     return {'document_id': doc.id, 'chunks': doc.chunks, 'pages': doc.pages, 'duplicate': not created,
             'message': 'stored %d chunk%s' % (doc.chunks, '' if doc.chunks == 1 else 's') if created else
             'already stored as document %d (same content): nothing added' % doc.id}
+
+
+def with_section(section, text):
+    """What is embedded and indexed for a passage: its headings, then its text. A question names
+    the section more often than the passage repeats its own heading."""
+    return '%s\n\n%s' % (section, text) if section else text
+
+
+def passage_texts(extracted, pieces):
+    return [with_section(extracted.section_at(p.start), p.text) for p in pieces]
 
 
 def content_hash(path):
@@ -98,10 +108,12 @@ def store_document(app, digest, filename, stored_name, kind, extracted, pieces, 
             embedder=embedder_name, job_id=job_id, created_at=time.time()))
         if created:
             rows = [dict(document=doc, number=n, text=p.text, start=p.start, page=extracted.page_at(p.start),
-                         vector=v.tobytes()) for n, (p, v) in enumerate(zip(pieces, vectors))]
+                         section=extracted.section_at(p.start), vector=v.tobytes())
+                    for n, (p, v) in enumerate(zip(pieces, vectors))]
             for i in range(0, len(rows), INSERT_BATCH):
                 Chunk.insert_many(rows[i:i + INSERT_BATCH]).execute()
-            stored = list(Chunk.select(Chunk.id, Chunk.text).where(Chunk.document == doc).tuples())
+            stored = [(c.id, with_section(c.section, c.text)) for c in
+                      Chunk.select(Chunk.id, Chunk.section, Chunk.text).where(Chunk.document == doc)]
             index_chunks(app.huey.storage, stored)
             index_tokens(app.huey.storage, stored)
     return doc, created
@@ -125,8 +137,8 @@ def get_document(app, document_id, with_chunks=False):
         raise DocumentNotFound(document_id)
     d = document_to_dict(doc)
     if with_chunks:
-        d['passages'] = [{'id': c.id, 'number': c.number, 'page': c.page, 'text': c.text} for c in
-                           Chunk.select(Chunk.id, Chunk.number, Chunk.page, Chunk.text)
+        d['passages'] = [{'id': c.id, 'number': c.number, 'page': c.page, 'section': c.section, 'text': c.text}
+                         for c in Chunk.select(Chunk.id, Chunk.number, Chunk.page, Chunk.section, Chunk.text)
                            .where(Chunk.document == doc).order_by(Chunk.number)]
     return d
 

@@ -96,7 +96,9 @@ def search(app, query, limit=5, tuning=DEFAULT, embedder=None):
     keyword_share = {c: score / best_keyword for c, score in keyword}
     texts = {row['chunk_id']: row for row in _rows(storage, list(similarity))}
     patterns = [(term_pattern(t), idf[t]) for t in terms]
-    coverage = {c: sum(w for pattern, w in patterns if pattern.search(texts[c]['text'])) / total for c in texts}
+    # A passage covers a word in its text or in the headings it falls under.
+    placed = {c: '%s\n%s' % (texts[c]['section'] or '', texts[c]['text']) for c in texts}
+    coverage = {c: sum(w for pattern, w in patterns if pattern.search(placed[c])) / total for c in texts}
     # A passage with every code-like token of the query, as written, answers it whatever the embedding says.
     exact = [term_pattern(t) for t in exact_tokens]
     kept = [c for c in texts if similarity[c] + tuning.gate_coverage * coverage[c] - tuning.gate_absent * absent
@@ -138,11 +140,11 @@ def _rows(storage, chunk_ids):
     if not chunk_ids:
         return []
     rows = storage.sql(
-        'SELECT c.id, c.number, c.page, c.text, d.id, d.filename, d.kind FROM doc_chunk c '
+        'SELECT c.id, c.number, c.page, c.text, d.id, d.filename, d.kind, c.section FROM doc_chunk c '
         'JOIN document d ON d.id = c.document_id WHERE c.id IN (%s)' % ','.join('?' * len(chunk_ids)),
         tuple(chunk_ids)).fetchall()
     by_id = {r[0]: {'chunk_id': r[0], 'number': r[1], 'page': r[2], 'text': r[3], 'document_id': r[4],
-                    'document': r[5], 'kind': r[6]} for r in rows}
+                    'document': r[5], 'kind': r[6], 'section': r[7]} for r in rows}
     return [by_id[c] for c in chunk_ids if c in by_id]
 
 

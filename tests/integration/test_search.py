@@ -186,3 +186,13 @@ def test_a_deleted_documents_tokens_go_with_it(app, docs, tmp_path):
     assert documents.search(app, '--frobnicate')
     documents.delete_document(app, stored['document_id'])
     assert documents.search(app, '--frobnicate') == [] and ChunkToken.select().count() == 0
+
+
+def test_hits_show_the_section_they_come_from_and_a_section_name_finds_its_passages(app, docs):
+    (stored,) = docs(corpus('postgresql-routine-vacuuming.html'))
+    hits = documents.search(app, 'Recovering Disk Space')
+    assert hits and hits[0]['section'].endswith('25.1.2. Recovering Disk Space')
+    page = create_app(app).test_client().get('/documents?q=Recovering+Disk+Space').get_data(as_text=True)
+    assert 'data-section>25.1. Routine Vacuuming › 25.1.2. Recovering Disk Space<' in page
+    passages = create_app(app).test_client().get('/api/documents/%d' % stored['document_id']).get_json()['passages']
+    assert any(p['section'] == '25.1. Routine Vacuuming › 25.1.6. The Autovacuum Daemon' for p in passages)

@@ -80,3 +80,42 @@ def test_the_hashing_fallback_only_sees_shared_words():
     a, b, c = hashing.embed(['refunds are paid within fourteen days', 'refunds paid in fourteen days',
                              'When do I get my money back?'])
     assert float(a @ b) > 0.5 and abs(float(a @ c)) < 0.3
+
+
+def test_a_passage_knows_the_headings_it_falls_under_in_html_and_markdown():
+    html = extract(os.path.join(ROOT, 'bench', 'corpus', 'postgresql-routine-vacuuming.html'), 'html')
+    at = html.text.index('return the space to the operating system')   # in 25.1.2, past its line in the page's contents
+    assert html.section_at(at) == '25.1. Routine Vacuuming › 25.1.2. Recovering Disk Space'
+    md = extract(os.path.join(ROOT, 'bench', 'corpus', 'commander-readme.md'), 'markdown')
+    assert md.section_at(md.text.index('npm install commander')) == 'Commander.js › Installation'
+
+
+def test_docx_heading_styles_and_a_pdf_outline_give_sections(tmp_path):
+    import io
+    import zipfile
+
+    import pypdf
+    w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    paragraph = '<w:p>%s<w:r><w:t>%s</w:t></w:r></w:p>'
+    style = '<w:pPr><w:pStyle w:val="%s"/></w:pPr>'
+    body = ''.join(paragraph % (style % s if s else '', t) for s, t in [
+        ('Heading1', 'Refunds'), ('', 'Refunds are paid within fourteen days.'),
+        ('Heading2', 'Exceptions'), ('', 'Gift cards are never refunded.')])
+    docx = tmp_path / 'policy.docx'
+    with zipfile.ZipFile(docx, 'w') as z:
+        z.writestr('word/document.xml', '<w:document %s><w:body>%s</w:body></w:document>' % (w, body))
+    doc = extract(str(docx), 'docx')
+    assert doc.section_at(doc.text.index('Gift cards')) == 'Refunds › Exceptions'
+    assert doc.section_at(doc.text.index('fourteen')) == 'Refunds'
+
+    from tests.integration.test_uploads import make_pdf
+    writer = pypdf.PdfWriter()
+    for line in ('Installing the tool on a new machine.', 'Removing the tool again.'):
+        writer.append(pypdf.PdfReader(io.BytesIO(make_pdf(line))))
+    guide = writer.add_outline_item(title='Guide', page_number=0)
+    writer.add_outline_item(title='Uninstall', page_number=1, parent=guide)
+    pdf = tmp_path / 'guide.pdf'
+    writer.write(str(pdf))
+    doc = extract(str(pdf), 'pdf')
+    assert doc.section_at(doc.text.index('Installing')) == 'Guide'
+    assert doc.section_at(doc.text.index('Removing')) == 'Guide › Uninstall'
