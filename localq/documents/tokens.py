@@ -9,10 +9,13 @@ kept: tar's -k and -K differ).
 import re
 
 # Command-line options (-k, --gzip, --no-color), dotted or called identifiers (os.path.join,
-# os.path.join()), snake_case names, and upper-case codes (EADDRINUSE, SIGTERM, BZ_DATA_ERROR).
+# os.path.join(), match()), snake_case and camelCase names (workFactor), and upper-case codes
+# (EADDRINUSE, SIGTERM, BZ_DATA_ERROR).
 CODE_TOKEN = re.compile(r"""(?<![\w\-.])--?[A-Za-z][\w\-]*(?:=\w+)?(?![\w\-])
                           |(?<![\w.])[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+(?:\(\))?
+                          |(?<![\w.])[A-Za-z_]\w*\(\)
                           |(?<![\w.])[A-Za-z]\w*_\w+
+                          |\b[a-z]+[A-Z][A-Za-z0-9]*\b
                           |\b[A-Z][A-Z0-9_]{3,}\b""", re.X)
 MAX_TOKEN = 100
 BATCH = 500
