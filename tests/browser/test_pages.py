@@ -61,9 +61,10 @@ def test_retry_a_failed_job_from_its_page(server, page):
     assert 'Upload a corrected file' in page.locator('[data-unfixable]').inner_text()
     shot(page, 'job-detail-failure')
 
-    # An error a retry may fix (here a bad argument, the same every time, but not known to be so).
+    # An error a retry may fix (here a bad argument, the same every time, but not known to be so;
+    # localq.sleep, as the filter test below expects no localq.add job).
     token = page.locator('input[name=csrf_token]').first.get_attribute('value')
-    queued = page.request.post(server + '/api/task/async-apply/localq.add', data={'args': ['a', 1]},
+    queued = page.request.post(server + '/api/task/async-apply/localq.sleep', data={'args': ['a while']},
                                headers={'X-CSRF-Token': token})
     assert queued.status == 202, queued.text()
     page.goto(server + '/jobs/' + queued.json()['task-id'])
