@@ -41,7 +41,9 @@ def _indexes_not_data(db):
     virtual = [n for n, in db.execute_sql("SELECT name FROM sqlite_master WHERE type = 'table' "
                                           "AND sql LIKE 'CREATE VIRTUAL TABLE%'")]
     tables = [n for n, in db.execute_sql("SELECT name FROM sqlite_master WHERE type = 'table'")]
-    return {n for n in tables if n in virtual or any(n.startswith(v + '_') for v in virtual)} | {'job_text_mark'}
+    # sqlite_sequence: SQLite's record of AUTOINCREMENT ids (documents); PostgreSQL's serials take over.
+    return {n for n in tables if n in virtual or any(n.startswith(v + '_') for v in virtual)} | {
+        'job_text_mark', 'sqlite_sequence'}
 
 
 def migrate(source, dest, own_models, log=print):

@@ -14,11 +14,9 @@ from .chunk import chunk_text, split
 from .embed import get_embedder
 from .extract import KINDS, InvalidDocument, extract, extract_text
 from .models import MODELS, Chunk, Document
-from .pipeline import (DocumentNotFound, delete_document, get_document, list_documents, original_file,
-                       process_document)
+from .pipeline import (TASK, DocumentNotFound, delete_document, get_document, list_documents, original_file,
+                       process_document, recent_uploads)
 from .search import BadQuery, search
-
-TASK = 'documents.process'
 
 
 def init_app(app):
@@ -32,4 +30,4 @@ def init_app(app):
 
 __all__ = ['init_app', 'TASK', 'KINDS', 'InvalidDocument', 'Document', 'Chunk', 'MODELS', 'DocumentNotFound',
            'BadQuery', 'search', 'split', 'chunk_text', 'extract', 'extract_text', 'get_embedder',
-           'process_document', 'delete_document', 'get_document', 'list_documents', 'original_file']
+           'process_document', 'recent_uploads', 'delete_document', 'get_document', 'list_documents', 'original_file']

@@ -3,7 +3,6 @@ navigation), Markdown, .docx and plain text. Paragraphs are kept (blank lines), 
 can be cut where the meaning breaks.
 """
 import dataclasses
-import html.parser
 import re
 import unicodedata
 import zipfile
@@ -11,6 +10,11 @@ from xml.etree import ElementTree
 
 KINDS = {'.txt': 'text', '.text': 'text', '.md': 'markdown', '.markdown': 'markdown', '.html': 'html',
          '.htm': 'html', '.pdf': 'pdf', '.docx': 'docx'}
+
+
+SECTION_SEPARATOR = ' › '
+# Titles of boxes inside a section (DocBook and Sphinx set them as headings), not sections.
+ADMONITIONS = frozenset({'Note', 'Tip', 'Warning', 'Caution', 'Important', 'See also', 'Hint', 'Danger'})
 
 
 class InvalidDocument(ValueError):
@@ -21,6 +25,18 @@ class InvalidDocument(ValueError):
 class Extracted:
     text: str
     pages: list = dataclasses.field(default_factory=list)   # (offset in text, page number), PDFs only
+    # (offset in text, level, title) of each heading, in order: HTML h1-h6, Markdown #, .docx
+    # Heading styles, a PDF's outline (at the start of the page it points to)
+    sections: list = dataclasses.field(default_factory=list)
+
+    def section_at(self, offset):
+        """The headings a character offset falls under, outermost first ("Guide › Install"), or None."""
+        path = []
+        for start, level, title in self.sections:
+            if start > offset:
+                break
+            path = [h for h in path if h[0] < level] + [(level, title)]
+        return SECTION_SEPARATOR.join(title for _, title in path) or None
 
     def page_at(self, offset):
         """The page a character offset falls on, or None."""
@@ -34,14 +50,22 @@ class Extracted:
 
 def extract(path, kind):
     """The text of a stored upload; InvalidDocument if it is not what it claims or has none."""
+    headings = []
     if kind == 'pdf':
         result = _pdf(path)
     elif kind == 'docx':
-        result = Extracted(_docx(path))
+        text, headings = _docx(path)
+        result = Extracted(text)
     else:
         text = _decode(path, kind)
-        result = Extracted(_html(text) if kind == 'html' else _markdown(text) if kind == 'markdown' else text)
+        if kind == 'html':
+            text, headings = _html_with_headings(text)
+        elif kind == 'markdown':
+            text, headings = _markdown(text), _markdown_headings(text)
+        result = Extracted(text)
     result.text = tidy(result.text) if not result.pages else result.text
+    if headings:
+        result.sections = locate_headings(result.text, headings)
     if not result.text.strip():
         raise InvalidDocument('the file has no text')
     return result
@@ -49,6 +73,25 @@ def extract(path, kind):
 
 def extract_text(path, kind):
     return extract(path, kind).text
+
+
+def locate_headings(text, headings):
+    """[(offset, level, title)] of the (level, title) headings found in text, in order; a heading
+    the text does not hold (it was in skipped navigation) is left out."""
+    found, at = [], 0
+    for level, title in headings:
+        title = ' '.join(title.split()).strip(' ¶#§')
+        if not title or title in ADMONITIONS:
+            continue
+        # A heading is a line of its own followed by a blank line; the same words inside a sentence,
+        # or as a line of an in-page table of contents (lines without blank lines between), are not it.
+        for m in re.finditer(r'(?<![^\n])%s(?![^\n])' % re.escape(title), text[at:]):
+            start, end = at + m.start(), at + m.end()
+            if end == len(text) or text.startswith('\n\n', end):
+                found.append((start, level, title))
+                at = end
+                break
+    return found
 
 
 def tidy(text):
@@ -84,7 +127,30 @@ def _pdf(path):
                 offset += len(text) + 2
     except Exception as exc:  # pypdf raises many types for broken files
         raise InvalidDocument('not a readable PDF: %s' % exc) from None
-    return Extracted('\n\n'.join(parts), pages)
+    return Extracted('\n\n'.join(parts), pages, _pdf_outline(reader, dict((n, o) for o, n in pages)))
+
+
+def _pdf_outline(reader, page_offsets):
+    """The PDF's outline (bookmarks) as sections, each at the start of the page it points to."""
+    found = []
+
+    def walk(items, level):
+        for item in items:
+            if isinstance(item, list):   # the children of the entry before it
+                walk(item, level + 1)
+                continue
+            try:
+                offset = page_offsets.get(reader.get_destination_page_number(item) + 1)
+            except Exception:   # a broken bookmark is no reason to refuse the document
+                continue
+            title = ' '.join(str(getattr(item, 'title', '') or '').split())
+            if offset is not None and title:
+                found.append((offset, level, title))
+    try:
+        walk(reader.outline, 1)
+    except Exception:
+        return []
+    return sorted(found, key=lambda s: s[0])   # stable: entries on one page keep their order
 
 
 def _docx(path):
@@ -95,8 +161,10 @@ def _docx(path):
             root = ElementTree.fromstring(z.read('word/document.xml'))
     except (zipfile.BadZipFile, KeyError, ElementTree.ParseError) as exc:
         raise InvalidDocument('not a readable .docx: %s' % exc) from None
-    paragraphs = []
+    paragraphs, headings = [], []
     for p in root.iter(w + 'p'):
+        style = p.find('%spPr/%spStyle' % (w, w))
+        style = style.get(w + 'val', '') if style is not None else ''
         runs = []
         for node in p.iter():
             if node.tag == w + 't' and node.text:
@@ -106,71 +174,43 @@ def _docx(path):
             elif node.tag in (w + 'br', w + 'cr'):
                 runs.append('\n')
         paragraphs.append(''.join(runs))
-    return '\n\n'.join(p for p in paragraphs if p.strip())
+        level = 0 if style == 'Title' else int(style[7:]) if re.fullmatch(r'Heading\d', style) else None
+        if level is not None:
+            headings.append((level, paragraphs[-1]))
+    return '\n\n'.join(p for p in paragraphs if p.strip()), headings
 
 
-class _PageText(html.parser.HTMLParser):
-    """The readable text of an HTML page: its <main> (or <article>, or role=main) if it has one,
-    else its body, without navigation, headers, footers, sidebars, forms and scripts."""
-    SKIP = {'script', 'style', 'noscript', 'template', 'svg', 'nav', 'header', 'footer', 'aside', 'form',
-            'button', 'select', 'iframe', 'head', 'title'}
-    SKIP_ROLES = {'navigation', 'banner', 'contentinfo', 'search', 'complementary'}
-    # class or id words of navigation that is not marked up as <nav> (DocBook's navheader and toc,
-    # Sphinx's sphinxsidebar and related, many sites' menu, breadcrumb, cookie banner, footer)
-    SKIP_WORDS = re.compile(r'^(nav.*|.*sidebar.*|.*breadcrumb.*|.*menu.*|.*footer.*|toc|related|cookie.*|skip-?link)$')
-    BLOCK = {'p', 'div', 'section', 'li', 'ul', 'ol', 'dl', 'dt', 'dd', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6',
-             'pre', 'blockquote', 'table', 'tr', 'article', 'main', 'figure', 'figcaption', 'hr'}
-    VOID = {'br', 'hr', 'img', 'input', 'meta', 'link', 'area', 'base', 'col', 'embed', 'source', 'track', 'wbr'}
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.stack = []          # open elements: (tag, skipping, counted as main)
-        self.all, self.main = [], []
-        self.main_depth = 0
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        names = re.split(r'[\s]+', ((attrs.get('class') or '') + ' ' + (attrs.get('id') or '')).lower().strip())
-        skipping = bool(self.stack and self.stack[-1][1]) or tag in self.SKIP or \
-            attrs.get('role') in self.SKIP_ROLES or attrs.get('aria-hidden') == 'true' or \
-            any(self.SKIP_WORDS.match(n) for n in names if n)
-        is_main = tag in ('main', 'article') or attrs.get('role') == 'main'
-        if tag in self.BLOCK or tag == 'br':
-            self._emit('\n\n' if tag != 'br' else '\n')
-        if tag in self.VOID:
-            return
-        counted = is_main and not skipping
-        self.stack.append((tag, skipping, counted))
-        self.main_depth += counted
-
-    def handle_endtag(self, tag):
-        if not any(open_tag == tag for open_tag, _, _ in self.stack):
-            return   # a stray end tag
-        while self.stack:
-            open_tag, _, counted = self.stack.pop()
-            self.main_depth -= counted
-            if open_tag == tag:
-                break
-        if tag in self.BLOCK:
-            self._emit('\n\n')
-
-    def handle_data(self, data):
-        if not (self.stack and self.stack[-1][1]):
-            # Line breaks in HTML source are spaces, except in preformatted text.
-            self._emit(data if any(t in ('pre', 'textarea') for t, _, _ in self.stack) else re.sub(r'\s+', ' ', data))
-
-    def _emit(self, text):
-        self.all.append(text)
-        if self.main_depth > 0:
-            self.main.append(text)
+# HTML: Resiliparse's main-content extraction, chosen by bench/bench_extract.py on real pages from
+# eleven generators (mdBook, Sphinx, MkDocs, texinfo, Javadoc, rustdoc, gtk-doc, DocBook, ikiwiki):
+# it kept every marked content phrase (the hand-written html.parser extractor it replaced lost a
+# quarter, and the whole of mdBook's print.html) and dropped most navigation, at ~3 ms a page.
+# A page header outside the content (site name, version picker) is skipped too: Resiliparse keeps
+# a <header> that is a direct child of <body>; DocBook's Prev/Up/Next bars are classed, not <nav>.
+_PAGE_CHROME = ['body > header', 'body > div > header', '[role=banner]', '[role=navigation]', '[role=search]',
+                'div.navheader', 'div.navfooter']
 
 
-def _html(text):
-    parser = _PageText()
-    parser.feed(text)
-    parser.close()
-    main = ''.join(parser.main)
-    return main if main.strip() else ''.join(parser.all)
+def html_text(text):
+    """The readable text of an HTML page: its main content, blocks separated by blank lines; the
+    whole page's text if no main content is found."""
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.html import HTMLTree
+    tree = HTMLTree.parse(text)
+    options = dict(list_bullets=False, alt_texts=False, links=False, form_fields=False, noscript=False)
+    main = extract_plain_text(tree, main_content=True, skip_elements=_PAGE_CHROME, **options)
+    return main if main.strip() else extract_plain_text(tree, main_content=False, **options)
+
+
+_html = html_text
+
+
+def _html_with_headings(text):
+    """(text, [(level, title)] of the page's h1-h6 in order)."""
+    from resiliparse.parse.html import HTMLTree
+    tree = HTMLTree.parse(text)
+    headings = [(int(h.tag[1]), h.text) for h in tree.body.query_selector_all('h1, h2, h3, h4, h5, h6')] \
+        if tree.body is not None else []
+    return html_text(text), headings
 
 
 _MD = [
@@ -193,3 +233,20 @@ def _markdown(text):
     for pattern, replacement in _MD:
         text = pattern.sub(replacement, text)
     return text
+
+
+_FENCE = re.compile(r'^\s{0,3}(```|~~~)')
+_MD_HEADING = re.compile(r'^\s{0,3}(#{1,6})\s+(.+?)\s*#*\s*$')
+
+
+def _markdown_headings(text):
+    """[(level, title)] of a Markdown text's # headings (not the # comments inside code fences)."""
+    headings, fenced = [], False
+    for line in text.splitlines():
+        if _FENCE.match(line):
+            fenced = not fenced
+        elif not fenced:
+            m = _MD_HEADING.match(line)
+            if m:
+                headings.append((len(m.group(1)), _markdown(m.group(2)).strip()))
+    return headings

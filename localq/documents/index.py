@@ -12,6 +12,7 @@ import threading
 import numpy as np
 
 from .models import FTS_TABLE
+from .tokens import is_option, token_frequency
 
 # Words that say nothing about a passage; left out of the keyword query (BM25 would match them
 # everywhere). PostgreSQL's 'english' configuration has its own list.
@@ -23,7 +24,7 @@ such than that the their theirs them themselves then there these they this those
 up very was we were what when where which while who whom why will with would you your yours yourself
 yourselves does do tell show get use using used one also may might must shall much many way ways'''.split())
 
-_TERM = re.compile(r"\w(?:[\w.\-]*\w)?")
+_TERM = re.compile(r"(?<![\w\-])--?[A-Za-z][\w\-]*|\w(?:[\w.\-]*\w)?")   # options (-k, --gzip) whole
 
 
 def query_terms(query):
@@ -32,7 +33,7 @@ def query_terms(query):
     no stopwords."""
     seen, terms = set(), []
     for term in _TERM.findall(query):
-        for candidate in (term, term.rsplit('.', 1)[-1]) if '.' in term else (term,):
+        for candidate in (term, term.rsplit('.', 1)[-1]) if '.' in term and not term.startswith('-') else (term,):
             low = candidate.lower()
             if low not in STOPWORDS and low not in seen and (len(low) > 1 or low.isdigit()):
                 seen.add(low)
@@ -60,7 +61,9 @@ FREQUENCY_CAP = 5000   # counting beyond this costs time and changes a word's we
 
 
 def document_frequency(storage, term):
-    """How many passages contain the term (at most FREQUENCY_CAP)."""
+    """How many passages contain the term (at most FREQUENCY_CAP); an option as written."""
+    if is_option(term):
+        return token_frequency(storage, term, FREQUENCY_CAP)
     if storage.is_sqlite:
         return storage.sql('SELECT COUNT(*) FROM (SELECT rowid FROM %s WHERE %s MATCH ? LIMIT %d)' % (
             FTS_TABLE, FTS_TABLE, FREQUENCY_CAP), ('"%s"' % term.replace('"', '""'),)).fetchone()[0]
@@ -114,14 +117,16 @@ class VectorIndex:
     def _reembed_stale(self, app, batch=512):
         """Documents embedded by another embedder (or before vectors were stored) get new vectors."""
         from .models import Chunk, Document
+        from .pipeline import with_section
         stale = list(Document.select(Document.id).where(
             Document.embedder.is_null() | (Document.embedder != self.embedder.name)))
         for doc in stale:
-            chunks = list(Chunk.select(Chunk.id, Chunk.text).where(Chunk.document == doc.id).order_by(Chunk.id))
+            chunks = list(Chunk.select(Chunk.id, Chunk.section, Chunk.text).where(Chunk.document == doc.id)
+                          .order_by(Chunk.id))
             with app.write_transaction():
                 for i in range(0, len(chunks), batch):
                     part = chunks[i:i + batch]
-                    vectors = self.embedder.embed([c.text for c in part])
+                    vectors = self.embedder.embed([with_section(c.section, c.text) for c in part])
                     for c, v in zip(part, vectors):
                         Chunk.update(vector=v.tobytes()).where(Chunk.id == c.id).execute()
                 Document.update(embedder=self.embedder.name).where(Document.id == doc.id).execute()

@@ -1,17 +1,24 @@
 """The course's document pipeline as a task (extract, chunk, embed, store), and the stored
 documents' life: list, read, delete. Framework-free: the web layer calls these."""
 import hashlib
+import json
 import os
 import time
 
+from .. import states
 from ..errors import LocalqError
+from ..models import Job
 from .chunk import split
 from .embed import get_embedder
 from .extract import KINDS, InvalidDocument, extract
 from .index import index_chunks, unindex_document
 from .models import Chunk, Document
+from .tokens import index_tokens
 
+TASK = 'documents.process'
 INSERT_BATCH = 200
+EMBED_BATCH = 256       # passages embedded between two progress reports
+RECENT_UPLOADS = 20
 
 
 class DocumentNotFound(LocalqError, KeyError):
@@ -37,21 +44,47 @@ def process_document(self, stored_name, filename, user_id=''):
     kind = KINDS.get(os.path.splitext(stored_name)[1].lower())
     if kind is None:
         raise InvalidDocument('unsupported file type: %r' % filename)
-    self.update_state(state='PROCESSING', meta={'step': 'extracting', 'progress': 20})
+    # The same file stored already is found before the costly steps (a 40 MB text took minutes
+    # of embedding only to be found a duplicate at the end); store_document checks again, for
+    # two copies processed at once.
+    self.update_state(state='PROCESSING', meta={'step': 'checking', 'progress': 5})
+    digest = content_hash(path)
+    stored = Document.get_or_none(Document.content_hash == digest)
+    if stored is not None:
+        return _outcome(path, stored_name, stored, created=False)
+    self.update_state(state='PROCESSING', meta={'step': 'extracting', 'progress': 10})
     extracted = extract(path, kind)
-    self.update_state(state='PROCESSING', meta={'step': 'chunking', 'progress': 40})
+    self.update_state(state='PROCESSING', meta={'step': 'chunking', 'progress': 30})
     pieces = split(extracted.text)
-    self.update_state(state='PROCESSING', meta={'step': 'embedding', 'progress': 60})
     embedder = get_embedder(app.config.embedder)
-    vectors = embedder.embed([p.text for p in pieces])
-    self.update_state(state='PROCESSING', meta={'step': 'storing', 'progress': 80})
-    doc, created = store_document(app, content_hash(path), filename, stored_name, kind, extracted, pieces, vectors,
+    vectors = []
+    # Embedding is the long step: it reports each batch, so the bar moves from 35% to 85%.
+    for i in range(0, len(pieces), EMBED_BATCH):
+        self.update_state(state='PROCESSING', meta={'step': 'embedding', 'progress': 35 + 50 * i // len(pieces),
+                                                    'done': i, 'total': len(pieces)})
+        vectors.extend(embedder.embed(passage_texts(extracted, pieces[i:i + EMBED_BATCH])))
+    self.update_state(state='PROCESSING', meta={'step': 'storing', 'progress': 85})
+    doc, created = store_document(app, digest, filename, stored_name, kind, extracted, pieces, vectors,
                                   embedder.name, user_id, self.request.id)
+    return _outcome(path, stored_name, doc, created)
+
+
+def _outcome(path, stored_name, doc, created):
     if not created and doc.stored_name and doc.stored_name != stored_name:
         os.unlink(path)   # the same content is stored already: keep one copy of the file
     return {'document_id': doc.id, 'chunks': doc.chunks, 'pages': doc.pages, 'duplicate': not created,
             'message': 'stored %d chunk%s' % (doc.chunks, '' if doc.chunks == 1 else 's') if created else
             'already stored as document %d (same content): nothing added' % doc.id}
+
+
+def with_section(section, text):
+    """What is embedded and indexed for a passage: its headings, then its text. A question names
+    the section more often than the passage repeats its own heading."""
+    return '%s\n\n%s' % (section, text) if section else text
+
+
+def passage_texts(extracted, pieces):
+    return [with_section(extracted.section_at(p.start), p.text) for p in pieces]
 
 
 def content_hash(path):
@@ -75,11 +108,14 @@ def store_document(app, digest, filename, stored_name, kind, extracted, pieces, 
             embedder=embedder_name, job_id=job_id, created_at=time.time()))
         if created:
             rows = [dict(document=doc, number=n, text=p.text, start=p.start, page=extracted.page_at(p.start),
-                         vector=v.tobytes()) for n, (p, v) in enumerate(zip(pieces, vectors))]
+                         section=extracted.section_at(p.start), vector=v.tobytes())
+                    for n, (p, v) in enumerate(zip(pieces, vectors))]
             for i in range(0, len(rows), INSERT_BATCH):
                 Chunk.insert_many(rows[i:i + INSERT_BATCH]).execute()
-            index_chunks(app.huey.storage, list(Chunk.select(Chunk.id, Chunk.text)
-                                                .where(Chunk.document == doc).tuples()))
+            stored = [(c.id, with_section(c.section, c.text)) for c in
+                      Chunk.select(Chunk.id, Chunk.section, Chunk.text).where(Chunk.document == doc)]
+            index_chunks(app.huey.storage, stored)
+            index_tokens(app.huey.storage, stored)
     return doc, created
 
 
@@ -101,8 +137,8 @@ def get_document(app, document_id, with_chunks=False):
         raise DocumentNotFound(document_id)
     d = document_to_dict(doc)
     if with_chunks:
-        d['chunk_rows'] = [{'id': c.id, 'number': c.number, 'page': c.page, 'text': c.text} for c in
-                           Chunk.select(Chunk.id, Chunk.number, Chunk.page, Chunk.text)
+        d['passages'] = [{'id': c.id, 'number': c.number, 'page': c.page, 'section': c.section, 'text': c.text}
+                         for c in Chunk.select(Chunk.id, Chunk.number, Chunk.page, Chunk.section, Chunk.text)
                            .where(Chunk.document == doc).order_by(Chunk.number)]
     return d
 
@@ -133,3 +169,19 @@ def delete_document(app, document_id):
         except FileNotFoundError:
             pass
     return document_to_dict(doc)
+
+
+def recent_uploads(app, limit=RECENT_UPLOADS):
+    """The latest document jobs, newest first, each as the status endpoint (GET /tasks/<id>)
+    answers plus the file's name: the upload page lists them again after a reload."""
+    rows = (Job.select(Job.id, Job.args, Job.kwargs, Job.state, Job.meta, Job.result, Job.error_message)
+            .where(Job.task == TASK).order_by(Job.queued_at.desc()).limit(limit))   # index (task, queued_at)
+    uploads = []
+    for job in rows:
+        args, kwargs = json.loads(job.args or '[]'), json.loads(job.kwargs or '{}')
+        filename = kwargs.get('filename') or (args[1] if len(args) > 1 else '?')   # the upload page names it
+        uploads.append({'task_id': job.id, 'filename': filename, 'status': job.state,
+                        'progress': json.loads(job.meta) if job.meta else None,
+                        'result': json.loads(job.result) if job.state == states.SUCCESS and job.result else None,
+                        'error': job.error_message if job.state == states.FAILURE else None})
+    return uploads

@@ -25,6 +25,7 @@ import numpy as np
 from ..errors import LocalqError
 from .embed import get_embedder
 from .index import FREQUENCY_CAP, document_frequency, keyword_matches, query_terms, vector_index
+from .tokens import code_tokens, is_option, token_matches
 
 MAX_QUERY = 500
 MAX_LIMIT = 50
@@ -46,9 +47,9 @@ class Tuning:
     # similarity + gate_coverage*coverage - gate_absent*absent must reach the floor. Chosen on the
     # tuning questions by a rule fixed in advance: of the settings that gave every no-answer
     # question no hits and answered the most, the lowest floor (the most recall).
-    floor: float = 0.38
+    floor: float = 0.32           # 0.38 and 0.5 before passages carried their section path
     gate_coverage: float = 0.25
-    gate_absent: float = 0.5
+    gate_absent: float = 0.75
 
 
 DEFAULT = Tuning()
@@ -75,6 +76,16 @@ def search(app, query, limit=5, tuning=DEFAULT, embedder=None):
     total = sum(idf.values()) or 1.0
     absent = sum(idf[t] for t in terms if not frequency[t]) / total * len(ids) / (len(ids) + ABSENT_HALF)
     keyword = keyword_matches(storage, keyword_query(terms, frequency), tuning.candidates)
+    # Passages holding the query's code-like tokens as written rank with the best keyword match.
+    exact_tokens = code_tokens(query) + [t for t in terms if is_option(t) and t not in code_tokens(query)]
+    if exact_tokens:
+        best = max((score for _, score in keyword), default=1.0)
+        found = {}
+        for token in exact_tokens:
+            for c in token_matches(storage, token, tuning.candidates):
+                found[c] = found.get(c, 0) + 1
+        ranked = sorted(found, key=lambda c: -found[c])
+        keyword = [(c, best) for c in ranked] + [(c, s) for c, s in keyword if c not in found]
     top = np.argpartition(-sims, min(tuning.candidates, len(sims)) - 1)[:tuning.candidates]
     vector_rank = [int(ids[i]) for i in top[np.argsort(-sims[top])]]
     keyword_rank = [c for c, _ in keyword]
@@ -85,9 +96,13 @@ def search(app, query, limit=5, tuning=DEFAULT, embedder=None):
     keyword_share = {c: score / best_keyword for c, score in keyword}
     texts = {row['chunk_id']: row for row in _rows(storage, list(similarity))}
     patterns = [(term_pattern(t), idf[t]) for t in terms]
-    coverage = {c: sum(w for pattern, w in patterns if pattern.search(texts[c]['text'])) / total for c in texts}
+    # A passage covers a word in its text or in the headings it falls under.
+    placed = {c: '%s\n%s' % (texts[c]['section'] or '', texts[c]['text']) for c in texts}
+    coverage = {c: sum(w for pattern, w in patterns if pattern.search(placed[c])) / total for c in texts}
+    # A passage with every code-like token of the query, as written, answers it whatever the embedding says.
+    exact = [term_pattern(t) for t in exact_tokens]
     kept = [c for c in texts if similarity[c] + tuning.gate_coverage * coverage[c] - tuning.gate_absent * absent
-            >= tuning.floor]
+            >= tuning.floor or (exact and all(p.search(texts[c]['text']) for p in exact))]
     scores = fuse(kept, vector_rank, keyword_rank, similarity, keyword_share, coverage, tuning)
     best = sorted(kept, key=lambda c: -scores[c])[:limit]
     return [dict(texts[c], score=round(scores[c], 4), similarity=round(similarity[c], 3),
@@ -99,7 +114,8 @@ def keyword_query(terms, frequency):
     """The terms worth a BM25 match: present somewhere, and not in FREQUENCY_CAP passages or more
     (such a word barely changes BM25's order, and makes it score thousands of rows); at least
     the two rarest."""
-    present = sorted((t for t in terms if frequency[t]), key=lambda t: frequency[t])
+    # Options are matched in the token table: the word index would read -k as any k.
+    present = sorted((t for t in terms if frequency[t] and not is_option(t)), key=lambda t: frequency[t])
     rare = [t for t in present if frequency[t] < FREQUENCY_CAP]
     return rare if len(rare) >= 2 else present[:2]
 
@@ -124,17 +140,19 @@ def _rows(storage, chunk_ids):
     if not chunk_ids:
         return []
     rows = storage.sql(
-        'SELECT c.id, c.number, c.page, c.text, d.id, d.filename, d.kind FROM doc_chunk c '
+        'SELECT c.id, c.number, c.page, c.text, d.id, d.filename, d.kind, c.section FROM doc_chunk c '
         'JOIN document d ON d.id = c.document_id WHERE c.id IN (%s)' % ','.join('?' * len(chunk_ids)),
         tuple(chunk_ids)).fetchall()
     by_id = {r[0]: {'chunk_id': r[0], 'number': r[1], 'page': r[2], 'text': r[3], 'document_id': r[4],
-                    'document': r[5], 'kind': r[6]} for r in rows}
+                    'document': r[5], 'kind': r[6], 'section': r[7]} for r in rows}
     return [by_id[c] for c in chunk_ids if c in by_id]
 
 
 def term_pattern(term):
     """A query word as it may appear in a passage: identifiers whole, other words by their stem
     ("refunds" finds "refund" and "refunded"), case ignored."""
+    if is_option(term):   # -k is not -K, nor the k of a word
+        return re.compile(r'(?<![\w\-])%s(?![\w\-])' % re.escape(term))
     if re.search(r'[_.\-]', term) or any(ch.isdigit() for ch in term):
         return re.compile(re.escape(term), re.IGNORECASE)
     stem = term.lower()[:max(4, len(term) - 2)] if len(term) > 4 else term.lower()

@@ -78,9 +78,17 @@ def list_api():
     return jsonify(documents=documents.list_documents(localq_app()))
 
 
+@bp.get('/api/documents/uploads')
+def uploads_api():
+    """The latest document jobs, newest first (what the upload page shows again after a reload):
+    GET /api/documents/uploads -> {"uploads": [{"task_id", "filename", "status", "progress", "result", "error"}]}"""
+    return jsonify(uploads=documents.recent_uploads(localq_app()))
+
+
 @bp.get('/api/documents/<int:document_id>')
 def get_api(document_id):
-    """One document with its passages: GET /api/documents/3 -> {..., "chunk_rows": [...]}"""
+    """One document with its passages: GET /api/documents/3 -> {..., "passages": [{"id", "number", "page",
+    "text"}]} (the key was "chunk_rows" before; the README always called them passages)"""
     return jsonify(documents.get_document(localq_app(), document_id, with_chunks=True))
 
 

@@ -56,8 +56,19 @@ def test_retry_a_failed_job_from_its_page(server, page):
         failed.locator('a', has_text='details').click()
     assert page.locator('h1 .pill').inner_text() == 'FAILURE'
     assert page.locator('table.attempts tbody tr').count() == 1
+    # Retrying would read the same broken file: the page says so instead of offering it.
+    assert page.locator('button[data-action=retry]').count() == 0
+    assert 'Upload a corrected file' in page.locator('[data-unfixable]').inner_text()
     shot(page, 'job-detail-failure')
 
+    # An error a retry may fix (here a bad argument, the same every time, but not known to be so;
+    # localq.sleep, as the filter test below expects no localq.add job).
+    token = page.locator('input[name=csrf_token]').first.get_attribute('value')
+    queued = page.request.post(server + '/api/task/async-apply/localq.sleep', data={'args': ['a while']},
+                               headers={'X-CSRF-Token': token})
+    assert queued.status == 202, queued.text()
+    page.goto(server + '/jobs/' + queued.json()['task-id'])
+    page.locator('h1 .pill', has_text='FAILURE').wait_for(timeout=30000)
     with page.expect_navigation():
         page.click('button[data-action=retry]')
     assert 'Re-queued.' in page.locator('.flash').inner_text()

@@ -1,4 +1,5 @@
 """`localq migrate`: a SQLite data folder's history and pending jobs, moved into PostgreSQL."""
+import os
 import subprocess
 import sys
 
@@ -66,3 +67,43 @@ def test_migrate_refuses_a_source_that_is_not_sqlite():
     out = subprocess.run([sys.executable, '-m', 'localq.cli', '--database-url', 'postgresql://nowhere/x', 'migrate',
                           'postgresql://elsewhere/y'], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and 'copies a SQLite data folder' in out.stderr
+
+
+@on_postgres
+def test_documents_move_without_sqlites_id_bookkeeping_and_keep_new_ids_fresh(tmp_path):
+    import uuid
+
+    from localq import documents
+    from localq.documents import Document
+    from tests.sample_tasks import app
+    folder = tmp_path / 'data'
+    app.configure(data_dir=str(folder), database_url='sqlite:///%s/localq.db' % folder)
+    app.huey.immediate = True
+    documents.init_app(app)
+    os.makedirs(app.config.upload_dir, exist_ok=True)
+    names = []
+    for text in ('Refunds are paid within fourteen days.', 'Pass --frobnicate to turn it on.'):
+        stored = uuid.uuid4().hex + '.txt'
+        with open(os.path.join(app.config.upload_dir, stored), 'w') as fh:
+            fh.write(text)
+        names.append(app.tasks[documents.TASK].delay(stored, stored)
+                     .get(timeout=30)['document_id'])
+    documents.delete_document(app, names[-1])   # the newest id, which SQLite alone would hand out again
+    app.huey.immediate = False
+    app.close()
+
+    out = subprocess.run([sys.executable, '-m', 'localq.cli', '-A', 'tests.sample_tasks:app', '--data-dir', str(folder),
+                          '--database-url', 'sqlite:///%s/localq.db' % folder, 'migrate', TEST_DATABASE_URL],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    app.configure(database_url=TEST_DATABASE_URL)
+    app.setup()
+    documents.init_app(app)
+    try:
+        assert 'sqlite_sequence' not in app.database.get_tables()
+        assert [d.id for d in Document.select()] == names[:1]
+        with app.write_transaction():
+            fresh = Document.create(content_hash='h', filename='n.txt', kind='text', characters=1, created_at=0.0)
+        assert fresh.id > names[0]
+    finally:
+        app.close()

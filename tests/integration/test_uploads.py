@@ -8,7 +8,7 @@ from localq.documents import Chunk, Document
 from localq.models import Attempt, Job
 from localq.web import create_app
 from localq.worker import LocalqConsumer
-from tests.conftest import wait_for
+from tests.conftest import sqlite_only, wait_for
 
 TEXT = ('Refunds are paid within fourteen days. Shipping is free above fifty euros. '
         'Support answers every message within one working day. ') * 20
@@ -179,3 +179,123 @@ def test_every_api_error_has_one_json_shape(site, method, path, status):
     assert response.status_code == status
     body = response.get_json()
     assert set(body) == {'ok', 'error', 'status'} and body['ok'] is False and body['status'] == status
+
+
+def test_a_deleted_documents_id_is_never_given_to_a_new_upload(site):
+    # A finished job's result names its document by id: after a delete, a new upload taking the
+    # same id would make that old result point at the wrong file.
+    app, client = site
+    first = app.AsyncResult(post(client, 'a.txt', TEXT.encode()).get_json()['task_id']).get(timeout=20)
+    newest = app.AsyncResult(post(client, 'b.txt', (TEXT + ' b').encode()).get_json()['task_id']).get(timeout=20)
+    last_chunk = Chunk.select().order_by(Chunk.id.desc()).first().id
+    assert client.delete('/api/documents/%d' % newest['document_id']).status_code == 200
+    again = app.AsyncResult(post(client, 'c.txt', (TEXT + ' c').encode()).get_json()['task_id']).get(timeout=20)
+    assert again['document_id'] > newest['document_id'] > first['document_id']
+    assert min(c.id for c in Chunk.select().where(Chunk.document == again['document_id'])) > last_chunk
+    assert client.get('/api/documents/%d' % newest['document_id']).status_code == 404
+
+
+def test_the_job_and_the_document_it_stored_link_to_each_other(site):
+    app, client = site
+    task_id = post(client, 'policy.txt', TEXT.encode()).get_json()['task_id']
+    document_id = app.AsyncResult(task_id).get(timeout=20)['document_id']
+    job_page = client.get('/jobs/%s' % task_id).get_data(as_text=True)
+    assert 'href="/documents/%d"' % document_id in job_page
+    document_page = client.get('/documents/%d' % document_id).get_data(as_text=True)
+    assert 'href="/jobs/%s"' % task_id in document_page
+
+
+def test_the_api_gives_a_documents_passages_under_the_name_the_readme_uses(site):
+    app, client = site
+    document_id = app.AsyncResult(post(client, 'policy.txt', TEXT.encode()).get_json()['task_id']).get(
+        timeout=20)['document_id']
+    body = client.get('/api/documents/%d' % document_id).get_json()
+    assert [p['number'] for p in body['passages']] == list(range(body['chunks']))
+    assert 'Refunds are paid' in body['passages'][0]['text']
+
+
+@sqlite_only
+def test_an_older_folder_keeps_its_documents_and_stops_reusing_ids(tmp_path):
+    # Before AUTOINCREMENT: the tables as an earlier version made them, with two documents.
+    import sqlite3
+    folder = tmp_path / 'data'
+    folder.mkdir()
+    con = sqlite3.connect(folder / 'localq.db')
+    con.executescript('''
+        CREATE TABLE "document" ("id" INTEGER NOT NULL PRIMARY KEY, "content_hash" VARCHAR(64) NOT NULL,
+          "filename" VARCHAR(255) NOT NULL, "stored_name" VARCHAR(100), "kind" VARCHAR(10) NOT NULL,
+          "user_id" VARCHAR(100) NOT NULL, "characters" INTEGER NOT NULL, "pages" INTEGER, "chunks" INTEGER NOT NULL,
+          "embedder" VARCHAR(100), "job_id" VARCHAR(64), "created_at" REAL NOT NULL);
+        CREATE UNIQUE INDEX "document_content_hash" ON "document" ("content_hash");
+        CREATE TABLE "doc_chunk" ("id" INTEGER NOT NULL PRIMARY KEY, "document_id" INTEGER NOT NULL,
+          "number" INTEGER NOT NULL, "text" TEXT NOT NULL, "start" INTEGER NOT NULL, "page" INTEGER, "vector" BLOB,
+          FOREIGN KEY ("document_id") REFERENCES "document" ("id") ON DELETE CASCADE);
+        CREATE UNIQUE INDEX "chunk_document_id_number" ON "doc_chunk" ("document_id", "number");
+        INSERT INTO document VALUES (1, 'h1', 'one.txt', NULL, 'text', '', 5, NULL, 1, NULL, NULL, 1.0),
+                                    (2, 'h2', 'two.txt', NULL, 'text', '', 5, NULL, 1, NULL, NULL, 2.0);
+        INSERT INTO doc_chunk VALUES (1, 1, 0, 'first', 0, NULL, NULL), (2, 2, 0, 'second', 0, NULL, NULL);
+    ''')
+    con.commit()
+    con.close()
+    from localq.tasks import app
+    app.configure(data_dir=str(folder))
+    try:
+        web = create_app(app).test_client()
+        assert [d['filename'] for d in web.get('/api/documents').get_json()['documents']] == ['two.txt', 'one.txt']
+        assert web.get('/api/documents/2').get_json()['passages'][0]['text'] == 'second'
+        assert web.delete('/api/documents/2').status_code == 200
+        with app.write_transaction():
+            again = Document.create(content_hash='h3', filename='three.txt', kind='text', characters=5, created_at=3.0)
+        assert again.id == 3 and Chunk.select().count() == 1
+    finally:
+        app.close()
+
+
+def test_the_latest_uploads_are_listed_with_their_outcome_for_the_page_to_show_again(site):
+    app, client = site
+    good = post(client, 'policy.txt', TEXT.encode()).get_json()['task_id']
+    bad = post(client, 'broken.pdf', b'%PDF-1.7\n not a pdf').get_json()['task_id']
+    for task_id in (good, bad):
+        wait_for(lambda: app.AsyncResult(task_id).ready(), timeout=20, what='the job to end')
+    uploads = client.get('/api/documents/uploads').get_json()['uploads']
+    assert [(u['task_id'], u['filename'], u['status']) for u in uploads] == [
+        (bad, 'broken.pdf', 'FAILURE'), (good, 'policy.txt', 'SUCCESS')]
+    assert 'not a readable PDF' in uploads[0]['error'] and uploads[1]['result']['message'].startswith('stored')
+
+
+def test_a_file_that_is_not_what_it_claims_offers_no_retry(site):
+    # Retrying reads the same broken file again: the page says so instead of offering it.
+    app, client = site
+    task_id = post(client, 'broken.pdf', b'%PDF-1.7\n garbage that is no pdf').get_json()['task_id']
+    wait_for(lambda: app.AsyncResult(task_id).ready(), timeout=20, what='the job to end')
+    page = client.get('/jobs/%s' % task_id).get_data(as_text=True)
+    assert 'InvalidDocument' in page and 'data-action="retry"' not in page and 'Retrying cannot fix this' in page
+
+
+def test_a_duplicate_is_found_before_it_is_extracted_or_embedded(site):
+    import json
+    app, client = site
+    app.AsyncResult(post(client, 'a.md', TEXT.encode()).get_json()['task_id']).get(timeout=20)
+    second = post(client, 'copy.md', TEXT.encode()).get_json()['task_id']
+    assert app.AsyncResult(second).get(timeout=20)['duplicate']
+    assert json.loads(Job.get_by_id(second).meta)['step'] == 'checking'   # its last step: no extracting, embedding
+
+
+def test_embedding_reports_progress_batch_by_batch(app):
+    # The task's own context is the edge here: a stand-in records each update_state.
+    import types
+
+    from localq import documents
+    from localq.documents.pipeline import EMBED_BATCH
+    documents.init_app(app)
+    os.makedirs(app.config.upload_dir, exist_ok=True)
+    with open(os.path.join(app.config.upload_dir, 'book.txt'), 'w') as fh:
+        fh.write(' '.join('Sentence number %d of a long book says something new.' % i for i in range(12000)))
+    reports = []
+    context = types.SimpleNamespace(app=app, request=types.SimpleNamespace(id='job-1'),
+                                    update_state=lambda state, meta: reports.append(meta))
+    result = documents.process_document(context, 'book.txt', 'book.txt')
+    embedding = [m for m in reports if m['step'] == 'embedding']
+    assert result['chunks'] > EMBED_BATCH and len(embedding) == -(-result['chunks'] // EMBED_BATCH)
+    progress = [m['progress'] for m in reports]
+    assert progress == sorted(progress) and embedding[-1]['progress'] > embedding[0]['progress']
