@@ -179,6 +179,23 @@ class KeepsTheCause:
         return inner
 
 
+# The WAL file's size, at most, once SQLite starts it over (journal_size_limit) and before the
+# upkeep empties it (upkeep.py: a TRUNCATE checkpoint).
+WAL_LIMIT = 8 * 1024 * 1024
+
+
+def checkpoint_wal(db, wait, busy_timeout_ms):
+    """PRAGMA wal_checkpoint(TRUNCATE) on this thread's connection, waiting at most `wait` seconds
+    for the write lock and for readers of older snapshots (the write lock is held while it waits, so
+    the wait is short); then the connection's busy timeout is busy_timeout_ms again.
+    Returns (busy, frames in the WAL, frames checkpointed): busy 1 if a reader held it back."""
+    db.execute_sql('PRAGMA busy_timeout = %d' % int(wait * 1000))
+    try:
+        return tuple(db.execute_sql('PRAGMA wal_checkpoint(TRUNCATE)').fetchone())
+    finally:
+        db.execute_sql('PRAGMA busy_timeout = %d' % busy_timeout_ms)
+
+
 def open_database(config):
     """Create (not connect) the database named by config, with localq's pragmas."""
     url = config.resolved_database_url
@@ -197,6 +214,7 @@ def open_database(config):
                                   'busy_timeout': int(config.busy_timeout * 1000),
                                   'foreign_keys': 1,
                                   'cache_size': -16000,
+                                  'journal_size_limit': WAL_LIMIT,
                               }, **kwargs)
     if scheme in ('postgres', 'postgresql'):
         kwargs = parse(url, unquote_password=True, unquote_user=True)
