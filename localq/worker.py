@@ -22,7 +22,7 @@ import time
 from huey.consumer import Consumer, ProcessEnvironment, Scheduler, ThreadEnvironment, Worker, WorkerRecycle
 
 from .errors import Revoked
-from .outage import Outage, quiet_transient_task_errors
+from .outage import Outage, log_task_errors_once
 from .recovery import recover_stale_jobs
 from .textindex import catch_up
 from .upkeep import Upkeep
@@ -209,7 +209,7 @@ class LocalqConsumer(Consumer):
         self.app = app
         cfg = app.config
         app.setup()
-        quiet_transient_task_errors()
+        log_task_errors_once()
         storage = app.huey.storage
         storage.queues = list(queues or cfg.queue_list)
         storage.known_tasks = sorted(app.tasks)
