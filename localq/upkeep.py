@@ -6,13 +6,12 @@ deleted it twice over, and took turns at the write lock for it. The worker that 
 is the longest-running live one (its row in the worker table); when it stops or dies, the next
 one takes over at its next heartbeat.
 
-Why checkpoints here: SQLite moves the WAL's pages back into the database after each ~4 MB
-(wal_autocheckpoint), but it can start the WAL file over only when no reader still reads an
+Why checkpoints here: SQLite can start the WAL file over only when no reader still reads an
 older snapshot; with five processes reading and writing all the time, one nearly always does,
-and the WAL grew to 1.4 GB in a 20-minute soak. A TRUNCATE checkpoint waits (briefly: WAIT) for
-those readers to finish their statement, then empties the file. Each heartbeat tick looks at
-the file's size (a stat) and checkpoints when it passes WAL_LIMIT; db.py's journal_size_limit
-cuts the file back to the same size whenever SQLite starts it over by itself.
+and the WAL grew to 1.4 GB in a 20-minute soak. Each heartbeat tick looks at the file's size (a
+stat); past WAL_LIMIT, db.checkpoint_wal() copies its pages into the database (PASSIVE, beside
+the writers), then a TRUNCATE checkpoint waits (briefly: WAIT) for the readers of old snapshots
+to finish their statement and empties the file.
 """
 import logging
 import os
