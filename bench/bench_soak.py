@@ -210,6 +210,8 @@ def main():
     if args.role == 'producer':
         return produce(args.data_dir, args.rate, args.minutes * 60)
 
+    # SIGTERM (or SIGINT, which a background job ignores) stops the setup's processes too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     scratch = tempfile.mkdtemp(prefix='localq-soak-', dir=args.dir)
     data_dir = os.path.join(scratch, 'data')
     db_path = os.path.join(data_dir, 'localq.db')

@@ -5,8 +5,9 @@ Why steps: a sweep every 5 minutes let the table reach twice its cap between swe
 sweep itself (an OFFSET read that sorted every finished job, then 500-row deletes back to back)
 held a job up to 5 s past its start time. Here the worker that does the upkeep (upkeep.py) calls
 `Pruner.step()` every second or so: each step deletes at most a few small batches, each in its
-own short write transaction, with a pause between them for the queue's own writes; the batch
-shrinks when a transaction took longer than STEP_BUDGET and grows back when it is quick.
+own short write transaction, with a pause between them for the queue's own writes, for at most
+STEP_TIME seconds; the batch shrinks when a transaction took longer than STEP_BUDGET and grows
+back when it is quick.
 
 What goes: finished jobs past their age (failed ones are kept longer), and the oldest finished
 jobs beyond keep_max_jobs. How many are beyond the cap comes from a count of the finished jobs
@@ -19,9 +20,12 @@ import time
 DAY = 86400.0
 BATCH = 100           # jobs per write transaction to start with
 MIN_BATCH, MAX_BATCH = 10, 1000
-STEP_BUDGET = 0.005   # seconds a delete transaction should hold the write lock, at most
-BATCHES_PER_STEP = 10
-PAUSE = 0.005         # seconds between two batches: the queue's writers take the lock meanwhile
+STEP_BUDGET = 0.008   # seconds a delete transaction should hold the write lock, at most
+STEP_TIME = 0.5       # seconds a step may last, pauses included (a step runs every second)
+BATCHES_PER_STEP = 1000
+# Seconds between two batches: long enough for writers waiting in SQLite's busy handler (which
+# sleeps up to 100 ms between tries) to find the lock free.
+PAUSE = 0.02
 COUNT_EVERY = 10.0    # seconds between counts of the finished jobs (the cap)
 
 FINISHED = ('SUCCESS', 'REVOKED', 'FAILURE')
@@ -66,8 +70,9 @@ class Pruner:
         cfg = self.app.config
         now = time.time() if now is None else now
         deleted, rounds = 0, 0
+        stop_at = time.monotonic() + STEP_TIME
         for select, age in zip(EXPIRED, (cfg.keep_succeeded_days, cfg.keep_failed_days)):
-            while rounds < batches:
+            while rounds < batches and time.monotonic() < stop_at:
                 if rounds:
                     time.sleep(pause)
                 limit = self.batch
@@ -81,7 +86,7 @@ class Pruner:
             self.next_count = time.monotonic() + COUNT_EVERY
             finished = self.app.huey.storage.sql(COUNT_FINISHED).fetchone()[0]
             self.over_cap = finished - cfg.keep_max_jobs
-        while self.over_cap > 0 and rounds < batches:
+        while self.over_cap > 0 and rounds < batches and time.monotonic() < stop_at:
             if rounds:
                 time.sleep(pause)
             rounds += 1

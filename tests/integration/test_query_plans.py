@@ -71,11 +71,11 @@ def seed(app, n):
             "INSERT INTO job (id, task, queue, priority, state, args, kwargs, message, attempts, max_retries, "
             "acks_late, ignore_result, queued_at, eta, started_at, finished_at, updated_at, worker, worker_pid, "
             "revoke_requested, waits_for, error_type) "
-            "SELECT 'seed-' || n, 'tests.add', 'default', 0, CASE WHEN n %% 10 = 0 THEN 'FAILURE' ELSE 'SUCCESS' END, "
+            "SELECT 'seed-' || n, 'tests.add', 'default', 0, CASE WHEN n - n / 10 * 10 = 0 THEN 'FAILURE' ELSE 'SUCCESS' END, "
             "'[1, 2]', '{}', '{}', 1, 0, false, false, 1e9 + n, 1e9 + n, 1e9 + n, 1e9 + n + 1, 1e9 + n + 1, "
-            "'old-worker', 1, false, 0, CASE WHEN n %% 10 = 0 THEN 'ValueError' END FROM (%s) AS seq" % numbers)
-        db.execute_sql("INSERT INTO attempt (job_id, number, worker, started_at, finished_at, outcome) "
-                       "SELECT id, 1, worker, started_at, finished_at, state FROM job WHERE id LIKE 'seed-%'")
+            "'old-worker', 1, false, 0, CASE WHEN n - n / 10 * 10 = 0 THEN 'ValueError' END FROM (%s) AS seq" % numbers)
+        app.huey.storage.sql('INSERT INTO attempt (job_id, number, worker, started_at, finished_at, outcome) '
+                             'SELECT id, 1, worker, started_at, finished_at, state FROM job WHERE id LIKE ?', ('seed-%',))
         if sqlite:   # the text index catches up with them, as the heartbeats would
             while catch_up(db, limit=n)[0]:
                 pass
