@@ -230,6 +230,37 @@ class KeepsTheCause:
         return inner
 
 
+# Bytes written per job. SQLite's WAL takes a whole page for every page a transaction changes:
+# a job's row and each index it is in, for its enqueue and again for its claim and outcome. With
+# 4 KB pages that was 81 KB of WAL per no-op job, 28 KB with 1 KB pages (bench/bench_bytes.py),
+# and 1 KB pages read and write faster here too. Only a new database gets it: an existing file
+# keeps the page size it was made with.
+PAGE_SIZE = 1024
+# Checkpoints. The upkeep (upkeep.py) empties the WAL once it passes WAL_LIMIT: first a PASSIVE
+# checkpoint copies its pages into the database beside the writers, then a TRUNCATE one, holding
+# the write lock briefly, copies the rest and empties the file. SQLite's own checkpoint after a
+# commit is moved past that (2 x WAL_LIMIT): it ran after every commit once the WAL held 1,000
+# pages and could not be restarted (a reader in another process), copying the same hot pages
+# (counters, the ends of indexes) into the database again and again. It stays as the safety net
+# when no worker runs the upkeep. journal_size_limit cuts the file back whenever SQLite starts
+# it over by itself.
+WAL_LIMIT = 16 * 1024 * 1024
+
+
+def checkpoint_wal(db, wait, busy_timeout_ms):
+    """Empty the WAL (see WAL_LIMIT), on this thread's connection: a PASSIVE checkpoint (no lock
+    taken), then a TRUNCATE one waiting at most `wait` seconds for the write lock and for readers
+    of older snapshots (it holds the write lock while it waits, so the wait is short); then the
+    connection's busy timeout is busy_timeout_ms again.
+    Returns (busy, frames in the WAL, frames checkpointed): busy 1 if a reader held it back."""
+    db.execute_sql('PRAGMA wal_checkpoint(PASSIVE)').fetchall()
+    db.execute_sql('PRAGMA busy_timeout = %d' % int(wait * 1000))
+    try:
+        return tuple(db.execute_sql('PRAGMA wal_checkpoint(TRUNCATE)').fetchone())
+    finally:
+        db.execute_sql('PRAGMA busy_timeout = %d' % busy_timeout_ms)
+
+
 def open_database(config):
     """Create (not connect) the database named by config, with localq's pragmas."""
     url = config.resolved_database_url
@@ -243,11 +274,14 @@ def open_database(config):
         kwargs = parse(url)
         return SqliteDatabase(kwargs.pop('database'), timeout=config.busy_timeout, check_same_thread=False,
                               pragmas={
+                                  'page_size': PAGE_SIZE,
                                   'journal_mode': 'wal',
                                   'synchronous': config.synchronous,
                                   'busy_timeout': int(config.busy_timeout * 1000),
                                   'foreign_keys': 1,
                                   'cache_size': -16000,
+                                  'journal_size_limit': WAL_LIMIT,
+                                  'wal_autocheckpoint': 2 * WAL_LIMIT // PAGE_SIZE,
                               }, **kwargs)
     if scheme in ('postgres', 'postgresql'):
         kwargs = parse(url, unquote_password=True, unquote_user=True)

@@ -16,7 +16,8 @@ from huey.exceptions import RateLimitExceeded, TaskTimeout
 
 from . import counters, disk, states, workflow
 from .db import is_connection_error, is_locked
-from .errors import Ignore, Reject, Retry, Revoked
+from .errors import DatabaseUnavailable, DiskFull, Ignore, Reject, Retry, Revoked
+from .outage import first_line, log_task_errors_once
 from .states import SQL_RUNNING
 from .storage import task_name
 
@@ -43,6 +44,25 @@ def error_fields(exc):
     return name, str(exc), text
 
 
+def log_attempt_end(task, exception, attempt, retry_at=None, retries=None):
+    """One log record per failed attempt, in place of Huey's traceback for each
+    (outage.TaskErrorsLoggedOnce): an expected retry is one INFO line (task, id, attempt, error,
+    next try); a final failure one ERROR with its traceback; a revoke one INFO line."""
+    if isinstance(exception, Retry) and exception.exc is not None:
+        exception = exception.exc
+    error = '%s: %s' % (type(exception).__name__, first_line(exception))
+    if isinstance(exception, Revoked):
+        logger.info('%s: %s attempt %s revoked while running', task.id, task.name, attempt)
+    elif retry_at is not None:
+        logger.info('%s: %s attempt %s failed (%s); retry %s in %.1f s, at %s', task.id, task.name, attempt, error,
+                    retries, max(0.0, retry_at - time.time()), time.strftime('%H:%M:%S', time.localtime(retry_at)))
+    elif isinstance(exception, (DiskFull, DatabaseUnavailable)):
+        logger.error('%s: %s attempt %s failed, no retries left (%s)', task.id, task.name, attempt, error)
+    else:
+        logger.error('%s: %s attempt %s failed, no retries left (%s)', task.id, task.name, attempt, error,
+                     exc_info=(type(exception), exception, exception.__traceback__))
+
+
 class JobTracker:
     # Why a stopping worker interrupted its runs (LocalqConsumer's cold stop sets it): the error
     # of the runs it interrupts, on their job and attempt rows.
@@ -56,6 +76,7 @@ class JobTracker:
         return self.app.huey.storage
 
     def connect(self, huey):
+        log_task_errors_once()   # Huey's traceback per exception gives way to log_attempt_end's line
         huey.post_execute(name='localq-record-outcome')(self.record_outcome)
         huey.signal(S.SIGNAL_INTERRUPTED)(self.on_interrupted)
         huey.signal(S.SIGNAL_EXPIRED)(self.on_expired)
@@ -158,6 +179,7 @@ class JobTracker:
         route = self.route(task)
         wf = getattr(task, 'workflow', None)
         attempt = getattr(task, 'attempt', None)   # the claim's fence (LocalHuey.dequeue)
+        shown = attempt if attempt is not None else self._retries_done(task) + 1   # in log lines
 
         def final(state, err):
             """For a workflow member ending without a result: cancel what waits on it, queue errbacks."""
@@ -174,6 +196,7 @@ class JobTracker:
                 except (TypeError, ValueError) as exc:
                     err = ('localq.errors.ResultNotSerializable',
                            'the return value of %s is not JSON-serialisable: %s' % (task.name, exc), '')
+                    logger.error('%s: %s attempt %s failed: %s', task.id, task.name, shown, err[1])
                     self._finish(task.id, "state = 'FAILURE', finished_at = ?, error_type = ?, "
                                  'error_message = ?, traceback = ?', (now,) + err, states.FAILURE, err,
                                  then=final(states.FAILURE, err), attempt=attempt)
@@ -210,6 +233,7 @@ class JobTracker:
                          states.REVOKED, then=final(states.REVOKED, ('localq.errors.Revoked', why, '')),
                          attempt=attempt)
         elif isinstance(exception, Revoked):
+            log_attempt_end(task, exception, shown)
             err = error_fields(exception)
             self._finish(task.id, "state = 'REVOKED', finished_at = ?, error_type = ?, error_message = ?, "
                          'traceback = ?', (now,) + err, states.REVOKED, err, then=final(states.REVOKED, err),
@@ -218,11 +242,13 @@ class JobTracker:
             # Huey requeues it right after this hook, with the eta _execute chose.
             err = error_fields(exception)
             eta = now + (task.retry_delay or 0)
+            which = '%d of %d' % (self._retries_done(task) + 1, route.max_retries if route else 0)
+            log_attempt_end(task, exception, shown, retry_at=eta, retries=which)
             self._finish(task.id, "state = 'RETRY', eta = ?, wait_reason = ?, error_type = ?, "
-                         'error_message = ?, traceback = ?',
-                         (eta, 'retry %d of %d' % (self._retries_done(task) + 1, route.max_retries if route else 0))
-                         + err, states.RETRY, err, attempt=attempt)
+                         'error_message = ?, traceback = ?', (eta, 'retry ' + which) + err, states.RETRY, err,
+                         attempt=attempt)
         else:
+            log_attempt_end(task, exception, shown)
             err = error_fields(exception)
             outcome = 'TIMEOUT' if isinstance(exception, TaskTimeout) else states.FAILURE
             self._finish(task.id, "state = 'FAILURE', finished_at = ?, wait_reason = NULL, error_type = ?, "

@@ -27,17 +27,16 @@ import time
 from huey.consumer import Consumer, ProcessEnvironment, Scheduler, ThreadEnvironment, Worker, WorkerRecycle
 
 from .leases import deliver_revokes, renew_held_runs
-from .outage import Outage, quiet_transient_task_errors
+from .outage import Outage, log_task_errors_once
 from .recovery import recover_stale_jobs
 from .stops import SaysHowItStops
-from .retention import prune_jobs
 from .textindex import catch_up
+from .upkeep import Upkeep
 from .watchdog import interrupt
 from .states import SQL_CLAIMABLE
 
 logger = logging.getLogger(__name__)
 
-PRUNE_EVERY = 300.0  # seconds between retention sweeps of each worker
 INDEX_EVERY = 5.0    # SQLite: seconds between adding new jobs to the text index
 ANALYZE_EVERY = 30.0  # PostgreSQL: seconds between refreshes of the job table's statistics
 HEARTBEAT_JOIN = 10.0  # seconds a stopping consumer waits for its heartbeat thread (a statement in flight)
@@ -226,7 +225,7 @@ class LocalqConsumer(SaysHowItStops, Consumer):
         self.app = app
         cfg = app.config
         app.setup()
-        quiet_transient_task_errors()
+        log_task_errors_once()
         storage = app.huey.storage
         storage.queues = list(queues or cfg.queue_list)
         # The app's own dict, not a copy: a task declared in this process after the worker
@@ -339,7 +338,7 @@ class LocalqConsumer(SaysHowItStops, Consumer):
         cfg = self.app.config
         storage = self.app.huey.storage
         next_beat = next_sweep = next_analyze = next_index = 0.0
-        next_prune = time.time() + PRUNE_EVERY
+        upkeep = Upkeep(self.app, self.worker_id)   # pruning and WAL checkpoints, if this worker is elected
         outage = Outage('heartbeat of worker', cfg.data_dir)
         while not self._heartbeat_stop.wait(min(0.25, cfg.heartbeat_interval) if outage.since is None
                                             else outage.pause()):
@@ -356,9 +355,7 @@ class LocalqConsumer(SaysHowItStops, Consumer):
                 if now >= next_sweep:
                     next_sweep = now + cfg.heartbeat_interval
                     recover_stale_jobs(self.app, now)
-                if now >= next_prune:
-                    next_prune = now + PRUNE_EVERY
-                    prune_jobs(self.app, now)
+                upkeep.tick(now)
                 if storage.is_sqlite and now >= next_index:
                     next_index = now + INDEX_EVERY
                     catch_up(storage.database)   # the job list's text index, in batches (textindex.py)

@@ -12,7 +12,7 @@ from localq.monitor import jobs
 from localq.monitor.listing import JobFilter, page_jobs
 from localq.models import Attempt, Job
 from localq.recovery import find_stale_runs, release_stale_runs
-from localq.retention import prune_jobs
+from localq.retention import Pruner, prune_jobs
 from localq.worker import LocalqConsumer
 from tests.conftest import ROOT, processes_mentioning, spawn_worker, wait_for
 from tests.sample_tasks import (Effect, Order, add, bad_input, create_order, create_order_naive, critical,
@@ -247,6 +247,33 @@ def test_retention_prunes_old_finished_jobs_and_keeps_failures_longer(app, worke
     assert [j.id for j in Job.select()] == [failed.id]
     assert prune_jobs(app, now=now + 31 * 86400) == 1
     assert Attempt.select().count() == 0
+
+
+INSERT_JOB = ("INSERT INTO job (id, task, queue, priority, state, args, kwargs, message, attempts, max_retries, "
+              "acks_late, ignore_result, revoke_requested, waits_for, queued_at, eta, finished_at) "
+              "VALUES (?, 'tests.add', 'default', 0, ?, '[]', '{}', '{}', 1, 0, false, false, false, 0, ?, ?, ?)")
+
+
+def test_the_cap_keeps_the_newest_finished_jobs_of_every_state_in_small_steps(app):
+    """keep_max_jobs: the newest finished jobs stay, whatever their state; queued ones are never
+    counted or pruned; and one step deletes a bounded number, so the write lock is held briefly."""
+    rng = random.Random(3)
+    ends = list(range(1, 601))
+    rng.shuffle(ends)
+    with app.write_transaction():
+        for n, end in enumerate(ends):
+            state = ('SUCCESS', 'FAILURE', 'REVOKED')[n % 3]
+            app.huey.storage.sql(INSERT_JOB, ('job-%03d' % end, state, n, n, time.time() - 1000 + end))
+        for n in range(5):
+            app.huey.storage.sql(INSERT_JOB, ('queued-%d' % n, 'PENDING', 0, 0, None))
+    app.config.keep_max_jobs = 100
+    pruner = Pruner(app)
+    pruner.batch = 50
+    assert pruner.step(batches=1, pause=0) == 50   # one step of one batch: 50 jobs, not the 500 over the cap
+    prune_jobs(app)
+    kept = sorted(j.id for j in Job.select().where(Job.finished_at.is_null(False)))
+    assert kept == ['job-%03d' % end for end in range(501, 601)]
+    assert Job.select().where(Job.state == 'PENDING').count() == 5
 
 
 def test_a_periodic_tick_is_queued_once_even_by_two_schedulers(app):

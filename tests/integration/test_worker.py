@@ -1,9 +1,13 @@
 """A real SQLite file and a real Huey consumer: states, retries, limits, results, history."""
+import logging
+import os
+import signal
+
 import pytest
 
 from localq import AsyncResult, ResultTimeout, TaskRevoked, TimeLimitExceeded
 from localq.models import Attempt, Job
-from tests.conftest import wait_for
+from tests.conftest import spawn_worker, wait_for, wait_ready
 from tests.sample_tasks import (add, bad_input, fire_and_forget, flaky, gate, loop_until_revoked, manual_retry,
                                 progress, runaway, soft, unjsonable, wait_gate)
 
@@ -45,6 +49,37 @@ def test_after_max_retries_the_job_fails_with_the_last_error(worker):
     with pytest.raises(ConnectionError, match='attempt 4'):
         result.get(timeout=10)
     assert outcomes(result.id) == ['RETRY', 'RETRY', 'RETRY', 'FAILURE']
+
+
+def test_a_retry_logs_one_info_line_and_the_final_failure_one_error_with_its_traceback(worker, caplog):
+    caplog.set_level(logging.INFO)
+    result = flaky.delay(10)   # three retries, then no retries left
+    with pytest.raises(ConnectionError):
+        result.get(timeout=10)
+    retries = [r for r in caplog.records if r.levelno == logging.INFO and 'failed (' in r.getMessage()]
+    assert [r.getMessage().split(result.id + ': ')[1].split(';')[0] for r in retries] == [
+        'tests.flaky attempt %d failed (ConnectionError: attempt %d: remote API down)' % (n, n) for n in (1, 2, 3)]
+    assert all('retry %d of 3 in' % n in r.getMessage() and '\n' not in r.getMessage() and not r.exc_info
+               for n, r in zip((1, 2, 3), retries))
+    errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.getMessage() for r in errors] == [
+        '%s: tests.flaky attempt 4 failed, no retries left (ConnectionError: attempt 4: remote API down)' % result.id]
+    assert errors[0].levelno == logging.ERROR and errors[0].exc_info[0] is ConnectionError   # its traceback
+
+
+def test_a_process_worker_logs_retries_in_one_line_each_and_one_traceback(app):
+    proc = spawn_worker(app.config.data_dir, '-P', 'process', '-c', '1', '-n', 'logs-worker', '-v')
+    wait_ready(proc)
+    result = flaky.delay(10)
+    with pytest.raises(ConnectionError):
+        result.get(timeout=20)
+    os.killpg(proc.pid, signal.SIGTERM)
+    out = proc.communicate(timeout=30)[0].decode(errors='replace')
+    assert out.count('Traceback') == 1, out
+    assert 'Unhandled exception' not in out
+    assert [line.split(' INFO ')[1].split(';')[0] for line in out.splitlines() if 'failed (' in line] == [
+        'localq.tracking: %s: tests.flaky attempt %d failed (ConnectionError: attempt %d: remote API down)'
+        % (result.id, n, n) for n in (1, 2, 3)]
 
 
 def test_manual_retry_with_countdown(worker):
