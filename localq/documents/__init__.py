@@ -17,11 +17,19 @@ from .models import MODELS, Chunk, Document
 from .pipeline import (TASK, DocumentNotFound, delete_document, get_document, list_documents, original_file,
                        process_document, recent_uploads)
 from .search import BadQuery, search
+from .tokens import backfill_tokens
+
+
+def prepare(db):
+    """The tables' indexes and upgrades (models.py), then the exact-token index of passages
+    stored before it existed (tokens.py, which needs the models: so it runs here, not in models)."""
+    models.prepare(db)
+    backfill_tokens(db)
 
 
 def init_app(app):
     """Give a LocalQ app the pipeline: its tables (and keyword index), and the task that runs it."""
-    app.register_models(*MODELS, prepare=models.prepare)
+    app.register_models(*MODELS, prepare=prepare)
     if TASK not in app.tasks:
         app.task(name=TASK, bind=True, max_retries=3, autoretry_for=(ConnectionError,), retry_backoff=True,
                  time_limit=600, acks_late=True)(process_document)

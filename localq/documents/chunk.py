@@ -66,3 +66,9 @@ def split(text, size=CHUNK_SIZE, overlap=CHUNK_OVERLAP):
 def chunk_text(text, size=CHUNK_SIZE, overlap=CHUNK_OVERLAP):
     """The passages' texts."""
     return [p.text for p in split(text, size, overlap)]
+
+
+def with_section(section, text):
+    """What is embedded and indexed for a passage: its headings, then its text. A question names
+    the section more often than the passage repeats its own heading."""
+    return '%s\n\n%s' % (section, text) if section else text

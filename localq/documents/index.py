@@ -12,6 +12,7 @@ import threading
 import numpy as np
 
 from .models import FTS_TABLE
+from .chunk import with_section
 from .tokens import is_option, token_frequency
 
 # Words that say nothing about a passage; left out of the keyword query (BM25 would match them
@@ -117,7 +118,6 @@ class VectorIndex:
     def _reembed_stale(self, app, batch=512):
         """Documents embedded by another embedder (or before vectors were stored) get new vectors."""
         from .models import Chunk, Document
-        from .pipeline import with_section
         stale = list(Document.select(Document.id).where(
             Document.embedder.is_null() | (Document.embedder != self.embedder.name)))
         for doc in stale:

@@ -86,8 +86,6 @@ def prepare(db):
                        % FTS_TABLE)
     else:
         db.execute_sql("CREATE INDEX IF NOT EXISTS doc_chunk_tsv ON doc_chunk USING GIN (to_tsvector('english', text))")
-    from .tokens import backfill_tokens
-    backfill_tokens(db)
     if 'chunk' in db.get_tables():
         with db.atomic():
             db.execute_sql('INSERT INTO doc_chunk (document_id, number, text, start) '

@@ -8,7 +8,7 @@ import time
 from .. import states
 from ..errors import LocalqError
 from ..models import Job
-from .chunk import split
+from .chunk import split, with_section
 from .embed import get_embedder
 from .extract import KINDS, InvalidDocument, extract
 from .index import index_chunks, unindex_document
@@ -75,12 +75,6 @@ def _outcome(path, stored_name, doc, created):
     return {'document_id': doc.id, 'chunks': doc.chunks, 'pages': doc.pages, 'duplicate': not created,
             'message': 'stored %d chunk%s' % (doc.chunks, '' if doc.chunks == 1 else 's') if created else
             'already stored as document %d (same content): nothing added' % doc.id}
-
-
-def with_section(section, text):
-    """What is embedded and indexed for a passage: its headings, then its text. A question names
-    the section more often than the passage repeats its own heading."""
-    return '%s\n\n%s' % (section, text) if section else text
 
 
 def passage_texts(extracted, pieces):

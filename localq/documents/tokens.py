@@ -8,6 +8,8 @@ kept: tar's -k and -K differ).
 """
 import re
 
+from .models import Chunk, ChunkToken
+
 # Command-line options (-k, --gzip, --no-color), dotted or called identifiers (os.path.join,
 # os.path.join(), match()), snake_case and camelCase names (workFactor), and upper-case codes
 # (EADDRINUSE, SIGTERM, BZ_DATA_ERROR).
@@ -37,7 +39,6 @@ def is_option(term):
 
 def index_tokens(storage, rows):
     """Add (chunk id, text) rows' tokens."""
-    from .models import ChunkToken
     pairs = [{'token': t, 'chunk': chunk_id} for chunk_id, text in rows for t in code_tokens(text)]
     for i in range(0, len(pairs), BATCH):
         ChunkToken.insert_many(pairs[i:i + BATCH]).on_conflict_ignore().execute()
@@ -55,7 +56,6 @@ def token_frequency(storage, token, cap):
 
 def backfill_tokens(db):
     """Passages stored before the token table: their tokens, once (while the table is empty)."""
-    from .models import Chunk, ChunkToken
     if ChunkToken.select().limit(1).exists() or not Chunk.select().limit(1).exists():
         return
     with db.atomic():
