@@ -203,13 +203,6 @@ def durable(i, seconds=0.05):
     return critical.func(i, seconds)
 
 
-@app.task(name='tests.late_sleep', acks_late=True)
-def late_sleep(i, seconds=0.05):
-    """acks_late, and touching no database: a worker thread's own connection is only its claims'."""
-    time.sleep(seconds)
-    return i
-
-
 @app.task(name='tests.not_critical', acks_late=False)
 def not_critical(i, seconds=0.05):
     return critical.func(i, seconds)
