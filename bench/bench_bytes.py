@@ -83,7 +83,7 @@ def main():
     def drain():
         consumer = LocalqConsumer(app, workers=1, name='bytes-worker')
         consumer.start_in_thread()
-        storage = app.huey.storage
+        storage = app.query
         while storage.sql("SELECT COUNT(*) FROM job WHERE state = 'SUCCESS'").fetchone()[0] < n:
             time.sleep(0.05)
         consumer.shutdown()

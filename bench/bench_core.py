@@ -53,7 +53,7 @@ class LocalqSide:
         self.mod.noop.delay(i)
 
     def done_count(self):
-        return self.mod.app.huey.storage.sql("SELECT COUNT(*) FROM job WHERE state = 'SUCCESS'").fetchone()[0]
+        return self.mod.app.query.sql("SELECT COUNT(*) FROM job WHERE state = 'SUCCESS'").fetchone()[0]
 
     def worker_argv(self, workers, kind):
         return [sys.executable, '-m', 'localq.cli', '-A', 'bench_tasks:app', '--data-dir', self.dir, 'worker',

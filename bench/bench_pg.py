@@ -81,7 +81,7 @@ def drain(side, n, reps, procs):
                 side.enqueue(i)
         workers = [spawn(side.worker_argv(1, 'thread'), side.env()) for _ in range(procs)]
         try:
-            while app.huey.storage.sql('SELECT COUNT(*) FROM worker WHERE stopped_at IS NULL').fetchone()[0] < procs:
+            while app.query.sql('SELECT COUNT(*) FROM worker WHERE stopped_at IS NULL').fetchone()[0] < procs:
                 if any(w.poll() is not None for w in workers):
                     raise SystemExit('%s: a worker exited early' % side.label)
                 time.sleep(0.02)

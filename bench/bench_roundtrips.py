@@ -55,7 +55,7 @@ def count_calls(n, database_url=None):
     with app.write_transaction():
         for i in range(n):
             bench_tasks.noop.delay(i)
-    database = app.huey.storage.database
+    database = app.query.database
     counts = collections.Counter()
     plain_cursor = database.cursor
     database.cursor = lambda *a, **k: CountingCursor(plain_cursor(*a, **k), counts)   # this instance only

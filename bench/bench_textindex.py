@@ -37,7 +37,7 @@ def enqueue_rate(with_index, n):
     app.setup()
     if not with_index:
         for what in INDEX_OBJECTS:
-            app.huey.storage.database.execute_sql('DROP %s IF EXISTS %s' % tuple(what.split()))
+            app.query.database.execute_sql('DROP %s IF EXISTS %s' % tuple(what.split()))
     started = time.perf_counter()
     for i in range(n):
         noop.delay('invoice-%d.pdf' % i, i)
@@ -57,7 +57,7 @@ def catch_up_seconds(whole, mb, jobs):
     app.setup()
     for _ in range(jobs):
         checksum.delay(base64.b64encode(os.urandom(int(mb * 1024 * 1024))).decode('ascii'))
-    db = app.huey.storage.database
+    db = app.query.database
     started = time.perf_counter()
     if whole:
         with app.write_transaction():

@@ -36,7 +36,7 @@ def fill(app, rows, seed=7):
     """Insert `rows` job rows in batches, as a long-running app would have them."""
     rng = random.Random(seed)
     now = time.time()
-    storage = app.huey.storage
+    storage = app.query
     names = [s for s, _ in STATES]
     weights = [w for _, w in STATES]
     batch = []
@@ -118,7 +118,7 @@ def dashboard_times(rows, reps):
         # What the workers' heartbeats do every few seconds: add the new jobs to the text index.
         from localq.textindex import catch_up
         t0 = time.time()
-        while catch_up(app.huey.storage.database)[0]:
+        while catch_up(app.query.database)[0]:
             pass
         print('text index of %d rows built in %.1f s' % (rows, time.time() - t0), flush=True)
         deep = deep_cursor('SUCCESS', int(rows * 0.9 * 0.5))

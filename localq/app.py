@@ -1,25 +1,22 @@
 """LocalQ: the application object users create, as Celery's `app = Celery(...)`."""
 import difflib
 import inspect
-import json
-import re
 import time
 
-import peewee
-
 from . import config as config_mod
-from . import aio, counters, current, states, workflow
+from . import aio, current, lifecycle, states
+from . import enqueue as enqueue_mod
 from . import db as db_mod
 from . import models as models_mod
 from .beat import Beat, Entry
-from .errors import (ConfigError, InvalidCallOptions, InvalidTaskOptions, JobNotFound, LocalqError, NotRegistered,
-                     QueueNotFound, TaskArgumentError)
-from .options import OPTIONS, check_call_options, resolve_options
+from .errors import ConfigError, InvalidTaskOptions, JobNotFound, QueueNotFound
+from .options import OPTIONS, resolve_options
 from .results import AsyncResult, GroupResult
 from .routing import Router
-from .serializer import MAX_DEPTH, JSONSerializer, check_depth
-from .localhuey import LocalHuey, message_by_name
-from .storage import enqueue_options
+from .serializer import JSONSerializer
+from .leases import HeldRuns
+from .localhuey import LocalHuey
+from .query import Query
 from .task import Task
 from .textindex import create_text_index
 from .tracking import JobTracker
@@ -28,8 +25,6 @@ from .watchdog import Watchdog
 
 
 DATABASE_SETTINGS = ('data_dir', 'database_url', 'synchronous', 'busy_timeout')
-
-TASK_NAME = re.compile(r'^[\w.:-]{1,200}$')
 
 
 def _open_current_app():
@@ -80,8 +75,11 @@ class LocalQ:
         self.config = config_mod.from_env(database_url=database_url, data_dir=data_dir, **settings)
         # The storage opens the database on first use, whatever it is (an enqueue, a result
         # read in a process that only imported the app, a worker's claim).
+        self.query = Query(self._open_database)   # the app's SQL, for every module (query.py)
+        self.held = HeldRuns()   # the runs this process claimed and has not written the outcome of
         self.huey = LocalHuey(main, results=False, serializer=JSONSerializer(), utc=True,
-                              immediate_use_memory=False, routes=self.routes, opener=self._open_database)
+                              immediate_use_memory=False, routes=self.routes, query=self.query, held=self.held)
+        self.huey.storage.app = self
         self.tracker = JobTracker(self)
         self.tracker.connect(self.huey)
         self.huey.not_registered = self.tracker.record_not_registered
@@ -131,7 +129,7 @@ class LocalQ:
     @property
     def database(self):
         """The Peewee database, opened (tables created) on first use."""
-        return self.huey.storage.database
+        return self.query.database
 
     def setup(self):
         """Open the database and create missing tables now (it happens on first use anyway)."""
@@ -155,7 +153,7 @@ class LocalQ:
         self.models.extend(new)
         if prepare is not None and prepare not in self._prepares:
             self._prepares.append(prepare)
-        db = self.huey.storage._database
+        db = self.query.opened
         if db is not None and (new or prepare is not None):
             with db.connection_context():
                 db.create_tables(new, safe=True)
@@ -171,13 +169,13 @@ class LocalQ:
 
         For the end of a process or a test: nothing may be using the database. The next use opens it afresh."""
         self.wakeup.stop()
-        db = self.huey.storage.close_all()
+        db = self.query.close_all()
         if db is not None and db_mod.database.obj is db:
             db_mod.database.initialize(None)   # models reopen through the current app
 
     def close_thread_connection(self):
         """Close this thread's connection, if it has one (a thread that uses the app is ending)."""
-        self.huey.storage.close()
+        self.query.close()
 
     @property
     def immediate(self):
@@ -191,8 +189,7 @@ class LocalQ:
 
     def write_transaction(self):
         """A short write transaction that takes SQLite's write lock up front (no upgrade deadlock)."""
-        self.setup()
-        return self.huey.storage.write_transaction()
+        return self.query.write_transaction()
 
     # -- tasks ----------------------------------------------------------------
     def task(self, *args, **options):
@@ -271,85 +268,11 @@ class LocalQ:
     # -- queueing -------------------------------------------------------------
     def enqueue_call(self, name, args=None, kwargs=None, options=None, workflow=None, member=None, checked=False):
         """Queue one call of the task `name`, declared in this process or not; returns its AsyncResult.
-
-        Every way in comes here (Task.apply_async, send_task, a canvas), so every caller's
-        call and options get the same checks. workflow/member: a canvas member's message
-        marker and row columns (canvas.py)."""
-        options = check_call_options({k: v for k, v in (options or {}).items() if k != 'link_error'})
-        if not isinstance(name, str) or not TASK_NAME.match(name):
-            raise InvalidCallOptions('a task name is 1-200 letters, digits, "_", "-", ".", ":", got %r' % (name,))
-        if not isinstance(args, (list, tuple, type(None))) or not isinstance(kwargs, (dict, type(None))):
-            raise TaskArgumentError('%s: args must be a list or tuple and kwargs a dict' % name)
-        args, kwargs = tuple(args or ()), dict(kwargs or {})
-        if not all(isinstance(k, str) for k in kwargs):
-            raise TaskArgumentError('kwargs of %s must be a dict with str keys' % name)
-        check_depth([args, kwargs], 'a call of %s' % name, MAX_DEPTH + 1)
-        task = self.tasks.get(name)
-        if task is not None and not checked:
-            task.check_call(args, kwargs)
-        if options['queue'] is None and (task is None or task.options.queue is None) and self.router.routers:
-            # task_routes come after the call's and the task's own queue, as in Celery.
-            for key, value in self.router.route(name, args, kwargs, options, task=task).items():
-                if options[key] is None:
-                    options[key] = value
-        call = dict(task_id=options.get('task_id'), countdown=options.get('countdown'), eta=options.get('eta'),
-                    expires=options.get('expires'), priority=options.get('priority'))
-        if task is None:
-            if self.huey.immediate:
-                raise NotRegistered('%s is not declared in this process; immediate mode runs tasks here' % name)
-            message = message_by_name(name, args, kwargs, **call)
-            data, job_id, priority = self.huey.serializer.dump_message(message, workflow), message.id, message.priority
-        else:
-            huey_task = task.make_huey_task(args, kwargs, **call)
-            huey_task.workflow = workflow
-            if self.huey.immediate:
-                self.huey.enqueue(huey_task)   # runs it here; the tracker still writes its row
-                return AsyncResult(huey_task.id, app=self)
-            huey_task.resolve_expires(True)
-            data, job_id, priority = self.huey.serialize_task(huey_task), huey_task.id, huey_task.priority
-        if len(data) > self.config.max_message_mb * 1024 * 1024:
-            raise TaskArgumentError('a call of %s makes a %.1f MiB message, over max_message_mb (%s): pass a path or '
-                                    'an id instead of the data itself' % (name, len(data) / 1048576.0,
-                                                                          self.config.max_message_mb))
-        return self._enqueue_data(job_id, data, priority, options.get('queue'), options.get('idempotency_key'),
-                                  member)
-
-    def _enqueue_data(self, job_id, data, priority, queue, idempotency_key, member):
-        token = enqueue_options.set({'queue': queue, 'idempotency_key': idempotency_key, 'workflow': member})
-        try:
-            if idempotency_key is None:
-                self.huey.storage.enqueue(data, priority)
-            else:
-                existing = self._enqueue_once(data, priority, idempotency_key)
-                if existing is not None:
-                    return AsyncResult(existing, app=self)
-        finally:
-            enqueue_options.reset(token)
-        self.wake_workers()
-        return AsyncResult(job_id, app=self)
-
-    def _enqueue_once(self, data, priority, key):
-        """Queue unless a job holds this idempotency key; return that job's id if one does.
-
-        A REVOKED job gives its key up, so the work can be asked for again.
-        The unique index decides races between processes; the savepoint
-        keeps a caller's own transaction usable after the losing insert."""
-        storage = self.huey.storage
-        for _ in range(3):
-            try:
-                with self.write_transaction():
-                    storage.sql("UPDATE job SET idempotency_key = NULL WHERE idempotency_key = ? "
-                                "AND state = 'REVOKED'", (key,))
-                    storage.enqueue(data, priority)
-                return None
-            except peewee.IntegrityError:
-                existing = self.job_id_for_key(key)
-                if existing is not None:
-                    return existing
-        raise LocalqError('could not queue with idempotency key %r: it keeps changing hands' % key)
+        Every way in comes here (Task.apply_async, send_task, a canvas): enqueue.py."""
+        return enqueue_mod.enqueue_call(self, name, args, kwargs, options, workflow, member, checked)
 
     def job_id_for_key(self, key):
-        row = self.huey.storage.sql('SELECT id FROM job WHERE idempotency_key = ?', (key,)).fetchone()
+        row = self.query.sql('SELECT id FROM job WHERE idempotency_key = ?', (key,)).fetchone()
         return row[0] if row else None
 
     def send_task(self, name, args=None, kwargs=None, **options):
@@ -380,37 +303,15 @@ class LocalQ:
         """Cancel a job: a waiting one becomes REVOKED (with whatever in its workflow waits
         for it), a running one is asked to stop. Revoking a workflow's root also revokes
         every member that has not started. Returns the state the job is in afterwards."""
-        storage = self.huey.storage
-        now = time.time()
-        with self.write_transaction():
-            row = storage.sql('SELECT state, task, root_id, message FROM job WHERE id = ?', (job_id,)).fetchone()
-            if row is None:
-                raise JobNotFound(job_id)
-            state, task, root_id, message = row
-            if state in states.NOT_STARTED:
-                storage.sql("UPDATE job SET state = 'REVOKED', finished_at = ?, wait_reason = 'revoked by a user' "
-                            'WHERE id = ?', (now, job_id))
-                counters.count_unrun(storage, [task], states.REVOKED)
-                if root_id:
-                    workflow.after_final(self, job_id, task, states.REVOKED, json.loads(message).get('w'),
-                                         ('localq.errors.Revoked', 'job %s was revoked' % job_id, ''), now)
-                state = states.REVOKED
-            elif states.is_running(state):
-                storage.sql('UPDATE job SET revoke_requested = ? WHERE id = ?', (True, job_id))
-            if root_id == job_id:
-                members = storage.sql(
-                    "UPDATE job SET state = 'REVOKED', finished_at = ?, wait_reason = ?, error_type = ?, "
-                    "error_message = ? WHERE root_id = ? AND state IN ('PENDING', 'RETRY', 'WAITING') RETURNING task",
-                    (now, workflow.not_run_reason(task, job_id, states.REVOKED), 'localq.errors.Revoked',
-                     'its workflow was revoked', job_id)).fetchall()
-                counters.count_unrun(storage, [t for t, in members], states.REVOKED)
-        self.wake_workers()
+        state = lifecycle.revoke(self, job_id)
+        if state is None:
+            raise JobNotFound(job_id)
         return state
 
     def live_worker_tasks(self, now=None):
         """The task names the running workers have (online: heartbeat within lease_timeout, not stopped)."""
         now = time.time() if now is None else now
-        return {t for t, in self.huey.storage.sql(
+        return {t for t, in self.query.sql(
             'SELECT DISTINCT t.task FROM worker_task t JOIN worker w ON w.id = t.worker '
             'WHERE w.stopped_at IS NULL AND w.last_seen > ?', (now - self.config.lease_timeout,))}
 
@@ -443,7 +344,7 @@ class LocalQ:
     def served_queues(self):
         """Queues configured or served by a worker seen in the last day."""
         names = set(self.config.queue_list)
-        for queues, in self.huey.storage.sql('SELECT queues FROM worker WHERE last_seen > ?',
+        for queues, in self.query.sql('SELECT queues FROM worker WHERE last_seen > ?',
                                              (time.time() - 86400,)):
             names.update(q for q in queues.split(',') if q)
         return names
@@ -451,12 +352,12 @@ class LocalQ:
     def known_queues(self):
         """Queues that exist: configured, served by a worker seen in the last day, or holding
         waiting or running jobs (each read through an index)."""
-        storage = self.huey.storage
+        q = self.query
         names = self.served_queues()
-        names.update(q for q, in storage.sql('SELECT DISTINCT queue FROM %s WHERE %s' % (
-            storage.table_by('job_claim'), states.SQL_CLAIMABLE)))
-        names.update(q for q, in storage.sql('SELECT DISTINCT queue FROM %s WHERE %s' % (
-            storage.table_by('job_active'), states.SQL_RUNNING)))
+        names.update(n for n, in q.sql('SELECT DISTINCT queue FROM %s WHERE %s' % (
+            q.table_by('job_claim'), states.SQL_CLAIMABLE)))
+        names.update(n for n, in q.sql('SELECT DISTINCT queue FROM %s WHERE %s' % (
+            q.table_by('job_active'), states.SQL_RUNNING)))
         return sorted(names)
 
     def pause_queue(self, name):
@@ -465,12 +366,12 @@ class LocalQ:
         known = self.known_queues()
         if name not in known:
             raise QueueNotFound(name, known)
-        self.huey.storage.sql('INSERT INTO queue_pause (name, paused_at) VALUES (?, ?) '
+        self.query.sql('INSERT INTO queue_pause (name, paused_at) VALUES (?, ?) '
                               'ON CONFLICT (name) DO NOTHING', (name, time.time()))
 
     def resume_queue(self, name):
         """Workers take this queue's jobs again. QueueNotFound if it is neither paused nor known."""
-        if self.huey.storage.sql('DELETE FROM queue_pause WHERE name = ?', (name,)).rowcount == 0:
+        if self.query.sql('DELETE FROM queue_pause WHERE name = ?', (name,)).rowcount == 0:
             known = self.known_queues()
             if name not in known:
                 raise QueueNotFound(name, known)
@@ -478,7 +379,7 @@ class LocalQ:
 
     def paused_queues(self):
         self.setup()
-        return [n for n, in self.huey.storage.sql('SELECT name FROM queue_pause ORDER BY name')]
+        return [n for n, in self.query.sql('SELECT name FROM queue_pause ORDER BY name')]
 
     # -- waking workers -------------------------------------------------------
     def wake_workers(self):

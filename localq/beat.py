@@ -16,6 +16,7 @@ import time
 import zoneinfo
 
 from huey.api import crontab as huey_crontab
+from huey.consumer import Scheduler
 
 from .errors import ConfigError
 
@@ -237,3 +238,20 @@ class Ticker:
             logger.warning('periodic task %s is queued again', entry.name)
         logger.info('%s: periodic task %s queued (%s)', result.id, entry.name, entry.task)
         return [result]
+
+
+class LocalqScheduler(Scheduler):
+    """Huey's scheduler thread, which also ticks the app's periodic tasks (beat.py) about once a
+    second, and closes its database connection when it ends (Huey runs its shutdown hooks in
+    worker threads only)."""
+    beat = None   # its Ticker of the app's periodic tasks (LocalqConsumer._create_scheduler)
+
+    def loop(self, now=None):
+        try:
+            self.beat.tick()
+        except Exception:   # a broken schedule never stops the scheduler (each entry's errors are its own)
+            self._logger.exception('periodic tasks: tick failed')
+        super().loop(now)
+
+    def shutdown(self):
+        self.huey.storage.close()

@@ -208,7 +208,7 @@ def cmd_status(app, args):
 
 
 def cmd_requeue(app, args):
-    from .monitor import jobs
+    from . import actions
     from .models import Job
     app.setup()
     ids = list(args.job_ids)
@@ -217,7 +217,7 @@ def cmd_requeue(app, args):
         if args.task:
             query = query.where(Job.task == args.task)
         ids += [j.id for j in query]
-    done = jobs.requeue(app, ids)
+    done = actions.requeue(app, ids)
     print('re-queued %d job(s)' % len(done))
     return 0
 
@@ -230,7 +230,7 @@ def cmd_migrate(app, args):
     if not source_url.startswith('sqlite'):
         raise ConfigError('migrate copies a SQLite data folder; the source here is %s' % source_url)
     app.setup()
-    online = app.huey.storage.sql('SELECT COUNT(*) FROM worker WHERE stopped_at IS NULL AND last_seen > ?',
+    online = app.query.sql('SELECT COUNT(*) FROM worker WHERE stopped_at IS NULL AND last_seen > ?',
                                   (time.time() - app.config.lease_timeout,)).fetchone()[0]
     if online:
         raise ConfigError('%d worker(s) still run on %s: stop them (and run.py) first' % (online, source_url))

@@ -33,7 +33,7 @@ class Control:
 
     def shutdown(self, destination=None, **_kwargs):
         """Ask online workers (all, or those named) to stop gracefully, as the dashboard's Stop does."""
-        from .monitor.jobs import request_worker_stop
+        from .actions import request_worker_stop
         for worker in Inspect(self.app, destination).online():
             request_worker_stop(self.app, worker['id'])
 
@@ -60,7 +60,7 @@ class Inspect:
 
     def online(self):
         now = time.time()
-        rows = self.app.huey.storage.sql(
+        rows = self.app.query.sql(
             'SELECT id, pid, queues, concurrency, worker_type, started_at, processed FROM worker '
             'WHERE stopped_at IS NULL AND last_seen > ? ORDER BY id', (now - self.app.config.lease_timeout,))
         workers = [dict(zip(('id', 'pid', 'queues', 'concurrency', 'worker_type', 'started_at', 'processed'), r))
@@ -73,7 +73,7 @@ class Inspect:
 
     def _jobs(self, where, params=()):
         by_worker = {}
-        for row in self.app.huey.storage.sql(
+        for row in self.app.query.sql(
                 'SELECT id, task, args, kwargs, worker, worker_pid, started_at, queue, eta, priority, acks_late '
                 'FROM job WHERE %s' % where, params):
             job_id, task, args, kwargs, worker, pid, started, queue, eta, priority, acks_late = row
@@ -108,7 +108,7 @@ class Inspect:
     def registered(self):
         """The task names each worker has."""
         tasks = {}
-        for worker, task in self.app.huey.storage.sql('SELECT worker, task FROM worker_task ORDER BY task'):
+        for worker, task in self.app.query.sql('SELECT worker, task FROM worker_task ORDER BY task'):
             tasks.setdefault(worker, []).append(task)
         return self._each(lambda w: tasks.get(w['id'], []))
 
@@ -120,7 +120,7 @@ class Inspect:
     def stats(self):
         """Pool, uptime and jobs run per task, for each worker."""
         totals = {}
-        for worker, task, n in self.app.huey.storage.sql(
+        for worker, task, n in self.app.query.sql(
                 'SELECT worker, task, COUNT(*) FROM job WHERE worker IS NOT NULL AND NOT (%s) GROUP BY worker, task'
                 % SQL_CLAIMABLE):
             totals.setdefault(worker, {})[task] = n

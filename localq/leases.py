@@ -19,8 +19,8 @@ import logging
 import os
 import threading
 
+from . import lifecycle
 from .errors import LeaseLost, Revoked
-from .states import SQL_RUNNING
 from .watchdog import interrupt
 
 logger = logging.getLogger('localq.worker')
@@ -71,23 +71,22 @@ def renew_held_runs(app, worker_id, now, running=None):
     """Renew the lease of each run this process holds (one UPDATE by primary key, whatever the
     table's size), stop those a user revoked, and give up those no longer this worker's.
     Returns the job ids given up."""
-    storage = app.huey.storage
-    held = storage.held.items()
+    held_runs = app.held
+    held = held_runs.items()
     if not held:
         return []
     running = app.watchdog.running if running is None else running
     fences, params = _fenced(held)
-    rows = storage.sql('UPDATE job SET lease_until = ? WHERE worker = ? AND (%s) AND %s RETURNING id, revoke_requested'
-                       % (fences, SQL_RUNNING), (now + app.config.lease_timeout, worker_id) + tuple(params)).fetchall()
+    rows = lifecycle.renew(app, fences, params, now + app.config.lease_timeout, worker_id)
     renewed = dict(rows)
     stop_revoked(running, [job_id for job_id, revoked in rows if revoked])
     lost = []
     for job_id, attempt in held:
-        if job_id in renewed or job_id not in storage.held:
+        if job_id in renewed or job_id not in held_runs:
             continue   # renewed, or its outcome was written while we renewed
         # The row no longer says this worker runs attempt n: its lease ran out and another
         # worker's sweep released it (and maybe another worker claimed it since).
-        storage.held.let_go(job_id, attempt)
+        held_runs.let_go(job_id, attempt)
         lost.append(job_id)
         thread_id = running.get(job_id)
         logger.warning('%s: this worker (pid %d) no longer holds attempt %d: its lease ran out and another worker '
@@ -102,12 +101,12 @@ def deliver_revokes(app, running=None):
     """Stop the runs of this process that a user revoked (Revoked raised in their thread): a read
     by primary key of the runs held, often (a thread worker's heartbeat, 4 times a second)."""
     running = app.watchdog.running if running is None else running
-    held = [(job_id, attempt) for job_id, attempt in app.huey.storage.held.items() if job_id in running]
+    held = [(job_id, attempt) for job_id, attempt in app.held.items() if job_id in running]
     if not held:
         return
     fences, params = _fenced(held)
-    rows = app.huey.storage.sql('SELECT id FROM job WHERE (%s) AND revoke_requested = ?' % fences,
-                                tuple(params) + (True,)).fetchall()
+    rows = app.query.sql('SELECT id FROM job WHERE (%s) AND revoke_requested = ?' % fences,
+                         tuple(params) + (True,)).fetchall()
     stop_revoked(running, [job_id for job_id, in rows])
 
 

@@ -2,6 +2,7 @@
 import logging
 import time
 
+from . import lifecycle
 from .states import SQL_RUNNING
 
 logger = logging.getLogger(__name__)
@@ -15,8 +16,8 @@ def recover_stale_jobs(app, now=None):
 
 def find_stale_runs(app, now):
     """[(job id, attempt number)] of the running jobs whose lease ran out by now."""
-    return app.huey.storage.sql('SELECT id, attempts FROM job WHERE %s AND lease_until < ?' % SQL_RUNNING,
-                                (now,)).fetchall()
+    return app.query.sql('SELECT id, attempts FROM job WHERE %s AND lease_until < ?' % SQL_RUNNING,
+                         (now,)).fetchall()
 
 
 def release_stale_runs(app, runs, now):
@@ -30,8 +31,8 @@ def release_stale_runs(app, runs, now):
     outcome = {}
     for job_id, attempt in runs:
         try:
-            new_state = app.tracker.release_lost_job(
-                job_id, 'worker lost: no heartbeat since lease ran out', attempt=attempt, lease_ran_out_by=now)
+            new_state = lifecycle.release_lost(
+                app, job_id, 'worker lost: no heartbeat since lease ran out', attempt=attempt, lease_ran_out_by=now)
         except Exception:
             logger.exception('%s: could not release lost job', job_id)
             continue

@@ -72,13 +72,13 @@ class AsyncResult:
         return hash(self.id)
 
     def _fetch(self):
-        row = self.app.huey.storage.sql(
+        row = self.app.query.sql(
             'SELECT %s FROM job WHERE id = ?' % ', '.join(_FIELDS), (self.id,)).fetchone()
         return dict(zip(_FIELDS, row)) if row else None
 
     @property
     def state(self):
-        row = self.app.huey.storage.sql('SELECT state FROM job WHERE id = ?', (self.id,)).fetchone()
+        row = self.app.query.sql('SELECT state FROM job WHERE id = ?', (self.id,)).fetchone()
         return states.celery_state(row[0]) if row else states.PENDING
 
     status = state
@@ -114,7 +114,7 @@ class AsyncResult:
     def children(self):
         """The results of the jobs this one's result was given to (a chain's next step, link
         callbacks), in the order they were queued; [] if none."""
-        ids = [i for i, in self.app.huey.storage.sql(
+        ids = [i for i, in self.app.query.sql(
             'SELECT id FROM job WHERE parent_id = ? ORDER BY queued_at', (self.id,))]
         return [AsyncResult(i, app=self.app) for i in ids]
 
@@ -220,7 +220,7 @@ class GroupResult:
     def restore(cls, group_id, app=None):
         """The GroupResult of a queued group, from its members' rows; None if there is no such group."""
         app = app if app is not None else current_app()
-        ids = [i for i, in app.huey.storage.sql(
+        ids = [i for i, in app.query.sql(
             'SELECT id FROM job WHERE group_id = ? ORDER BY group_index', (group_id,))]
         return cls(group_id, [AsyncResult(i, app=app) for i in ids], app=app) if ids else None
 
@@ -248,7 +248,7 @@ class GroupResult:
         if eager:
             return eager
         ids = [r.id for r in self.results]
-        found = dict(self.app.huey.storage.sql(
+        found = dict(self.app.query.sql(
             'SELECT id, state FROM job WHERE id IN (%s)' % ','.join('?' * len(ids)), ids).fetchall()) if ids else {}
         return [states.celery_state(found.get(i, states.PENDING)) for i in ids]
 

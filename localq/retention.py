@@ -18,10 +18,9 @@ jobs past the cap.
 Also here: waiting jobs whose `expires` passed while no worker took them are revoked
 (expire_unclaimed, every EXPIRE_EVERY seconds of the same upkeep).
 """
-import json
 import time
 
-from . import counters, states, workflow
+from . import lifecycle, states
 
 DAY = 86400.0
 BATCH = 100           # jobs per write transaction to start with
@@ -51,16 +50,9 @@ COUNT_FINISHED = "SELECT COUNT(*) FROM job WHERE state IN ('SUCCESS', 'REVOKED',
 def delete_jobs(app, select, params):
     """Delete the jobs a select names (and their attempts) in one write transaction; returns how many.
     A select that finds nothing costs one read, and no write lock."""
-    storage = app.huey.storage
-    if not storage.sql(select, params).fetchone():
-        return 0
-    with app.write_transaction():   # read again: a job may have been re-queued meanwhile
-        ids = [i for i, in storage.sql(select, params).fetchall()]
-        if ids:
-            marks = ','.join('?' * len(ids))
-            storage.sql('DELETE FROM attempt WHERE job_id IN (%s)' % marks, ids)
-            storage.sql('DELETE FROM job WHERE id IN (%s)' % marks, ids)
-    return len(ids)
+    ids = [i for i, in app.query.sql(select, params).fetchall()]
+    # The lifecycle's delete checks each one is still finished: a job may have been re-queued meanwhile.
+    return lifecycle.delete_ids(app, ids, lifecycle.PRUNE)
 
 
 class Pruner:
@@ -95,7 +87,7 @@ class Pruner:
                 rounds += 1
         if time.monotonic() >= self.next_count:
             self.next_count = time.monotonic() + COUNT_EVERY
-            finished = self.app.huey.storage.sql(COUNT_FINISHED).fetchone()[0]
+            finished = self.app.query.sql(COUNT_FINISHED).fetchone()[0]
             self.over_cap = finished - cfg.keep_max_jobs
         while self.over_cap > 0 and rounds < batches and time.monotonic() < stop_at:
             if rounds:
@@ -141,17 +133,7 @@ def expire_unclaimed(app, now=None):
     the job it takes (Huey's check); this catches those no worker takes, such as a job of a task
     that no running worker has: it waits for one until it expires. Returns their ids."""
     now = time.time() if now is None else now
-    storage = app.huey.storage
-    error = ('localq.errors.Revoked', 'expired before a worker took it', '')
-    if not storage.sql('SELECT 1 FROM job WHERE %s AND expires_at < ? LIMIT 1' % states.SQL_CLAIMABLE,
-                       (now,)).fetchone():
+    if not app.query.sql('SELECT 1 FROM job WHERE %s AND expires_at < ? LIMIT 1' % states.SQL_CLAIMABLE,
+                         (now,)).fetchone():
         return []   # the usual case: a read, and no write lock
-    with app.write_transaction():
-        rows = storage.sql("UPDATE job SET state = 'REVOKED', finished_at = ?, wait_reason = ? "
-                           'WHERE %s AND expires_at < ? RETURNING id, task, root_id, message'
-                           % states.SQL_CLAIMABLE, (now, error[1], now)).fetchall()
-        counters.count_unrun(storage, [task for _, task, _, _ in rows], states.REVOKED)
-        for job_id, task, root_id, message in rows:
-            if root_id:
-                workflow.after_final(app, job_id, task, states.REVOKED, json.loads(message).get('w'), error, now)
-    return [job_id for job_id, _, _, _ in rows]
+    return lifecycle.revoke_waiting(app, 'expires_at < ?', (now,), 'expired before a worker took it')

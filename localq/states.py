@@ -20,8 +20,15 @@ NOT_STARTED = READY_TO_CLAIM + (WAITING,)
 TERMINAL = frozenset({SUCCESS, FAILURE, REVOKED})
 
 BUILTIN = (WAITING, PENDING, STARTED, RETRY, SUCCESS, FAILURE, REVOKED)
+SQL_ORDER = (PENDING, RETRY, WAITING, SUCCESS, FAILURE, REVOKED, STARTED)
 
-# state -> states it may move to. Custom progress states behave like STARTED.
+# A task's own progress states (PROCESSING, ...) in the transition table: they behave like STARTED.
+CUSTOM = '<custom>'
+RUNNING = frozenset({STARTED, CUSTOM})
+
+# state -> states it may move to: the one statement of the lifecycle. lifecycle.py declares
+# each move it makes with its source and target states, checked against this table when it
+# is imported, and writes its SQL's state condition from the move's sources (where()).
 TRANSITIONS = {
     WAITING: {PENDING, REVOKED},
     PENDING: {STARTED, REVOKED},
@@ -32,6 +39,27 @@ TRANSITIONS = {
     REVOKED: {PENDING, WAITING},   # re-queued by a user (a workflow member waits again for its parent)
     SUCCESS: set(),
 }
+
+
+def allowed(source, target):
+    """May a job in state `source` move to `target`? Custom states count as CUSTOM."""
+    as_table = lambda s: s if s in TRANSITIONS else CUSTOM   # noqa: E731
+    return as_table(target) in TRANSITIONS[as_table(source)]
+
+
+def where(sources):
+    """The SQL condition on job.state that holds for exactly these states (CUSTOM: any custom state)."""
+    sources = set(sources)
+    unknown = sources - set(TRANSITIONS)
+    if unknown:
+        raise ValueError('not states of the transition table: %s' % ', '.join(sorted(unknown)))
+    # In SQL_ORDER: the partial indexes' conditions (models.py) were written with these strings,
+    # and SQLite uses such an index only for a query whose condition reads the same.
+    named = [s for s in SQL_ORDER if s in sources]
+    if CUSTOM not in sources:
+        return 'state IN (%s)' % ', '.join("'%s'" % s for s in named) if named else '1 = 0'
+    others = [s for s in SQL_ORDER if s not in sources]
+    return 'state NOT IN (%s)' % ', '.join("'%s'" % s for s in others) if others else '1 = 1'
 
 
 def is_running(state):
@@ -49,5 +77,5 @@ def celery_state(state):
     return PENDING if state == WAITING else state
 
 # The same sets as SQL predicates on job.state, for the fixed queries.
-SQL_CLAIMABLE = "state IN ('PENDING', 'RETRY')"
-SQL_RUNNING = "state NOT IN ('PENDING', 'RETRY', 'WAITING', 'SUCCESS', 'FAILURE', 'REVOKED')"
+SQL_CLAIMABLE = where(READY_TO_CLAIM)
+SQL_RUNNING = where(RUNNING)

@@ -63,7 +63,7 @@ class SaysHowItStops:
     def _running_jobs(self):
         """[(task, job id, seconds running)] of this worker, or None if the database cannot say."""
         try:
-            rows = self.app.huey.storage.sql('SELECT task, id, started_at FROM job WHERE worker = ? AND %s '
+            rows = self.app.query.sql('SELECT task, id, started_at FROM job WHERE worker = ? AND %s '
                                              'ORDER BY started_at' % SQL_RUNNING, (self.worker_id,)).fetchall()
         except Exception:
             return None

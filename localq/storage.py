@@ -12,30 +12,25 @@ table, so
     so there is no separate schedule to move jobs out of.
 The hot path (enqueue, claim) is fixed SQL: building it with Peewee's query
 builder costs more than SQLite itself (see shared/anchors/PERFORMANCE.md).
+
+This module is Huey's storage interface and nothing else: the SQL runs through the app's
+`Query` (query.py), every later change of a job is lifecycle.py's, and the app's own reads
+(dashboard, documents, lab, CLI) use `app.query`, not the storage. localq's enqueue hands
+`insert()` an explicit `JobRow`; Huey's own `enqueue(data)` builds one from the message.
 """
-import contextvars
+import dataclasses
 import datetime
 import json
 import os
-import re
 import threading
 import time
 
 from huey.storage import BaseStorage
 
-from . import counters
-from .states import REVOKED, SQL_CLAIMABLE, SQL_RUNNING
-from .db import is_sqlite, write_transaction
+from . import lifecycle
 from .keyvalue import KeyValueStore
 from .leases import HeldRuns
-
-# Seconds a worker's task list is kept after its last heartbeat (LocalQ.missing_task_note).
-TASK_MEMORY = 86400
-
-# Per-call options of apply_async() that Huey's message has no field for.
-enqueue_options = contextvars.ContextVar('localq_enqueue_options', default=None)
-# Connections a forked worker process inherited (JobStorage.after_fork): never used, never closed.
-INHERITED = []
+from .states import SQL_CLAIMABLE
 
 
 def to_epoch(dt):
@@ -57,8 +52,28 @@ class TaskRoute:
 
 
 DEFAULT_ROUTE = TaskRoute()
-NO_WORKFLOW = {'state': 'PENDING', 'root_id': None, 'parent_id': None, 'group_id': None, 'group_index': None,
-               'waits_for': 0}
+
+
+@dataclasses.dataclass
+class JobRow:
+    """A job's row as it is queued: what Huey's message says, and what it has no field for
+    (the queue, the idempotency key, a workflow member's links)."""
+    id: str
+    task: str
+    message: str                 # Huey's message, serialized (serializer.py)
+    args: str                    # JSON text, for the dashboard's reads
+    kwargs: str
+    eta: float
+    queue: str = None            # None: the task's, else the app's default
+    priority: int = 0
+    expires_at: float = None
+    idempotency_key: str = None
+    state: str = 'PENDING'       # WAITING: a workflow member waiting for its parents
+    root_id: str = None
+    parent_id: str = None
+    group_id: str = None
+    group_index: int = None
+    waits_for: int = 0
 
 # Huey names a task's class after the module of the function it registers (always
 # localq.task: Task._execute) and the task's name; a message names its task that way.
@@ -74,95 +89,44 @@ def task_name(huey_name):
 class JobStorage(KeyValueStore, BaseStorage):
     blocking = False  # idle waiting is the worker's job (worker.py)
 
-    # opener: returns the app's Peewee database, called on first use (whatever that use is:
-    # an enqueue, a result read, a worker's claim); routes: Huey's registry string of a task
-    # -> its TaskRoute (set by Task).
-    def __init__(self, name='localq', opener=None, routes=None, **kwargs):
+    # query: the app's Query (opens the database on first use, whatever that use is: an enqueue,
+    # a result read, a worker's claim); routes: Huey's registry string of a task -> its
+    # TaskRoute (set by Task); held: the app's HeldRuns.
+    def __init__(self, name='localq', query=None, routes=None, held=None, **kwargs):
         super().__init__(name)
-        self.opener = opener
+        self.query = query
         self.routes = routes if routes is not None else {}
         self.queues = None          # None: every queue; set by a worker
         self.known_tasks = None     # None: every task; a worker sets the names it has (claim_filter)
         self.default_queue = 'default'   # of a task declared without queue= (the app's setting)
         self.worker_id = None
         self.lease_seconds = 15.0     # a claim's lease: the app's lease_timeout
-        self.held = HeldRuns()        # the runs this process claimed and has not written the outcome of
-        self._database = None
-        self._open_lock = threading.Lock()
+        self.held = held if held is not None else HeldRuns()   # the runs this process claimed, until their outcome
         self._local = threading.local()
-        self._statement_names = {}   # PostgreSQL: SQL text -> the name it is prepared under
+        self.app = None   # the LocalQ: a flush revokes through its lifecycle, which moves workflows
 
     # -- plumbing ---------------------------------------------------------
-    @property
-    def database(self):
-        return self._database if self._database is not None else self._open()
-
-    def _open(self):
-        with self._open_lock:
-            if self._database is None:
-                db = self.opener()
-                self._is_sqlite = is_sqlite(db)
-                self._param = '?' if self._is_sqlite else '%s'
-                self._sql = {}
-                self._database = db
-        return self._database
+    def sql(self, query, params=()):
+        return self.query.sql(query, params)
 
     @property
     def is_sqlite(self):
-        self.database
-        return self._is_sqlite
-
-    def sql(self, query, params=()):
-        """Run fixed SQL written with '?' placeholders on this thread's connection."""
-        db = self.database
-        if self._param != '?':
-            query = self._placeholders(query)
-        return db.execute_sql(query, params)
-
-    def table_by(self, index):
-        """'job' pinned to one of its indexes where the planner would pick a worse one (SQLite)."""
-        return 'job INDEXED BY %s' % index if self.is_sqlite else 'job'
+        return self.query.is_sqlite
 
     def close(self):
         """Close this thread's connection (Huey calls it before forking workers)."""
-        if self._database is not None and not self._database.is_closed():
-            self._database.close()
-            return True
-        return False
+        return self.query.close()
 
     def after_fork(self):
-        """A forked worker process leaves its parent's connection alone and opens its own. Why:
-        Huey forks a replacement process (--max-tasks-per-child, a crash) from a consumer whose
-        main thread holds a connection; a child that closed it on exit closed it for the next
-        child too ("server closed the connection unexpectedly", its claims failing)."""
-        db = self._database
-        if db is not None and db._state.conn is not None:
-            INHERITED.append(db._state.conn)   # kept, so garbage collection never closes it here
-            db._state.reset()
+        """A forked worker process opens its own connection (Query.after_fork) and holds no run."""
+        self.query.after_fork()
         self._local = threading.local()
         self.held.clear()   # the parent's runs are the parent's
-
-    def close_all(self):
-        """Close every connection of this process and forget the database; the next use reopens it."""
-        with self._open_lock:
-            db, self._database = self._database, None
-        if db is not None:
-            db.close_all()
-        return db
 
     def _queue_filter(self):
         if not self.queues:
             return '', ()
         return ' AND queue IN (%s)' % ','.join('?' * len(self.queues)), tuple(self.queues)
-
-    def register_tasks(self, worker_id):
-        """Record the tasks this worker has, for the other workers' claims (claim_filter), and
-        forget those of workers gone for longer than they count."""
-        with self.write_transaction():
-            self.sql('DELETE FROM worker_task WHERE worker = ? OR worker NOT IN '
-                     '(SELECT id FROM worker WHERE last_seen > ?)', (worker_id, time.time() - TASK_MEMORY))
-            for name in self.known_tasks:
-                self.sql('INSERT INTO worker_task (worker, task) VALUES (?, ?)', (worker_id, name))
 
     def claim_filter(self, now):
         """What a worker may claim: its queues, and jobs of tasks it has. A job of a task this
@@ -181,35 +145,33 @@ class JobStorage(KeyValueStore, BaseStorage):
 
     # -- queue ------------------------------------------------------------
     def enqueue(self, data, priority=None):
+        """Huey's enqueue (its immediate mode, its own re-queues): the row from the message."""
         m = json.loads(bytes(data))['m']
-        options = enqueue_options.get() or {}
         route = self.routes.get(m['name'], DEFAULT_ROUTE)
-        now = time.time()
-        eta = m.get('eta')
-        eta = to_epoch(datetime.datetime.fromisoformat(eta['$dt'])) if eta else now
-        expires = m.get('expires_resolved')
-        expires = to_epoch(datetime.datetime.fromisoformat(expires['$dt'])) if expires else None
-        text = data.decode('utf-8') if isinstance(data, bytes) else bytes(data).decode('utf-8')
-        self._insert(m, text, route, options, priority, options.get('idempotency_key'), now, eta, expires)
+        eta, expires = m.get('eta'), m.get('expires_resolved')
+        self.insert(JobRow(
+            id=m['id'], task=route.name or task_name(m['name']), message=bytes(data).decode('utf-8'),
+            args=json.dumps(m['args']), kwargs=json.dumps(m['kwargs']), priority=int(priority or 0),
+            eta=to_epoch(datetime.datetime.fromisoformat(eta['$dt'])) if eta else time.time(),
+            expires_at=to_epoch(datetime.datetime.fromisoformat(expires['$dt'])) if expires else None), route)
 
-    def _insert(self, m, text, route, options, priority, key, now, eta, expires):
-        # A workflow member (canvas.py) may be inserted WAITING, with its links.
-        wf = options.get('workflow') or NO_WORKFLOW
-        # A retry or a re-queue sends an id that exists: refresh its message
-        # and eta, keep its history; a waiting, revoked or finished row stays so.
-        self.sql(
+    def insert(self, row, route=None):
+        """Queue a job: one INSERT of its row, on the caller's connection (so inside the caller's
+        transaction if one is open). A retry or a re-queue sends an id that exists: its message and
+        eta are refreshed and its history kept; a waiting, revoked or finished row stays so."""
+        route = route or self.routes.get(HUEY_PREFIX + row.task, DEFAULT_ROUTE)
+        self.query.sql(
             'INSERT INTO job (id, task, queue, priority, state, args, kwargs, message, '
             'attempts, max_retries, acks_late, ignore_result, idempotency_key, queued_at, eta, '
             'expires_at, revoke_requested, root_id, parent_id, group_id, group_index, waits_for) '
             'VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) '
             'ON CONFLICT (id) DO UPDATE SET message = excluded.message, eta = excluded.eta, '
-            "state = CASE WHEN job.state IN ('PENDING', 'RETRY', 'WAITING', 'SUCCESS', 'FAILURE', 'REVOKED') "
-            "THEN job.state ELSE 'PENDING' END",
-            (m['id'], route.name or task_name(m['name']), options.get('queue') or route.queue or self.default_queue,
-             int(priority or 0), wf['state'], json.dumps(m['args']), json.dumps(m['kwargs']), text,
-             route.max_retries, route.acks_late, route.ignore_result,
-             key, now, eta, expires, False, wf['root_id'], wf['parent_id'], wf['group_id'], wf['group_index'],
-             wf['waits_for']))
+            "state = CASE WHEN %s THEN 'PENDING' ELSE job.state END" % lifecycle.RESEND.where.replace(
+                'state', 'job.state', 1),
+            (row.id, row.task, row.queue or route.queue or self.default_queue, row.priority, row.state, row.args,
+             row.kwargs, row.message, route.max_retries, route.acks_late, route.ignore_result, row.idempotency_key,
+             time.time(), row.eta, row.expires_at, False, row.root_id, row.parent_id, row.group_id, row.group_index,
+             row.waits_for))
         # Idle workers of other processes learn of it from the commit itself (wakeup.py).
 
     def dequeue(self):
@@ -218,12 +180,12 @@ class JobStorage(KeyValueStore, BaseStorage):
         deferred = getattr(self._local, 'deferred', None)
         if deferred:
             # The previous job's outcome and the next claim, in one transaction.
-            row = self._run_together(list(deferred) + [claim])
+            row = self.query.run_together(list(deferred) + [claim])
             self._written(deferred)
         elif self.is_sqlite and not self._anything_ready(now):
             return None   # SQLite: a cheap read first, so an idle worker never takes the write lock
         else:
-            row = self._run_together([claim])
+            row = self.query.run_together([claim])
         if row is None:
             return None
         self._local.claim = (row[1], row[2])
@@ -234,7 +196,7 @@ class JobStorage(KeyValueStore, BaseStorage):
         # (Not on PostgreSQL: there a claim that finds nothing is as cheap, and a round trip fewer.)
         qsql, qparams = self.claim_filter(now)
         return self.sql('SELECT 1 FROM %s WHERE %s AND eta <= ?%s LIMIT 1' % (
-            self.table_by('job_claim'), SQL_CLAIMABLE, qsql), (now,) + qparams).fetchone() is not None
+            self.query.table_by('job_claim'), SQL_CLAIMABLE, qsql), (now,) + qparams).fetchone() is not None
 
     def _claim_statement(self, now):
         """The claim: one UPDATE of the first ready job in claim order (priority, then eta) among
@@ -248,46 +210,8 @@ class JobStorage(KeyValueStore, BaseStorage):
             'WHERE id = (SELECT id FROM %s WHERE %s AND eta <= ?%s '
             'AND queue NOT IN (SELECT name FROM queue_pause) '
             'ORDER BY priority DESC, eta LIMIT 1%s) AND %s '
-            'RETURNING message, id, attempts' % (self.table_by('job_claim'), SQL_CLAIMABLE, qsql, lock, SQL_CLAIMABLE),
+            'RETURNING message, id, attempts' % (self.query.table_by('job_claim'), SQL_CLAIMABLE, qsql, lock, SQL_CLAIMABLE),
             (now, self.worker_id, os.getpid(), now + self.lease_seconds, now) + qparams)
-
-    def _run_together(self, statements):
-        """Run statements as one transaction; returns the last one's first row.
-
-        PostgreSQL: one round trip, and no planning. Statements sent in one query string run
-        as one implicit transaction (no BEGIN and COMMIT of their own: a job's outcome and the
-        next claim took five round trips, now one), and each is a prepared statement of this
-        connection (planning them cost the server as much as running them; see
-        bench/bench_pg.py). Never re-sent after a lost connection: had the server run them
-        before the connection dropped, a second claim would be a second job."""
-        if not self.is_sqlite:
-            db = self.database
-            prepared = self._prepared_on(db.connection())
-            calls, params = [], []
-            for query, query_params in statements:
-                name = self._statement_names.setdefault(query, 'localq_%d' % len(self._statement_names))
-                if name not in prepared:
-                    numbered = iter(range(1, query.count('?') + 1))
-                    db.execute_once('PREPARE %s AS %s' % (name, re.sub(r'\?', lambda _: '$%d' % next(numbered),
-                                                                       query)))
-                    prepared.add(name)
-                calls.append('EXECUTE %s(%s)' % (name, ', '.join(['%s'] * len(query_params))))
-                params.extend(query_params)
-            return db.execute_once(';\n'.join(calls), tuple(params)).fetchone()
-        with self.write_transaction():
-            for query, params in statements[:-1]:
-                self.sql(query, params)
-            return self.sql(*statements[-1]).fetchone()   # before COMMIT: SQLite steps RETURNING to its end
-
-    def _prepared_on(self, conn):
-        """Names of the statements prepared on this connection (a reconnect starts a new set)."""
-        known = getattr(self._local, 'prepared', None)
-        if known is None or known[0] is not conn:
-            known = self._local.prepared = (conn, set())
-        return known[1]
-
-    def _placeholders(self, query):
-        return self._sql.get(query) or self._sql.setdefault(query, query.replace('?', self._param))
 
     def defer_until_next_claim(self, statements, job_id):
         """Write these statements (job_id's outcome) with this thread's next claim (or flush_deferred()).
@@ -301,7 +225,7 @@ class JobStorage(KeyValueStore, BaseStorage):
     def flush_deferred(self):
         deferred = getattr(self._local, 'deferred', None)
         if deferred:
-            with self.write_transaction():
+            with self.query.write_transaction():
                 for query, params in deferred:
                     self.sql(query, params)
             self._written(deferred)
@@ -312,9 +236,6 @@ class JobStorage(KeyValueStore, BaseStorage):
         for job_id in getattr(self._local, 'deferred_jobs', None) or ():
             self.held.let_go(job_id)
         self._local.deferred_jobs = None
-
-    def write_transaction(self):
-        return write_transaction(self.database)
 
     def claimed_attempt(self, job_id):
         """The attempt number this thread's claim of job_id took (None if it did not claim it here).
@@ -344,12 +265,8 @@ class JobStorage(KeyValueStore, BaseStorage):
 
     def _flush(self, when):
         qsql, qparams = self._queue_filter()
-        now = time.time()
-        with self.write_transaction():
-            flushed = self.sql("UPDATE job SET state = 'REVOKED', finished_at = ?, wait_reason = 'flushed' "
-                               'WHERE %s AND %s%s RETURNING task' % (SQL_CLAIMABLE, when, qsql),
-                               (now, now) + qparams)
-            counters.count_unrun(self, [t for t, in flushed.fetchall()], REVOKED)
+        lifecycle.revoke_waiting(self.app, '%s%s' % (when, qsql), (time.time(),) + qparams, 'flushed',
+                                 move=lifecycle.FLUSH)
 
     # -- schedule: the claim honours eta, so there is no separate schedule --
     def add_to_schedule(self, data, ts):
@@ -357,10 +274,7 @@ class JobStorage(KeyValueStore, BaseStorage):
         text = bytes(data).decode('utf-8')
         # Huey re-queues a retry here after the outcome hook; fenced like every write about a run,
         # so a run that lost its lease meanwhile does not re-queue the job its successor holds.
-        attempt = self.claimed_attempt(m['id'])
-        fence, fence_params = ('', ()) if attempt is None else (' AND attempts = ?', (attempt,))
-        self.sql("UPDATE job SET message = ?, eta = ?, state = CASE WHEN %s THEN 'PENDING' "
-                 'ELSE state END WHERE id = ?%s' % (SQL_RUNNING, fence), (text, to_epoch(ts), m['id']) + fence_params)
+        lifecycle.reschedule(self.query, m['id'], text, to_epoch(ts), self.claimed_attempt(m['id']))
 
     def read_schedule(self, ts):
         return []
@@ -378,15 +292,3 @@ class JobStorage(KeyValueStore, BaseStorage):
         """Huey's flush_schedule: the jobs waiting for a later eta (countdown, retry) are dropped
         as flush_queue drops the ready ones. Huey.flush() (BaseStorage.flush_all) calls both."""
         self._flush('eta > ?')
-
-    # -- rate limits --------------------------------------------------------
-    def reserve_rate_slot(self, key, interval, now=None):
-        """Reserve the next start slot of a rate-limited task; returns its time.
-
-        One atomic statement, so every worker process shares the pace."""
-        now = time.time() if now is None else now
-        (next_at,) = self.sql(
-            'INSERT INTO rate_slot (key, next_at) VALUES (?, ?) ON CONFLICT (key) DO UPDATE '
-            'SET next_at = %s(rate_slot.next_at, ?) + ? RETURNING next_at' % ('MAX' if self.is_sqlite else 'GREATEST'),
-            (key, now + interval, now, interval)).fetchone()
-        return next_at - interval

@@ -1,21 +1,18 @@
 """Task: what @app.task returns. Celery's calling API on top of a Huey task.
 
 A Task wraps the user's function in `_execute`, the function Huey actually
-registers. `_execute` is where localq's retry policy lives, because Huey
-retries on any exception while Celery (and the course) retries only on
-`autoretry_for` and `self.retry()`.
+registers. Huey retries on any exception while Celery (and the course) retries only on
+`autoretry_for` and `self.retry()`: `_execute` asks outcome.decide, the one place that
+policy lives, and tells Huey's task object whether and when to retry.
 """
 import datetime
 import inspect
 import logging
-import json
-import random
 import threading
 import time
-import traceback as tb
 import uuid
 
-from huey.exceptions import RateLimitExceeded, TaskTimeout
+from huey.exceptions import RateLimitExceeded
 from huey.utils import normalize_time
 
 from . import storage as storage_mod
@@ -23,40 +20,14 @@ from . import disk
 from .db import is_connection_error
 from .errors import DatabaseUnavailable, DiskFull, Ignore, LeaseLost, MaxRetriesExceededError, Reject, Retry, Revoked, \
     TaskArgumentError
+from .outcome import Run, decide, huey_retry
+from . import request as request_mod
+from .request import ExceptionInfo, ExecutionContext, Request, current_context, errback_arguments, traceback_text
 
-_local = threading.local()
 logger = logging.getLogger(__name__)
 
 # A rate-limited call whose slot is this close waits in its thread rather than going back to the queue.
 RATE_SLEEP = 0.05
-TRANSIENT_RETRY = 10.0   # seconds before a job that met a full disk or an unreachable database runs again
-
-
-def current_context():
-    """The ExecutionContext of the task running in this thread, or None."""
-    return getattr(_local, 'context', None)
-
-
-def backoff_delay(options, retries_done, rng=random):
-    """Seconds before the next automatic retry.
-
-    retry_backoff=True starts at 1 s (a number starts there), doubles per
-    retry, and stops at retry_backoff_max. Jitter keeps it between half and
-    all of that ("equal jitter"): delays still visibly grow, yet workers that
-    failed together do not retry together. Without retry_backoff it is
-    default_retry_delay, as in Celery.
-    """
-    if not options.retry_backoff:
-        return float(options.default_retry_delay)
-    factor = 1.0 if options.retry_backoff is True else float(options.retry_backoff)
-    delay = min(float(options.retry_backoff_max), factor * (2 ** retries_done))
-    if options.retry_jitter:
-        delay = rng.uniform(delay / 2.0, delay)
-    return delay
-
-
-def traceback_text(exc):
-    return ''.join(tb.format_exception(type(exc), exc, exc.__traceback__))
 
 
 def run_function(func, args, kwargs, eager=False):
@@ -67,87 +38,6 @@ def run_function(func, args, kwargs, eager=False):
         from . import aio
         return aio.run_once(result) if eager else aio.run_coroutine(result)
     return result
-
-
-def errback_arguments(app, failed_id):
-    """(request, exc, traceback) of a failed job, rebuilt from its row, for a Celery-style errback."""
-    from .results import rebuild_exception
-    row = app.huey.storage.sql('SELECT task, args, kwargs, attempts, error_type, error_message, traceback '
-                               'FROM job WHERE id = ?', (failed_id,)).fetchone()
-    if row is None:
-        return (Request(failed_id, None, (), {}, 0), None, None)
-    name, args, kwargs, attempts, error_type, message, traceback = row
-    request = Request(failed_id, name, tuple(json.loads(args)), json.loads(kwargs), max(0, attempts - 1))
-    return (request, rebuild_exception(failed_id, error_type, message, traceback), traceback)
-
-
-class Request:
-    """Celery's self.request: facts about the running attempt."""
-
-    def __init__(self, id, task, args, kwargs, retries, hostname=None, is_eager=False):
-        self.id, self.task, self.args, self.kwargs = id, task, args, kwargs
-        self.retries, self.hostname, self.is_eager = retries, hostname, is_eager
-        self.root_id = self.parent_id = self.group = None   # a workflow member's links (canvas.py)
-        self.rate_slot = None   # a rate-limited call's start slot (UNIX time); it never starts before it
-
-    @property
-    def called_directly(self):
-        """True when the task's function was called as a plain function, not run for a job."""
-        return self.id is None
-
-    def __repr__(self):
-        return '<Request %s %s retries=%s>' % (self.task, self.id, self.retries)
-
-
-class ExceptionInfo:
-    """Celery's einfo, passed to on_failure/on_retry/after_return: the exception and its traceback text."""
-
-    def __init__(self, exc):
-        self.exception, self.type = exc, type(exc)
-        self.traceback = traceback_text(exc)
-
-    def __str__(self):
-        return self.traceback
-
-
-class ExecutionContext:
-    """The `self` of a bind=True task: request, update_state(), retry()."""
-
-    def __init__(self, task, request, huey_task=None):
-        self.task, self.request, self._huey_task = task, request, huey_task
-        self.name = task.name
-        self.max_retries = task.options.max_retries
-        self.app = task.app
-
-    def update_state(self, task_id=None, state=None, meta=None):
-        """Record progress: a state such as "PROCESSING" and its meta dict."""
-        job_id = task_id or self.request.id
-        if job_id is None or self.request.is_eager:  # called directly or by apply(), not through a worker
-            return
-        attempt = getattr(self._huey_task, 'attempt', None) if job_id == self.request.id else None
-        self.app.tracker.update_state(job_id, state or 'PROGRESS', meta, attempt=attempt)
-
-    def retry(self, exc=None, countdown=None, eta=None, max_retries=None, **_ignored):
-        """Schedule another attempt (raises); past max_retries re-raise exc."""
-        if self._huey_task is not None:
-            remaining = self._huey_task.retries
-        elif self.request.id is not None:   # apply(): retries run at once, in this process
-            remaining = self.max_retries - self.request.retries
-        else:                               # a direct call of the function
-            remaining = 0
-        if max_retries is not None and self.request.retries >= max_retries:
-            remaining = 0
-        if remaining <= 0:
-            if exc is not None:
-                raise exc
-            raise MaxRetriesExceededError("can't retry %s[%s]: max_retries (%s) reached" % (
-                self.name, self.request.id, self.max_retries))
-        if eta is not None:
-            countdown = max(0.0, eta.timestamp() - time.time())
-        raise Retry(exc=exc, countdown=self.task.options.default_retry_delay if countdown is None else countdown)
-
-    def AsyncResult(self, job_id):
-        return self.app.AsyncResult(job_id)
 
 
 class Task:
@@ -330,7 +220,9 @@ class Task:
 
     # -- running (in a worker) --------------------------------------------
     def _execute(self, *args, task=None, **kwargs):
-        """What Huey runs: the user's function under localq's retry policy."""
+        """What Huey runs: the user's function, and Celery's handlers around it. If it raises, the
+        outcome is decided here (outcome.decide), so that on_retry or on_failure runs as it will
+        be, and Huey's re-queue follows it; the tracker logs and stores the same decision."""
         options = self.options
         retries_done = options.max_retries - task.retries
         request = Request(task.id, self.name, args, kwargs, retries_done,
@@ -341,7 +233,7 @@ class Task:
         if workflow.get('errback_of'):   # Celery's errback(request, exc, traceback) of a failed job
             args = errback_arguments(self.app, workflow['errback_of']) + tuple(args)
         context = ExecutionContext(self, request, task)
-        _local.context = context
+        request_mod.set_context(context)
         self.app.watchdog.running[task.id] = threading.get_ident()
         status, retval, exc_info = None, None, None
         try:
@@ -353,75 +245,68 @@ class Task:
             status = 'SUCCESS'
             self._handler('on_success', retval, task.id, args, kwargs)
             return retval
-        except (Ignore, Reject):
-            task.retries = 0   # its own outcome (tracking.py), never a retry
-            raise
-        except RateLimitExceeded as exc:
-            if exc.retry:
-                # localq's rate_limit, or Huey's rate_limit(retry=True): the job waits for its
-                # slot, not counted as an attempt. Huey would prefer a leftover retry delay to ours.
-                task.retry_delay = 0
-            else:
-                # Huey's rate_limit(retry=False): an error like any other (Huey retries it only
-                # from the task's retries, and here only if autoretry_for names it).
-                self._keep_retries_if_autoretry(task, exc, retries_done)
-            raise
-        except (DiskFull, DatabaseUnavailable):
-            if task.retries > 0:
-                task.retry_delay, task.retry_backoff = TRANSIENT_RETRY, 0
-            raise
-        except (Revoked, LeaseLost):
-            task.retries = 0   # stopped from outside: never retried (autoretry_for=(Exception,) included)
-            raise
-        except Retry as exc:
-            # self.retry() found retries left: Huey requeues after our delay.
-            task.retry_delay, task.retry_backoff = max(exc.countdown, 0.001), 0
-            status, exc_info = 'RETRY', ExceptionInfo(exc)
-            self._handler('on_retry', exc.exc or exc, task.id, args, kwargs, exc_info)
-            raise
         except Exception as exc:
-            # A full disk, or a database server that cannot be reached, is named as such (not as the
-            # error that happened to surface) and is temporary: retried later, while retries are left.
-            if disk.is_disk_full(exc, self.app.config.data_dir) and not isinstance(exc, DiskFull):
-                raise DiskFull(disk.describe(self.app.config.data_dir)) from exc
-            if is_connection_error(exc) and not isinstance(exc, DatabaseUnavailable):
-                raise DatabaseUnavailable('the database could not be reached: %s' % str(exc).strip().splitlines()[0]) \
-                    from exc
-            self._keep_retries_if_autoretry(task, exc, retries_done)
-            status, exc_info = ('RETRY' if task.retries > 0 else 'FAILURE'), ExceptionInfo(exc)
-            self._handler('on_retry' if task.retries > 0 else 'on_failure', exc, task.id, args, kwargs, exc_info)
-            raise
+            named = self._named(exc)
+            outcome = decide(Run.of(options, task=self.name, now=time.time(), exception=named,
+                                    retries_left=task.retries))
+            task.decided = (named, outcome)
+            huey_retry(task, outcome)
+            if self._has_handlers(named):
+                status, exc_info = outcome.state if outcome.state == 'RETRY' else 'FAILURE', ExceptionInfo(named)
+                self._handler('on_retry' if status == 'RETRY' else 'on_failure', getattr(named, 'exc', None) or named
+                              if isinstance(named, Retry) else named, task.id, args, kwargs, exc_info)
+            if named is exc:
+                raise
+            raise named from exc
         finally:
             if status is not None:
                 self._handler('after_return', status, retval if status == 'SUCCESS' else exc_info.exception,
                               task.id, args, kwargs, exc_info)
-            _local.context = None
+            request_mod.set_context(None)
             self.app.watchdog.running.pop(task.id, None)
 
-    def _keep_retries_if_autoretry(self, task, exc, retries_done):
-        """Retry an error later only if autoretry_for names it; otherwise fail now, as Celery does."""
-        options = self.options
-        if task.retries > 0 and options.autoretry_for and isinstance(exc, options.autoretry_for) \
-                and not isinstance(exc, TaskTimeout):
-            task.retry_delay, task.retry_backoff = max(backoff_delay(options, retries_done), 0.001), 0
-        else:
-            task.retries = 0
+    def _named(self, exc):
+        """A full disk, or a database server that cannot be reached, is named as such (not as the
+        error that happened to surface): both are temporary, and retried later (outcome.py)."""
+        if disk.is_disk_full(exc, self.app.config.data_dir) and not isinstance(exc, DiskFull):
+            return DiskFull(disk.describe(self.app.config.data_dir))
+        if is_connection_error(exc) and not isinstance(exc, DatabaseUnavailable):
+            return DatabaseUnavailable('the database could not be reached: %s' % str(exc).strip().splitlines()[0])
+        return exc
+
+    @staticmethod
+    def _has_handlers(exc):
+        """Celery's on_retry/on_failure run for the task's own errors and retries, not for a stop from
+        outside (revoke, a lost lease), a rate-limit wait, Ignore/Reject, or a full disk."""
+        return not isinstance(exc, (Ignore, Reject, RateLimitExceeded, DiskFull, DatabaseUnavailable, Revoked,
+                                    LeaseLost)) or (isinstance(exc, RateLimitExceeded) and not exc.retry)
 
     def _take_rate_slot(self, task):
         """Wait for this call's start slot, shared by every worker; returns the slot.
 
-        Slots are one interval apart (storage.reserve_rate_slot), and a call never
-        starts before its own: one due within RATE_SLEEP waits here, a later one goes
-        back to the queue until its slot (not counted as an attempt)."""
-        storage = self.app.huey.storage
+        Slots are one interval apart (reserve_rate_slot), and a call never starts before its
+        own: one due within RATE_SLEEP waits here, a later one goes back to the queue until its
+        slot (not counted as an attempt)."""
         slot = self.app.tracker.reserved_slot(task.id)
         if slot is None:
-            slot = storage.reserve_rate_slot('task:' + self.name, self.options.rate_interval)
+            slot = reserve_rate_slot(self.app.query, 'task:' + self.name, self.options.rate_interval)
         wait = slot - time.time()
         if wait > RATE_SLEEP:
             exc = RateLimitExceeded(self.name, wait)
-            exc.slot = slot   # the job's eta, exactly (tracking.py)
+            exc.slot = slot   # the job's eta, exactly (outcome.py)
             raise exc
         if wait > 0:
             time.sleep(wait)
         return slot
+
+
+def reserve_rate_slot(q, key, interval, now=None):
+    """Reserve the next start slot of a rate-limited task; returns its time.
+
+    One atomic statement, so every worker process shares the pace."""
+    now = time.time() if now is None else now
+    (next_at,) = q.sql(
+        'INSERT INTO rate_slot (key, next_at) VALUES (?, ?) ON CONFLICT (key) DO UPDATE '
+        'SET next_at = %s(rate_slot.next_at, ?) + ? RETURNING next_at' % ('MAX' if q.is_sqlite else 'GREATEST'),
+        (key, now + interval, now, interval)).fetchone()
+    return next_at - interval

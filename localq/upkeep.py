@@ -41,7 +41,7 @@ class Upkeep:
         """True if this worker is the longest-running live one (read every ELECT_EVERY seconds)."""
         if now >= self.next_elect:
             self.next_elect = now + ELECT_EVERY
-            row = self.app.huey.storage.sql(
+            row = self.app.query.sql(
                 'SELECT id FROM worker WHERE stopped_at IS NULL AND last_seen > ? ORDER BY started_at, id LIMIT 1',
                 (now - self.app.config.lease_timeout,)).fetchone()
             elected = row is not None and row[0] == self.worker_id
@@ -62,7 +62,7 @@ class Upkeep:
             self.checkpoint_if_large()
 
     def checkpoint_if_large(self):
-        db = self.app.huey.storage.database
+        db = self.app.query.database
         if not is_sqlite(db):
             return None
         try:

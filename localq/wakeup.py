@@ -128,7 +128,7 @@ class Wakeup:
 
     # -- the waiter thread -----------------------------------------------------
     def _run(self, stop):
-        storage = self.app.huey.storage
+        storage = self.app.query
         outage = Outage('wake-up thread of worker', self.app.config.data_dir)
         try:
             while not stop.is_set():

@@ -24,8 +24,9 @@ import socket
 import threading
 import time
 
-from huey.consumer import Consumer, ProcessEnvironment, Scheduler, ThreadEnvironment, Worker, WorkerRecycle
+from huey.consumer import Consumer, ProcessEnvironment, ThreadEnvironment, Worker, WorkerRecycle
 
+from .beat import LocalqScheduler
 from .leases import deliver_revokes, renew_held_runs
 from .outage import Outage, log_task_errors_once
 from .recovery import recover_stale_jobs
@@ -40,6 +41,8 @@ logger = logging.getLogger(__name__)
 INDEX_EVERY = 5.0    # SQLite: seconds between adding new jobs to the text index
 ANALYZE_EVERY = 30.0  # PostgreSQL: seconds between refreshes of the job table's statistics
 HEARTBEAT_JOIN = 10.0  # seconds a stopping consumer waits for its heartbeat thread (a statement in flight)
+# Seconds a worker's task list is kept after its last heartbeat (LocalQ.missing_task_note).
+TASK_MEMORY = 86400
 
 
 class LocalqThreadEnvironment(ThreadEnvironment):
@@ -191,29 +194,12 @@ class LocalqWorker(Worker):
         storage = self.huey.storage
         seen = self.app.wakeup.generation   # before the read: a commit after it wakes us
         qsql, qparams = storage.claim_filter(time.time())
-        row = storage.sql("SELECT MIN(eta) FROM job WHERE %s%s AND queue NOT IN (SELECT name FROM queue_pause)"
-                          % (SQL_CLAIMABLE, qsql), qparams).fetchone()
+        row = self.app.query.sql("SELECT MIN(eta) FROM job WHERE %s%s AND queue NOT IN (SELECT name FROM queue_pause)"
+                                 % (SQL_CLAIMABLE, qsql), qparams).fetchone()
         wake_at = min(row[0] if row[0] is not None else float('inf'), time.time() + self.max_delay)
         self.check_parent()
         if not self.stop_flag.is_set():
             self.app.wakeup.wait(seen, wake_at - time.time())
-
-
-class LocalqScheduler(Scheduler):
-    """Huey's scheduler thread, which also ticks the app's periodic tasks (beat.py) about once a
-    second, and closes its database connection when it ends (Huey runs its shutdown hooks in
-    worker threads only)."""
-    beat = None   # its Ticker of the app's periodic tasks (LocalqConsumer._create_scheduler)
-
-    def loop(self, now=None):
-        try:
-            self.beat.tick()
-        except Exception:   # a broken schedule never stops the scheduler (each entry's errors are its own)
-            self._logger.exception('periodic tasks: tick failed')
-        super().loop(now)
-
-    def shutdown(self):
-        self.huey.storage.close()
 
 
 class LocalqConsumer(SaysHowItStops, Consumer):
@@ -319,24 +305,34 @@ class LocalqConsumer(SaysHowItStops, Consumer):
 
     def _register(self):
         now = time.time()
-        self.app.huey.storage.sql(
+        self.app.query.sql(
             'INSERT INTO worker (id, host, pid, queues, concurrency, worker_type, started_at, last_seen, processed) '
             'VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at, '
             'last_seen = excluded.last_seen, stopped_at = NULL, stop_requested = NULL, pid = excluded.pid, '
             'queues = excluded.queues',
             (self.worker_id, socket.gethostname(), os.getpid(), ','.join(self.app.huey.storage.queues),
              self.workers, self.worker_type, now, now))
-        self.app.huey.storage.register_tasks(self.worker_id)
+        self._register_tasks()
+
+    def _register_tasks(self):
+        """Record the tasks this worker has, for the other workers' claims (JobStorage.claim_filter),
+        and forget those of workers gone for longer than they count."""
+        q = self.app.query
+        with q.write_transaction():
+            q.sql('DELETE FROM worker_task WHERE worker = ? OR worker NOT IN '
+                  '(SELECT id FROM worker WHERE last_seen > ?)', (self.worker_id, time.time() - TASK_MEMORY))
+            for name in self.app.tasks:
+                q.sql('INSERT INTO worker_task (worker, task) VALUES (?, ?)', (self.worker_id, name))
 
     def _unregister(self):
         try:
-            self.app.huey.storage.sql('UPDATE worker SET stopped_at = ? WHERE id = ?', (time.time(), self.worker_id))
+            self.app.query.sql('UPDATE worker SET stopped_at = ? WHERE id = ?', (time.time(), self.worker_id))
         except Exception:
             logger.exception('could not mark worker %s stopped', self.worker_id)
 
     def _heartbeat_loop(self):
         cfg = self.app.config
-        storage = self.app.huey.storage
+        storage = self.app.query
         next_beat = next_sweep = next_analyze = next_index = 0.0
         upkeep = Upkeep(self.app, self.worker_id)   # pruning and WAL checkpoints, if this worker is elected
         outage = Outage('heartbeat of worker', cfg.data_dir)

@@ -97,7 +97,7 @@ class VectorIndex:
 
     def current(self, app):
         """(ids, matrix), reloaded if the documents changed since the last call."""
-        storage = app.huey.storage
+        storage = app.query
         version = tuple(storage.sql('SELECT COUNT(*), MAX(id), SUM(chunks) FROM document').fetchone())
         if version != self.version:
             with self.lock:

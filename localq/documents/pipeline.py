@@ -108,8 +108,8 @@ def store_document(app, digest, filename, stored_name, kind, extracted, pieces, 
                 Chunk.insert_many(rows[i:i + INSERT_BATCH]).execute()
             stored = [(c.id, with_section(c.section, c.text)) for c in
                       Chunk.select(Chunk.id, Chunk.section, Chunk.text).where(Chunk.document == doc)]
-            index_chunks(app.huey.storage, stored)
-            index_tokens(app.huey.storage, stored)
+            index_chunks(app.query, stored)
+            index_tokens(app.query, stored)
     return doc, created
 
 
@@ -154,7 +154,7 @@ def delete_document(app, document_id):
     if doc is None:
         raise DocumentNotFound(document_id)
     with app.write_transaction():
-        unindex_document(app.huey.storage, doc.id)
+        unindex_document(app.query, doc.id)
         Chunk.delete().where(Chunk.document == doc.id).execute()
         Document.delete().where(Document.id == doc.id).execute()
     if doc.stored_name:

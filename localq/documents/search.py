@@ -66,7 +66,7 @@ def search(app, query, limit=5, tuning=DEFAULT, embedder=None):
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
         raise BadQuery('limit must be a whole number from 1 to %d' % MAX_LIMIT)
     embedder = embedder or get_embedder(app.config.embedder)
-    storage = app.huey.storage
+    storage = app.query
     ids, sims = vector_index(app, embedder).similarities(app, embedder.embed([query])[0])
     if not len(ids):
         return []

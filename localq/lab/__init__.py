@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 
+from .. import lifecycle
 from ..errors import LocalqError
 from .base import Cancelled, LabError, Observation, RunContext, UnknownScenario
 from .models import MODELS, LabAlert, LabOrder, LabRun
@@ -162,12 +163,11 @@ class Lab:
         self.pool.stop_all('lab-' + name)
         self.pool.forget('lab-' + name)
         sql, params = self.queue_filter(name)
-        storage = self.app.huey.storage
+        q = self.app.query
         with self.app.write_transaction():
-            storage.sql('DELETE FROM attempt WHERE job_id IN (SELECT id FROM job WHERE %s)' % sql, params)
-            storage.sql('DELETE FROM job WHERE %s' % sql, params)
-            storage.sql('DELETE FROM worker WHERE id LIKE ?', ('lab-%s-%%' % name,))
-            storage.sql('DELETE FROM queue_pause WHERE name = ? OR name LIKE ?', params)
+            lifecycle.delete(self.app, sql, params, lifecycle.CLEAR)   # its workers are stopped: running ones too
+            q.sql('DELETE FROM worker WHERE id LIKE ?', ('lab-%s-%%' % name,))
+            q.sql('DELETE FROM queue_pause WHERE name = ? OR name LIKE ?', params)
             LabRun.delete().where(LabRun.scenario == name).execute()
             self.scenario(name).clear(self)
 
@@ -176,7 +176,7 @@ class Lab:
         for name in self.scenarios:
             self.clear(name)
         with self.app.write_transaction():
-            self.app.huey.storage.sql('DELETE FROM rate_slot WHERE key LIKE ?', ('task:lab.%',))
+            self.app.query.sql('DELETE FROM rate_slot WHERE key LIKE ?', ('task:lab.%',))
             LabOrder.delete().execute()
             LabAlert.delete().execute()
 

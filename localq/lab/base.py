@@ -86,7 +86,7 @@ class RunContext:
 
     def wait_online(self, names, timeout=30.0):
         """Wait until these workers have registered (their consumer runs and can claim)."""
-        storage = self.app.huey.storage
+        storage = self.app.query
         marks = ','.join('?' * len(names))
         self.wait_until(lambda: storage.sql(
             'SELECT COUNT(*) FROM worker WHERE id IN (%s) AND stopped_at IS NULL AND started_at >= ?' % marks,
@@ -136,7 +136,7 @@ class RunContext:
 
     def _read_jobs(self, sub):
         sql, params = self.lab.queue_filter(self.scenario.name, sub)
-        rows = self.app.huey.storage.sql('SELECT %s FROM job WHERE %s ORDER BY queued_at, id' % (
+        rows = self.app.query.sql('SELECT %s FROM job WHERE %s ORDER BY queued_at, id' % (
             ', '.join(JOB_COLUMNS), sql), params).fetchall()
         jobs = []
         for row in rows:
@@ -153,7 +153,7 @@ class RunContext:
 
     def _read_attempts(self, sub):
         sql, params = self.lab.queue_filter(self.scenario.name, sub)
-        rows = self.app.huey.storage.sql(
+        rows = self.app.query.sql(
             'SELECT job_id, number, worker, started_at, finished_at, outcome, error_type, error_message '
             'FROM attempt WHERE job_id IN (SELECT id FROM job WHERE %s) ORDER BY job_id, number' % sql,
             params).fetchall()
@@ -174,7 +174,7 @@ class RunContext:
         """Merge values into the run's notes. The runner thread and a button's request both write
         them: the row is locked first (SQLite's write transaction locks it; PostgreSQL needs FOR
         UPDATE, else one of two concurrent merges is lost)."""
-        storage = self.app.huey.storage
+        storage = self.app.query
         with self.app.write_transaction():
             row = storage.sql('SELECT notes FROM lab_run WHERE id = ?%s' % ('' if storage.is_sqlite else ' FOR UPDATE'),
                               (self.run.id,)).fetchone()

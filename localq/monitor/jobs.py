@@ -1,8 +1,9 @@
-"""Reading and changing jobs as plain dicts: what the web pages, the API and the CLI share."""
+"""Reading jobs as plain dicts: what the web pages, the API and the CLI share (read-only: what a
+user changes goes through localq.actions and the lifecycle)."""
 import json
 import time
 
-from .. import states, workflow
+from .. import states
 from ..errors import JobNotFound
 from ..models import Attempt, Job
 from . import redact
@@ -106,7 +107,7 @@ def workflow_of(app, job):
 
 def running_states(app):
     """The custom progress states (PROCESSING, ...) running jobs report now (a few rows, by index)."""
-    storage = app.huey.storage
+    storage = app.query
     return [s for s, in storage.sql('SELECT DISTINCT state FROM %s WHERE %s' % (
         storage.table_by('job_active'), states.SQL_RUNNING)) if s not in states.BUILTIN]
 
@@ -118,7 +119,7 @@ def count_by_state(app):
     in one read snapshot: COUNT(*) of the table (SQLite counts b-tree pages
     without decoding rows), the small states through their indexes, and
     SUCCESS, usually the bulk, as the remainder."""
-    storage = app.huey.storage
+    storage = app.query
     with storage.database.atomic():
         total = storage.sql('SELECT COUNT(*) FROM job').fetchone()[0]
         counts = dict(storage.sql('SELECT state, COUNT(*) FROM job WHERE %s GROUP BY state' % states.SQL_CLAIMABLE)
@@ -131,49 +132,12 @@ def count_by_state(app):
     return {s: n for s, n in counts.items() if n}
 
 
-def requeue(app, job_ids):
-    """Run finished (failed, revoked) jobs again from scratch; returns the ids re-queued.
-
-    A workflow member's dependents that it left cancelled wait for it again; a member that
-    never ran (cancelled) is not re-queued itself: it runs once what it waits for succeeds."""
-    now = time.time()
-    done = []
-    with app.write_transaction():
-        for job in Job.select().where(Job.id.in_(list(job_ids)) &
-                                      Job.state.in_([states.FAILURE, states.REVOKED])):
-            if workflow.is_cancelled_member(job.state, job.wait_reason):
-                continue
-            # The message still carries the retries left when it failed: give
-            # them back in the same statement that makes the job claimable.
-            message = json.loads(job.message)
-            message['m'].update(retries=job.max_retries, eta=None)
-            (Job.update(state=states.PENDING, eta=now, finished_at=None, wait_reason='re-queued by a user',
-                        revoke_requested=False, error_type=None, error_message=None, traceback=None,
-                        message=json.dumps(message))
-             .where(Job.id == job.id).execute())
-            if job.root_id:
-                workflow.rearm_dependents(app.huey.storage, job.id, job.group_id)
-            done.append(job.id)
-    app.wake_workers()
-    return done
-
-
-def request_worker_stop(app, worker_id):
-    """Ask a running worker to stop gracefully (its next heartbeat, within heartbeat_interval,
-    stops it as Ctrl-C would: running jobs finish). WorkerNotFound unless it is running."""
-    from ..errors import WorkerNotFound
-    done = app.huey.storage.sql('UPDATE worker SET stop_requested = ? WHERE id = ? AND stopped_at IS NULL '
-                                'AND last_seen > ?', (time.time(), worker_id, time.time() - app.config.lease_timeout))
-    if done.rowcount != 1:
-        raise WorkerNotFound(worker_id)
-
-
 def list_workers(app, now=None, recent=86400.0):
     """Workers seen in the last day, online first: heartbeat age and what each one runs now."""
     from ..models import WorkerRecord
     now = time.time() if now is None else now
     lease_timeout = app.config.lease_timeout
-    storage = app.huey.storage
+    storage = app.query
     running = {}
     for job_id, task, state, worker, started in storage.sql(
             'SELECT id, task, state, worker, started_at FROM %s WHERE %s' % (
@@ -190,79 +154,6 @@ def list_workers(app, now=None, recent=86400.0):
                         'running': running.get(w.id, []) if online else []})
     workers.sort(key=lambda w: not w['online'])
     return workers
-
-
-def run_now(app, job_id):
-    """Make a scheduled (or retry-waiting) job claimable at once; returns True if it was waiting."""
-    storage = app.huey.storage
-    with app.write_transaction():
-        row = storage.sql('SELECT message FROM job WHERE id = ? AND %s' % states.SQL_CLAIMABLE,
-                          (job_id,)).fetchone()
-        if row is None:
-            return False
-        # Huey re-schedules a message whose own eta is still ahead: clear it too.
-        message = json.loads(row[0])
-        message['m']['eta'] = None
-        storage.sql("UPDATE job SET eta = ?, message = ?, wait_reason = 'run now by a user' WHERE id = ?",
-                    (time.time(), json.dumps(message), job_id))
-    app.wake_workers()
-    return True
-
-
-def bulk_retry(app, job_filter):
-    """Re-queue every failed or revoked job matching the filter; returns how many."""
-    from .listing import matching_ids
-    done = 0
-    for ids in matching_ids(job_filter, (states.FAILURE, states.REVOKED)):
-        done += len(requeue(app, ids))
-    return done
-
-
-def bulk_discard(app, job_filter):
-    """Delete every job matching the filter that is not running (waiting ones never run); returns how many.
-
-    Running jobs are left alone: revoke them instead."""
-    from .listing import matching_ids
-    storage = app.huey.storage
-    done = 0
-    for ids in matching_ids(job_filter, states.READY_TO_CLAIM + tuple(states.TERMINAL)):
-        marks = ','.join('?' * len(ids))
-        with app.write_transaction():
-            storage.sql('DELETE FROM attempt WHERE job_id IN (%s)' % marks, ids)
-            # Re-check the state in the DELETE: a worker may have claimed one meanwhile.
-            done += storage.sql('DELETE FROM job WHERE id IN (%s) AND NOT (%s)' % (
-                marks, states.SQL_RUNNING), ids).rowcount
-    return done
-
-
-def _delete_not_running(app, where, params):
-    """Delete the jobs (and their attempts) matching where, except running ones; returns how many."""
-    storage = app.huey.storage
-    with app.write_transaction():
-        # The state is checked in each DELETE: a worker may claim one meanwhile.
-        storage.sql('DELETE FROM attempt WHERE job_id IN (SELECT id FROM job WHERE (%s) AND NOT (%s))' % (
-            where, states.SQL_RUNNING), params)
-        return storage.sql('DELETE FROM job WHERE (%s) AND NOT (%s)' % (where, states.SQL_RUNNING), params).rowcount
-
-
-def delete_job(app, job_id):
-    """Delete one job that is not running, with its attempts (RQ's and Flower's "delete");
-    True if it was deleted, False if it is running (revoke it first). JobNotFound if unknown."""
-    if _delete_not_running(app, 'id = ?', (job_id,)) == 1:
-        return True
-    if Job.get_or_none(Job.id == job_id) is None:
-        raise JobNotFound(job_id)
-    return False
-
-
-def empty_queue(app, name):
-    """Delete every job waiting in a queue (ready or scheduled; running ones finish, workflow
-    members waiting for a parent stay); returns how many. QueueNotFound for an unknown queue."""
-    from ..errors import QueueNotFound
-    known = app.known_queues()
-    if name not in known:
-        raise QueueNotFound(name, known)
-    return _delete_not_running(app, 'queue = ? AND %s' % states.SQL_CLAIMABLE, (name,))
 
 
 def attempts_text(app, job):
@@ -354,7 +245,7 @@ def explain_wait(app, job, now=None, paused=None):
             job['queue'], job['queue'], ('. ' + missing) if missing else '')
     if missing:
         return missing
-    ahead = app.huey.storage.sql(
+    ahead = app.query.sql(
         'SELECT COUNT(*) FROM job WHERE %s AND queue = ? AND eta <= ? AND id != ? '
         'AND (priority > ? OR (priority = ? AND eta < ?))' % states.SQL_CLAIMABLE,
         (job['queue'], now, job['id'], job['priority'], job['priority'], job['eta'])).fetchone()[0]

@@ -15,7 +15,7 @@ from .listing import BadFilter
 def queue_table(app):
     """One row per queue (configured, served by a worker seen today, or holding jobs): waiting
     now, scheduled, running, failed, paused; an empty queue has a row of zeros."""
-    storage = app.huey.storage
+    storage = app.query
     now = time.time()
     rows = {}
 
@@ -48,11 +48,11 @@ def throughput(app, minutes=60, now=None, with_lab=True):
     series = {start + 60 * i: {'t': start + 60 * i, states.SUCCESS: 0, states.FAILURE: 0} for i in range(minutes)}
     # A range on the (state, finished_at) index per state: cheap however long the history.
     # (CAST truncates on SQLite but rounds on PostgreSQL, hence FLOOR there.)
-    to_minute = ('CAST(finished_at / 60 AS INTEGER)' if app.huey.storage.is_sqlite else 'FLOOR(finished_at / 60)')
+    to_minute = ('CAST(finished_at / 60 AS INTEGER)' if app.query.is_sqlite else 'FLOOR(finished_at / 60)')
     # The queue is in that index too, so leaving the lab out reads no row.
     lab = '' if with_lab else ' AND NOT %s' % SQL_LAB_QUEUES
     for state in (states.SUCCESS, states.FAILURE):
-        for minute, n in app.huey.storage.sql(
+        for minute, n in app.query.sql(
                 'SELECT %s * 60, COUNT(*) FROM job ' % to_minute +
                 'WHERE state = ? AND finished_at >= ?%s GROUP BY 1' % lab, (state, start)):
             if int(minute) in series:
@@ -80,7 +80,7 @@ def task_stats(app, window='1h', now=None):
     tasks = {}
     for state in (states.SUCCESS, states.FAILURE):
         # A range on the (state, finished_at) index, newest first.
-        for task, runtime in app.huey.storage.sql(
+        for task, runtime in app.query.sql(
                 'SELECT task, finished_at - started_at FROM job WHERE state = ? AND finished_at >= ? '
                 'ORDER BY finished_at DESC LIMIT ?', (state, now - WINDOWS[window], TASK_STATS_ROWS)):
             t = tasks.setdefault(task, {states.SUCCESS: 0, states.FAILURE: 0, 'runtimes': []})
@@ -104,7 +104,7 @@ def is_lab_queue(name):
 
 def lab_counts(app):
     """{state: n} of the classroom lab's jobs (a few thousand at most: each run clears the last)."""
-    storage = app.huey.storage
+    storage = app.query
     return dict(storage.sql('SELECT state, COUNT(*) FROM %s WHERE %s GROUP BY state' % (
         storage.table_by('job_lab'), SQL_LAB_QUEUES)).fetchall())
 

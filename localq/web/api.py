@@ -4,6 +4,7 @@ import json
 from flask import Blueprint, abort, current_app, jsonify, request
 
 from .. import states
+from .. import actions
 from ..monitor import data, jobs, stats
 from ..errors import JobNotFound, LocalqError
 from ..monitor.listing import JobFilter, page_jobs
@@ -156,7 +157,7 @@ def healthcheck():
     507 {"ok": false, "error": "the data folder's disk is full ..."} under 1 MiB."""
     from .. import disk
     app = current_app.extensions['localq']
-    app.huey.storage.sql('SELECT 1 FROM job LIMIT 1').fetchall()
+    app.query.sql('SELECT 1 FROM job LIMIT 1').fetchall()
     free = disk.free_bytes(app.config.data_dir)
     if free is not None and free < disk.FULL_BYTES:
         return jsonify(ok=False, error=disk.describe(app.config.data_dir), status=507, disk_free_bytes=free), 507
@@ -243,7 +244,7 @@ def queue_length():
 @bp.post('/api/workers/<path:worker_id>/stop')
 def stop_worker(worker_id):
     """Stop a worker gracefully (as Ctrl-C would) at its next heartbeat: {"ok": true}."""
-    jobs.request_worker_stop(current_app.extensions['localq'], worker_id)
+    actions.request_worker_stop(current_app.extensions['localq'], worker_id)
     return jsonify(ok=True, worker=worker_id, stop_requested=True)
 
 
@@ -257,7 +258,7 @@ def workers():
 @bp.post('/api/task/delete/<task_id>')
 def delete(task_id):
     """Delete a job that is not running: {"ok": true, "deleted": true}; a running one answers 409."""
-    if not jobs.delete_job(current_app.extensions['localq'], task_id):
+    if not actions.delete_job(current_app.extensions['localq'], task_id):
         abort(409, description='job %s is running: revoke it first' % task_id)
     return jsonify(ok=True, task_id=task_id, deleted=True)
 
@@ -273,7 +274,7 @@ def revoke(task_id):
 def retry(task_id):
     """Re-queue a failed or revoked job: -> {"ok": true, "requeued": true}."""
     jobs.get_job(task_id)  # 404 if unknown
-    done = jobs.requeue(current_app.extensions['localq'], [task_id])
+    done = actions.requeue(current_app.extensions['localq'], [task_id])
     return jsonify(ok=True, task_id=task_id, requeued=bool(done))
 
 
@@ -281,7 +282,7 @@ def retry(task_id):
 def run_now(task_id):
     """Run a scheduled or retry-waiting job at once: -> {"ok": true, "moved": true}."""
     jobs.get_job(task_id)
-    return jsonify(ok=True, task_id=task_id, moved=jobs.run_now(current_app.extensions['localq'], task_id))
+    return jsonify(ok=True, task_id=task_id, moved=actions.run_now(current_app.extensions['localq'], task_id))
 
 
 @bp.post('/api/tasks/<action>')
@@ -292,11 +293,11 @@ def bulk(action):
     app = current_app.extensions['localq']
     job_filter = JobFilter.from_args(request.args, jobs.running_states(app))
     if action == 'retry':
-        return jsonify(ok=True, count=jobs.bulk_retry(app, job_filter))
+        return jsonify(ok=True, count=actions.bulk_retry(app, job_filter))
     if action == 'discard':
         if job_filter.is_empty():
             abort(400, description='give a filter (state, task, queue or q) before discarding')
-        return jsonify(ok=True, count=jobs.bulk_discard(app, job_filter))
+        return jsonify(ok=True, count=actions.bulk_discard(app, job_filter))
     abort(404, description='unknown bulk action %r; use retry or discard' % action)
 
 
@@ -305,7 +306,7 @@ def queue_action(name, action):
     """Pause, resume or empty a queue: POST /api/queues/default/pause, .../empty -> {"deleted": n}."""
     app = current_app.extensions['localq']
     if action == 'empty':
-        return jsonify(ok=True, queue=name, deleted=jobs.empty_queue(app, name))
+        return jsonify(ok=True, queue=name, deleted=actions.empty_queue(app, name))
     if action not in ('pause', 'resume'):
         abort(404, description='unknown queue action %r; use pause, resume or empty' % action)
     (app.pause_queue if action == 'pause' else app.resume_queue)(name)

@@ -260,7 +260,7 @@ def line_chart(chart, run_s, colours, width=600, height=150, left=60):
 def workers(lab, ctx, now, killed=()):
     """The scenario's worker processes: alive, stopped or killed (by the pool now, or in the
     run's marks), and what they run."""
-    storage = lab.app.huey.storage
+    storage = lab.app.query
     rows = storage.sql('SELECT id, pid, queues, started_at, last_seen, stopped_at FROM worker WHERE id LIKE ? '
                        'ORDER BY started_at', ('lab-%s-%%' % ctx.scenario.name,)).fetchall()
     sql, params = lab.queue_filter(ctx.scenario.name)

@@ -40,7 +40,7 @@ class JobCollector:
         free = disk.free_bytes(app.config.data_dir)
         if free is not None:
             yield GaugeMetricFamily('localq_data_disk_free_bytes', "Free bytes on the data folder's disk", value=free)
-        yield from outcome_families(counters.read(app.huey.storage))
+        yield from outcome_families(counters.read(app.query))
 
 
 def outcome_families(by_task):

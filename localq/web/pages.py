@@ -8,6 +8,7 @@ import time
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
 from .. import states
+from .. import actions
 from ..monitor import data, jobs, stats
 from ..monitor.listing import RUNNING, JobFilter, page_jobs
 
@@ -118,16 +119,16 @@ def job_action(job_id, action):
     app = localq_app()
     jobs.get_job(job_id)  # 404 for an unknown id
     if action == 'retry':
-        done = jobs.requeue(app, [job_id])
+        done = actions.requeue(app, [job_id])
         flash('Re-queued.' if done else 'Only a failed or revoked job can be retried.')
     elif action == 'revoke':
         state = app.revoke(job_id)
         flash('Revoked.' if state == states.REVOKED else 'Asked the worker to stop it (%s).' % state)
     elif action == 'run-now':
-        flash('It runs as soon as a worker is free.' if jobs.run_now(app, job_id)
+        flash('It runs as soon as a worker is free.' if actions.run_now(app, job_id)
               else 'Only a waiting job can be run now.')
     elif action == 'delete':
-        if jobs.delete_job(app, job_id):
+        if actions.delete_job(app, job_id):
             flash('Deleted job %s.' % job_id)
             return redirect(url_for('localq.pages.job_list'))
         flash('It is running: revoke it first.')
@@ -144,11 +145,11 @@ def bulk_action():
     job_filter = JobFilter.from_args(form, jobs.running_states(app))
     action = request.form.get('action')
     if action == 'retry':
-        flash('Re-queued %d failed or revoked job(s).' % jobs.bulk_retry(app, job_filter))
+        flash('Re-queued %d failed or revoked job(s).' % actions.bulk_retry(app, job_filter))
     elif action == 'discard':
         if job_filter.is_empty():
             abort(400, description='choose a filter before discarding: this would delete every job')
-        flash('Discarded %d job(s); running ones were left alone.' % jobs.bulk_discard(app, job_filter))
+        flash('Discarded %d job(s); running ones were left alone.' % actions.bulk_discard(app, job_filter))
     else:
         abort(400, description='unknown bulk action %r; use retry or discard' % action)
     return redirect(url_for('localq.pages.job_list', **job_filter.as_args()))
@@ -157,7 +158,7 @@ def bulk_action():
 @bp.post('/workers/<path:worker_id>/stop')
 def stop_worker(worker_id):
     """The overview's Stop button of a worker."""
-    jobs.request_worker_stop(localq_app(), worker_id)
+    actions.request_worker_stop(localq_app(), worker_id)
     flash("Worker '%s' stops at its next heartbeat: it claims nothing more, and its running jobs finish first "
           "(a worker with shutdown_timeout set interrupts them after that long)." % worker_id)
     return redirect(url_for('localq.pages.overview'))
@@ -174,7 +175,7 @@ def queue_action(name, action):
         app.resume_queue(name)
         flash("Queue '%s' resumed." % name)
     elif action == 'empty':
-        flash("Deleted %d waiting job(s) from queue '%s'; running ones finish." % (jobs.empty_queue(app, name), name))
+        flash("Deleted %d waiting job(s) from queue '%s'; running ones finish." % (actions.empty_queue(app, name), name))
         return redirect(url_for('localq.pages.job_list', queue=name))
     else:
         abort(404, description='unknown queue action %r; use pause, resume or empty' % action)

@@ -209,12 +209,12 @@ class FaultRun:
     # -- reading state (the test process's own connection may fail during the fault)
     def _rows(self, query, params=()):
         try:
-            return self.app.huey.storage.sql(query, params).fetchall()
+            return self.app.query.sql(query, params).fetchall()
         except Exception:
             try:
                 self.app.huey.storage.close()
             except Exception:
-                self.app.huey.storage.database._state.reset()   # the connection is gone; forget it
+                self.app.query.database._state.reset()   # the connection is gone; forget it
             return None
 
     def states(self):
@@ -363,7 +363,7 @@ class FaultRun:
                 failures.append('5. worker %s was cut off but logged no outage' % worker.name)
         # 4. throughput back: measured
         self.figures.update(self.recovery(effects))
-        self.figures.update(case=self.case, database='sqlite' if self.app.huey.storage.is_sqlite else 'postgres',
+        self.figures.update(case=self.case, database='sqlite' if self.app.query.is_sqlite else 'postgres',
                             jobs=len(self.keys), failures=failures)
         self.publish()
         if failures:

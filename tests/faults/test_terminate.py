@@ -47,12 +47,12 @@ def test_the_producers_connection_killed(open_app, workers, fault_run):
     run = fault_run(app)
     workers('worker', dict(run.env, LOCALQ_DATABASE_URL=TEST_DATABASE_URL), concurrency=2)
     run.enqueue(20)
-    producer = app.huey.storage.sql('SELECT pg_backend_pid()').fetchone()[0]
+    producer = app.query.sql('SELECT pg_backend_pid()').fetchone()[0]
     run.fault_starts()
     assert terminate(TEST_DATABASE_URL, producer)
     run.fault_ends()
     # The producer's next enqueue (outside a transaction) reconnects by itself, rather than raising
     run.enqueue(20)
-    assert app.huey.storage.sql('SELECT pg_backend_pid()').fetchone()[0] != producer
+    assert app.query.sql('SELECT pg_backend_pid()').fetchone()[0] != producer
     run.wait_all_done(timeout=30)
     run.check()

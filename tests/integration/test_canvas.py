@@ -2,7 +2,7 @@
 import pytest
 
 from localq import CanvasError, GroupResult, TaskRevoked, chain, chord, group, signature
-from localq.monitor import jobs
+from localq import actions
 from localq.models import Job
 from tests.conftest import wait_for
 from tests.sample_tasks import Effect, add, fail, mul, note_failure, on_error, tsum, until_fixed
@@ -118,7 +118,7 @@ def test_retrying_the_failed_step_resumes_its_workflow(app, process_worker):
     assert row(result).state == 'REVOKED'
     # When the cause is fixed and the failed step re-queued (the dashboard's Retry)
     Effect.create(key='fixed')
-    assert jobs.requeue(app, [failed.id]) == [failed.id]
+    assert actions.requeue(app, [failed.id]) == [failed.id]
     # Then the rest of the chain waits for it again and runs: the value comes through
     assert result.get(timeout=20) == 3
     assert row(failed).attempts == 2 and row(result).attempts == 1
@@ -126,7 +126,7 @@ def test_retrying_the_failed_step_resumes_its_workflow(app, process_worker):
     stopped = chain(add.s(1, 1), fail.s(), add.s(1)).apply_async()
     with pytest.raises(ValueError):
         stopped.get(timeout=20)
-    assert jobs.requeue(app, [stopped.id]) == [] and row(stopped).state == 'REVOKED'
+    assert actions.requeue(app, [stopped.id]) == [] and row(stopped).state == 'REVOKED'
 
 
 def test_a_call_that_cannot_bind_fails_in_the_caller_and_queues_nothing(app):

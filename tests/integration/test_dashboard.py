@@ -75,7 +75,7 @@ def test_a_huge_argument_is_searchable_by_its_start_and_indexed_within_bounds(ap
     big = echo.delay(data='harbour-crane ' + noise)
     small = echo.delay(data='harbour-crane')
     # When the text index catches up with it (SQLite: in batches; PostgreSQL: as it is queued)
-    sqlite = app.huey.storage.is_sqlite
+    sqlite = app.query.is_sqlite
     assert catch_up(app.database)[0] == (2 if sqlite else 0)
     # Then the job list finds it by the start of its argument
     assert set(client.get('/api/tasks?q=harbour-crane').get_json()) == {big.id, small.id}

@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-import localq.task
+import localq.outcome
 from localq import documents
 from localq.models import Attempt, Job
 from localq.web import create_app
@@ -60,14 +60,14 @@ def test_a_full_disk_answers_507_and_nothing_saved_is_lost(app, small_disk):
         assert client.get('/healthcheck').get_json()['ok'] is True
         assert 'localq_data_disk_free_bytes' in client.get('/metrics').get_data(as_text=True)
         assert post_file(client, 'later.txt', b'More text here. ' * 200).status_code == 202
-        assert app.huey.storage.sql('PRAGMA integrity_check').fetchone()[0] == 'ok'
+        assert app.query.sql('PRAGMA integrity_check').fetchone()[0] == 'ok'
         assert Job.get_by_id(kept).state == 'SUCCESS' and documents.Document.select().count() >= 1
     finally:
         consumer.shutdown()
 
 
 def test_a_job_that_meets_a_full_disk_is_retried_and_says_why(app, small_disk, monkeypatch):
-    monkeypatch.setattr(localq.task, 'TRANSIENT_RETRY', 0.5)   # instead of 10 s
+    monkeypatch.setattr(localq.outcome, 'TRANSIENT_RETRY', 0.5)   # instead of 10 s
     app.configure(data_dir=str(small_disk / 'data'))
     app.create_tables(APP_MODELS)
     full_disk_writes_failed.clear()

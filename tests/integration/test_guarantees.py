@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from localq.monitor import jobs
+from localq import actions
 from localq.monitor.listing import JobFilter, page_jobs
 from localq.models import Attempt, Job
 from localq.recovery import find_stale_runs, release_stale_runs
@@ -225,7 +225,7 @@ def test_dead_letters_stay_queryable_and_can_be_requeued(app, worker):
     failed = bad_input.delay('x')
     wait_for(lambda: failed.state == 'FAILURE', what='FAILURE')
     assert [j.id for j in page_jobs(JobFilter(state='FAILURE')).rows] == [failed.id]
-    assert jobs.requeue(app, [failed.id]) == [failed.id]
+    assert actions.requeue(app, [failed.id]) == [failed.id]
     wait_for(lambda: Job.get_by_id(failed.id).attempts == 2 and failed.state == 'FAILURE', what='second failure')
     # From the CLI, every failed job of a task:
     out = subprocess.run([sys.executable, '-m', 'localq.cli', '-A', 'tests.sample_tasks:app', '--data-dir',
@@ -263,9 +263,9 @@ def test_the_cap_keeps_the_newest_finished_jobs_of_every_state_in_small_steps(ap
     with app.write_transaction():
         for n, end in enumerate(ends):
             state = ('SUCCESS', 'FAILURE', 'REVOKED')[n % 3]
-            app.huey.storage.sql(INSERT_JOB, ('job-%03d' % end, state, n, n, time.time() - 1000 + end))
+            app.query.sql(INSERT_JOB, ('job-%03d' % end, state, n, n, time.time() - 1000 + end))
         for n in range(5):
-            app.huey.storage.sql(INSERT_JOB, ('queued-%d' % n, 'PENDING', 0, 0, None))
+            app.query.sql(INSERT_JOB, ('queued-%d' % n, 'PENDING', 0, 0, None))
     app.config.keep_max_jobs = 100
     pruner = Pruner(app)
     pruner.batch = 50

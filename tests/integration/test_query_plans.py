@@ -16,7 +16,7 @@ import pytest
 from localq.db import is_sqlite
 from localq.recovery import recover_stale_jobs
 from localq.retention import prune_step
-from localq.storage import JobStorage
+from localq.query import Query
 from localq.textindex import catch_up
 from localq.web import create_app
 from localq.worker import LocalqConsumer
@@ -44,7 +44,7 @@ class Recorder:
 def recorder(monkeypatch):
     rec = Recorder()
     execute_sql = peewee.Database.execute_sql
-    run_together = JobStorage._run_together
+    run_together = Query.run_together
 
     def recording_execute_sql(self, sql, params=None, *args, **kwargs):
         rec.add(sql, params)
@@ -56,7 +56,7 @@ def recorder(monkeypatch):
         return run_together(self, statements)
 
     monkeypatch.setattr(peewee.Database, 'execute_sql', recording_execute_sql)
-    monkeypatch.setattr(JobStorage, '_run_together', recording_run_together)
+    monkeypatch.setattr(Query, "run_together", recording_run_together)
     return rec
 
 
@@ -74,7 +74,7 @@ def seed(app, n):
             "SELECT 'seed-' || n, 'tests.add', 'default', 0, CASE WHEN n - n / 10 * 10 = 0 THEN 'FAILURE' ELSE 'SUCCESS' END, "
             "'[1, 2]', '{}', '{}', 1, 0, false, false, 1e9 + n, 1e9 + n, 1e9 + n, 1e9 + n + 1, 1e9 + n + 1, "
             "'old-worker', 1, false, 0, CASE WHEN n - n / 10 * 10 = 0 THEN 'ValueError' END FROM (%s) AS seq" % numbers)
-        app.huey.storage.sql('INSERT INTO attempt (job_id, number, worker, started_at, finished_at, outcome) '
+        app.query.sql('INSERT INTO attempt (job_id, number, worker, started_at, finished_at, outcome) '
                              'SELECT id, 1, worker, started_at, finished_at, state FROM job WHERE id LIKE ?', ('seed-%',))
         if sqlite:   # the text index catches up with them, as the heartbeats would
             while catch_up(db, limit=n)[0]:
@@ -97,8 +97,8 @@ def run_the_paths(app):
         wait_for(lambda: gate('plans-loop').is_set(), what='the job to revoke running')
         wait_for(lambda: app.AsyncResult(running.id).state == 'PROCESSING', what='progress reported')
         # Two heartbeats beat with a job running: lease renewal, the sweep, revokes.
-        beats = app.huey.storage.sql('SELECT last_seen FROM worker WHERE id = ?', ('plans-worker',)).fetchone()[0]
-        wait_for(lambda: app.huey.storage.sql('SELECT last_seen FROM worker WHERE id = ?',
+        beats = app.query.sql('SELECT last_seen FROM worker WHERE id = ?', ('plans-worker',)).fetchone()[0]
+        wait_for(lambda: app.query.sql('SELECT last_seen FROM worker WHERE id = ?',
                                               ('plans-worker',)).fetchone()[0] > beats, timeout=10, what='a heartbeat')
         app.revoke(revoked.id)
         wait_for(lambda: app.AsyncResult(revoked.id).state == 'REVOKED', timeout=10, what='the revoke delivered')

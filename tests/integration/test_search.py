@@ -86,8 +86,8 @@ def test_deleting_a_document_removes_its_rows_vectors_index_entries_and_file(app
     assert not os.path.exists(path)
     assert Chunk.select().where(Chunk.document == doc.id).count() == 0
     assert all(h['document'] == 'commander-readme.md' for h in documents.search(app, 'non-greedy quantifiers'))
-    if app.huey.storage.is_sqlite:   # no keyword-index entry left behind
-        assert app.huey.storage.sql("SELECT COUNT(*) FROM doc_chunk_fts WHERE doc_chunk_fts MATCH 'quantifiers'")\
+    if app.query.is_sqlite:   # no keyword-index entry left behind
+        assert app.query.sql("SELECT COUNT(*) FROM doc_chunk_fts WHERE doc_chunk_fts MATCH 'quantifiers'")\
             .fetchone()[0] == 0
     assert client.get('/api/documents/%d' % doc.id).status_code == 404
     assert Document.get_by_id(kept['document_id']).chunks > 0

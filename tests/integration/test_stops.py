@@ -116,7 +116,7 @@ def test_a_cold_stop_fails_a_job_that_is_not_acks_late_saying_a_stop_interrupted
 
 
 def test_the_dashboards_stop_lets_the_running_job_finish(app, tasks):
-    from localq.monitor.jobs import request_worker_stop
+    from localq.actions import request_worker_stop
     result = tasks.not_critical.delay(4, 3.0)
     worker = spawn_worker(app.config.data_dir, '-c', '1', '-n', 'asked', env={'LOCALQ_HEARTBEAT_INTERVAL': '0.5'})
     try:

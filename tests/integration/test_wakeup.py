@@ -63,8 +63,8 @@ def test_a_re_queue_run_now_and_resume_in_another_process_wake_this_process(app,
     later = add.apply_async((1, 2), countdown=3600).id
     app.pause_queue('default')
     # each way another process makes a job ready wakes this one (on PostgreSQL: the trigger's NOTIFY)
-    for code in ('from localq.monitor import jobs; print(jobs.requeue(app, [%r]))' % revoked,
-                 'from localq.monitor import jobs; print(jobs.run_now(app, %r))' % later,
+    for code in ('from localq import actions; print(actions.requeue(app, [%r]))' % revoked,
+                 'from localq import actions; print(actions.run_now(app, %r))' % later,
                  'app.resume_queue("default")'):
         seen = waiter()
         in_another_process(app, code)

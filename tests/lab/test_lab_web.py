@@ -116,7 +116,7 @@ def test_rate_limits_live_waiting_count_is_the_calls_not_yet_started_at_every_sa
     from localq.tasks import app
     t = token(fast_client)
     fast_client.post('/lab/rate-limit/run', headers=BROWSER, data={'csrf_token': t})
-    storage = app.huey.storage
+    storage = app.query
     wait_for(lambda: storage.sql("SELECT COUNT(*) FROM job WHERE queue = 'lab.rate-limit'").fetchone()[0] == 30,
              timeout=60, what='the thirty calls to be queued')
     samples = []

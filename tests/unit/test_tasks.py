@@ -6,7 +6,7 @@ import pytest
 from localq import AsyncResult, InvalidTaskOptions, TaskArgumentError
 from localq.models import Job
 from localq.options import resolve_options
-from localq.task import backoff_delay
+from localq.outcome import Run, backoff_delay as backoff_of_run
 
 
 def test_unknown_task_option_fails_at_decoration_naming_the_allowed_ones(app):
@@ -63,6 +63,11 @@ def test_task_arguments_named_like_options_stay_arguments(app):
 def test_an_unknown_job_id_is_pending_as_in_celery(app):
     result = AsyncResult('no-such-job')
     assert result.status == 'PENDING' and result.info is None and not result.ready()
+
+
+def backoff_delay(options, retries_done, rng=random):
+    """The delay before retry number retries_done + 1 of a task with these options."""
+    return backoff_of_run(Run.of(options, task='t', now=0.0, retries_left=options.max_retries - retries_done), rng)
 
 
 def test_backoff_delays_grow_and_stop_at_the_cap():

@@ -45,7 +45,7 @@ class Batching(Scenario):
         names = [ctx.start_worker(queues=[ctx.queue(m) for m, _ in self.MODES]) for _ in range(p['workers'])]
         ctx.wait_online(names)
         items = list(range(p['items']))
-        storage = ctx.app.huey.storage
+        storage = ctx.app.query
         for mode, _ in self.MODES:
             size = {'each': 1, 'batches': max(1, p['batch']), 'single': max(1, len(items))}[mode]
             t0 = time.time()

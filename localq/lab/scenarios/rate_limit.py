@@ -104,4 +104,4 @@ class RateLimit(Scenario):
         return Observation(len(jobs) > 0 and finished(jobs), data, lines, series=series)
 
     def clear(self, lab):
-        lab.app.huey.storage.sql("DELETE FROM rate_slot WHERE key = 'task:lab.call_limited'")
+        lab.app.query.sql("DELETE FROM rate_slot WHERE key = 'task:lab.call_limited'")

@@ -45,7 +45,7 @@ class ScalingWorkers(Scenario):
         """[(seconds since the run started, workers online from then on)]: from the worker rows, which say
         when each process registered (its consumer can claim) and stopped. Exact, where sampling once a
         second would miss a worker that came and went between two samples."""
-        rows = ctx.app.huey.storage.sql('SELECT started_at, stopped_at FROM worker WHERE id LIKE ?',
+        rows = ctx.app.query.sql('SELECT started_at, stopped_at FROM worker WHERE id LIKE ?',
                                         ('lab-%s-%%' % self.name,)).fetchall()
         t0 = ctx.run.started_at
         changes = sorted([(a - t0, 1) for a, _ in rows] + [(b - t0, -1) for _, b in rows if b])
@@ -57,7 +57,7 @@ class ScalingWorkers(Scenario):
 
     def waiting(self, ctx):
         sql, params = ctx.lab.queue_filter(self.name)
-        return ctx.app.huey.storage.sql('SELECT COUNT(*) FROM job WHERE %s AND %s' % (sql, SQL_CLAIMABLE),
+        return ctx.app.query.sql('SELECT COUNT(*) FROM job WHERE %s AND %s' % (sql, SQL_CLAIMABLE),
                                         params).fetchone()[0]
 
     def autoscale(self, ctx, waiting):
