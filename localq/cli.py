@@ -79,7 +79,7 @@ def build_parser(plugin_commands=None):
     settings = sub.add_parser('settings', help="the app's settings and their values")
     settings.add_argument('--markdown', action='store_true', help="as the README's table")
     for command in plugin_commands.values():   # the app's plug-ins' (localq lab)
-        command.add_arguments(sub.add_parser(command.name, help=command.help))
+        command.load().add_arguments(sub.add_parser(command.name, help=command.help))
     return p
 
 
@@ -114,7 +114,7 @@ def main(argv=None):
         if settings['worker_name']:
             settings['worker_name'] = expand_hostname(settings['worker_name'])
         app.configure(**settings)
-        command = COMMANDS.get(args.command) or plugins.commands(app)[args.command].run
+        command = COMMANDS.get(args.command) or plugins.commands(app)[args.command].load().run
         return command(app, args)
     except (ConfigError, LocalqError) as exc:
         print('localq: %s' % exc, file=sys.stderr)

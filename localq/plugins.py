@@ -11,6 +11,7 @@ the core, web/ and monitor/ import no plug-in, and an app that never calls a plu
 never imports it (nor its dependencies: numpy, wordllama and pypdf are the documents plug-in's).
 """
 import dataclasses
+import importlib
 import re
 
 
@@ -28,12 +29,14 @@ class NavLink:
 
 @dataclasses.dataclass(frozen=True)
 class Command:
-    """`localq <name>`: add_arguments(parser) declares its arguments, run(app, args) does it and
-    returns the exit code."""
+    """`localq <name>`: its module's add_arguments(parser) declares its arguments, its run(app, args)
+    does it and returns the exit code (a module name: imported when the CLI runs)."""
     name: str
     help: str
-    add_arguments: object
-    run: object
+    module: str
+
+    def load(self):
+        return importlib.import_module(self.module)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,6 +9,7 @@ except the remote services the tasks pretend to call.
 A plug-in of localq's default app: `lab.init_app(app)` (in localq/tasks.py) gives it the lab's
 tables, setting (lab_speed), pages, `localq lab` command and hidden queues (lab.*).
 """
+import importlib
 import json
 import sys
 import threading
@@ -17,7 +18,6 @@ import time
 from ..config import Setting
 from ..errors import ConfigError, LocalqError
 from ..plugins import Command, HiddenQueues, NavLink, Plugin
-from . import cli
 from .base import Cancelled, LabError, Observation, RunContext, UnknownScenario
 from .models import MODELS, LabAlert, LabOrder, LabRun
 from .pool import WorkerPool
@@ -30,7 +30,9 @@ class Lab:
     """The lab of one LocalQ app (the default app, which declares the demo tasks)."""
 
     def __init__(self, app, app_spec='localq.lab.scenarios:app'):
-        from . import scenarios   # here, not above: it imports localq.tasks, creating the default app
+        # Its scenarios are loaded by the spec its workers are given (-A), as a worker loads an app:
+        # that module declares their tasks on localq's default app, whose module (localq.tasks) adds the lab.
+        scenarios = importlib.import_module(app_spec.partition(':')[0])
         self.app = app
         app.setup()
         app.create_tables(MODELS)
@@ -250,7 +252,7 @@ PLUGIN = Plugin(
     web='localq.lab.web:bp',
     nav=(NavLink('Lab', 'lab.index', ('lab.',)),),
     commands=(Command('lab', 'run a classroom lab scenario here, with a text summary: localq lab retry',
-                      cli.add_arguments, cli.run),),
+                      'localq.lab.cli'),),
     hidden_queues=LAB_QUEUES,
     on_exit=shutdown_all)   # the lab's worker processes, if the lab page started any
 
