@@ -4,7 +4,7 @@ import inspect
 import time
 
 from . import config as config_mod
-from . import aio, current, lifecycle, states
+from . import aio, current, lifecycle, plugins, states
 from . import enqueue as enqueue_mod
 from . import db as db_mod
 from . import models as models_mod
@@ -63,6 +63,7 @@ class LocalQ:
         self.tasks = {}           # task name -> Task
         self.models = list(models_mod.ALL_MODELS)   # tables created when the database opens
         self.idempotency_columns = []   # fields holding jobs' idempotency keys (register_models)
+        self.plugins = {}         # name -> plugins.Plugin: what register_plugin added (pages, commands, settings)
         self.task_defaults = {}   # option -> app-wide default (Celery's task_acks_late, task_time_limit, ...)
         self.router = Router()    # Celery's task_routes
         self.beat = Beat(self)    # periodic tasks, ticked by every worker's scheduler
@@ -71,7 +72,7 @@ class LocalQ:
         # Then these run: indexes, the PostgreSQL NOTIFY triggers, the jobs' text index.
         self._prepares = [models_mod.create_extra_indexes, create_ready_triggers, create_text_index]
         # Celery's names (Celery('proj', task_acks_late=True, ...)) go through app.conf, after the rest.
-        celery_settings = {k: settings.pop(k) for k in list(settings) if k not in config_mod.Config.__dataclass_fields__}
+        celery_settings = {k: settings.pop(k) for k in list(settings) if k not in config_mod.SETTINGS}
         self.config = config_mod.from_env(database_url=database_url, data_dir=data_dir, **settings)
         # The storage opens the database on first use, whatever it is (an enqueue, a result
         # read in a process that only imported the app, a worker's claim).
@@ -159,6 +160,10 @@ class LocalQ:
                 db.create_tables(new, safe=True)
                 if prepare is not None:
                     prepare(db)
+
+    def register_plugin(self, plugin):
+        """A plug-in's settings, pages, commands and hidden queues (plugins.Plugin), from its init_app(app)."""
+        return plugins.register(self, plugin)
 
     def create_tables(self, models):
         """The older name of register_models, taking a list."""

@@ -6,10 +6,12 @@ import logging
 import sys
 import time
 
+from . import plugins
 from .errors import ConfigError, LocalqError
 
 DEFAULT_APP = 'localq.tasks:app'
 LOOPBACK = ('127.0.0.1', 'localhost', '::1')
+LOG_LEVELS = ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL']
 
 
 def load_app(spec):
@@ -20,7 +22,10 @@ def load_app(spec):
     return getattr(module, attr or 'app')
 
 
-def build_parser():
+def build_parser(plugin_commands=None):
+    """The arguments of `localq`, with the commands of the app's plug-ins (plugins.Command)."""
+    plugin_commands = plugin_commands or {}
+
     def common(parser, default):
         # Accepted before or after the command: `localq -A m:app worker` and `run.py --data-dir D`.
         parser.add_argument('-A', '--app', default=default(DEFAULT_APP), help='module:app to load (%s)' % DEFAULT_APP)
@@ -28,7 +33,7 @@ def build_parser():
         parser.add_argument('--database-url', default=default(None), help='database URL (default: SQLite in data dir)')
         parser.add_argument('-v', '--verbose', action='store_true', default=default(False), help='log every job')
         parser.add_argument('-l', '--loglevel', type=str.upper, default=default(None),
-                            choices=['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'],
+                            choices=LOG_LEVELS,
                             help="log level, as celery's -l (INFO logs every job, like -v)")
 
     p = argparse.ArgumentParser(prog='localq', description='Background jobs on one SQLite file.')
@@ -71,22 +76,33 @@ def build_parser():
     requeue.add_argument('--task')
     migrate = sub.add_parser('migrate', help='copy this data folder (SQLite) into an empty PostgreSQL database')
     migrate.add_argument('to', metavar='DATABASE_URL', help='e.g. postgresql://user@db-host:5432/localq')
-    lab = sub.add_parser('lab', help='run a classroom lab scenario here, with a text summary: localq lab retry')
-    lab.add_argument('scenario', nargs='?', help='the scenario; leave out to list them')
-    lab.add_argument('--set', action='append', default=[], metavar='NAME=VALUE',
-                     help='change one of its parameters, e.g. --set jobs=5 (repeatable)')
-    lab.add_argument('--timeout', type=float, default=900.0, help='give up after this many seconds')
+    settings = sub.add_parser('settings', help="the app's settings and their values")
+    settings.add_argument('--markdown', action='store_true', help="as the README's table")
+    for command in plugin_commands.values():   # the app's plug-ins' (localq lab)
+        command.load().add_arguments(sub.add_parser(command.name, help=command.help))
     return p
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.loglevel or (logging.INFO if args.verbose else logging.WARNING),
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # The log level, then the app (-A, before or after the command): its plug-ins may add commands.
+    first = argparse.ArgumentParser(add_help=False)
+    first.add_argument('-A', '--app', default=DEFAULT_APP)
+    first.add_argument('-v', '--verbose', action='store_true')
+    first.add_argument('-l', '--loglevel', type=str.upper)
+    early = first.parse_known_args(argv)[0]
+    logging.basicConfig(level=early.loglevel if early.loglevel in LOG_LEVELS else
+                        (logging.INFO if early.verbose else logging.WARNING),
                         format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+    try:
+        app = load_app(early.app)
+    except (ConfigError, LocalqError) as exc:
+        print('localq: %s' % exc, file=sys.stderr)
+        return 2
+    args = build_parser(plugins.commands(app)).parse_args(argv)
     # waitress warns about a full task queue; with -v it also says who connected.
     logging.getLogger('waitress').setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
-        app = load_app(args.app)
         settings = {'data_dir': args.data_dir, 'database_url': args.database_url}
         for flag, name in (('concurrency', 'workers'), ('pool', 'worker_type'), ('queues', 'queues'),
                            ('host', 'host'), ('port', 'port'), ('hostname', 'worker_name')):
@@ -98,7 +114,8 @@ def main(argv=None):
         if settings['worker_name']:
             settings['worker_name'] = expand_hostname(settings['worker_name'])
         app.configure(**settings)
-        return COMMANDS[args.command](app, args)
+        command = COMMANDS.get(args.command) or plugins.commands(app)[args.command].load().run
+        return command(app, args)
     except (ConfigError, LocalqError) as exc:
         print('localq: %s' % exc, file=sys.stderr)
         return 2
@@ -169,8 +186,7 @@ def cmd_run(app, args):
         consumer.run()
     finally:
         server.shutdown()
-        from .lab import shutdown_all
-        shutdown_all()   # the lab's worker processes, if the lab page started any
+        plugins.on_exit(app)   # e.g. the lab's worker processes, if the lab page started any
         app.close()
     return 0
 
@@ -243,43 +259,18 @@ def cmd_migrate(app, args):
     return 0
 
 
-def cmd_lab(app, args):
-    import textwrap
-
-    from .lab import Lab, is_lab_app
-    if not is_lab_app(app):
-        raise ConfigError("the lab's tasks are declared on localq's default app; run `localq lab` without -A")
-    lab = Lab(app)
-    if not args.scenario:
-        for n, s in enumerate(lab.scenarios.values(), 1):
-            print('%2d. %-17s %s  (%s)\n    %s' % (n, s.name, s.title, s.lesson, s.teaches))
-        print('\nRun one: localq lab <name>   (LOCALQ_LAB_SPEED=10 for a faster rate limit)')
+def cmd_settings(app, args):
+    """Every setting of the app (the core's and its plug-ins'): its value here, or the README's table."""
+    from .config import markdown_table
+    if args.markdown:
+        print(markdown_table(app.config.settings.values()), end='')
         return 0
-    scenario = lab.scenario(args.scenario)
-    params = dict(item.partition('=')[::2] for item in args.set)
-    print('== %s  (%s)\n%s\n%s\n' % (scenario.title, scenario.lesson, textwrap.fill(scenario.teaches, 100),
-                                      textwrap.fill(scenario.explain, 100)))
-    print(textwrap.indent(scenario.code, '    ') + '\n', flush=True)
-    try:
-        obs = lab.run(scenario.name, timeout=args.timeout, say=lambda line: print('  ' + line, flush=True),
-                      **params)
-    finally:
-        lab.shutdown()
-    for title, columns, rows in obs.tables:
-        print('\n' + text_table(title, columns, rows))
-    return 1 if lab.context(scenario.name).notes.get('error') else 0
+    for s in app.config.settings.values():
+        print('%-20s %-24r %s' % (s.name, getattr(app.config, s.name), s.help))
+    return 0
 
 
-def text_table(title, columns, rows):
-    cells = [[str(c) for c in columns]] + [[str(v) for v in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
-    lines = [title, '  '.join(c.ljust(w) for c, w in zip(cells[0], widths)),
-             '  '.join('-' * w for w in widths)]
-    lines += ['  '.join(v.ljust(w) for v, w in zip(r, widths)) for r in cells[1:]]
-    return '\n'.join(line.rstrip() for line in lines)
-
-
-COMMANDS = {'beat': cmd_beat, 'lab': cmd_lab, 'migrate': cmd_migrate, 'run': cmd_run, 'worker': cmd_worker, 'enqueue': cmd_enqueue, 'status': cmd_status,
+COMMANDS = {'beat': cmd_beat, 'settings': cmd_settings, 'migrate': cmd_migrate, 'run': cmd_run, 'worker': cmd_worker, 'enqueue': cmd_enqueue, 'status': cmd_status,
             'requeue': cmd_requeue}
 
 

@@ -164,11 +164,6 @@ class OutcomeCounter(BaseModel):
         primary_key = pw.CompositeKey('task', 'state', 'attempt', 'le', 'shard')
 
 
-# The classroom lab's queues (lab.<scenario>, served only by the lab's own workers), which the
-# overview leaves out unless asked. substr, not LIKE: a '%' would need escaping in PostgreSQL's
-# parameterised queries. Spelled once: SQLite uses a partial index only for this same predicate.
-SQL_LAB_QUEUES = "(queue = 'lab' OR substr(queue, 1, 4) = 'lab.')"
-
 ALL_MODELS = [Job, Attempt, WorkerRecord, WorkerTask, QueuePause, KeyValue, Counter, RateSlot, OutcomeCounter]
 
 
@@ -212,8 +207,6 @@ def create_extra_indexes(db):
     # failures per queue: all ranges of this one index.
     db.execute_sql('CREATE INDEX IF NOT EXISTS job_state_done ON job (state, finished_at, queue)')
     db.execute_sql('CREATE INDEX IF NOT EXISTS attempt_job ON attempt (job_id, number)')
-    # The lab's jobs by state, so the overview can leave them out of its counts cheaply.
-    db.execute_sql('CREATE INDEX IF NOT EXISTS job_lab ON job (state) WHERE ' + SQL_LAB_QUEUES)
     # Workflows: the members waiting for a job or group, a group's members, a workflow's members.
     db.execute_sql("CREATE INDEX IF NOT EXISTS job_waiting ON job (parent_id) WHERE state = 'WAITING'")
     db.execute_sql('CREATE INDEX IF NOT EXISTS job_group ON job (group_id, group_index) WHERE group_id IS NOT NULL')

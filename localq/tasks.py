@@ -1,7 +1,11 @@
-"""localq's own app and tasks: what `python run.py` serves when no -A app is given."""
+"""localq's own app, the composition module: the demo tasks and the plug-ins (documents, lab)
+that `python run.py` and `localq` serve when no -A app is given.
+
+The one module of the core that imports plug-ins: each is added by its init_app(app).
+"""
 import time
 
-from . import documents
+from . import documents, lab
 from .app import LocalQ
 
 app = LocalQ('localq')
@@ -22,5 +26,9 @@ def sleep(self, seconds=1.0, steps=10):
     return {'slept': seconds}
 
 
-# The document pipeline: its tables and the documents.process task (upload page, /upload).
+# The document pipeline: its tables, the documents.process task, the upload and document pages.
 documents.init_app(app)
+# The classroom lab: its tables, pages, `localq lab`, and lab.* queues hidden from the overview.
+# Its scenarios declare their tasks on this app when localq.lab.scenarios is imported (the lab's
+# first use, or its workers' -A localq.lab.scenarios:app).
+lab.init_app(app)

@@ -1,14 +1,18 @@
 """The document pipeline: uploads become searchable passages (the course's RAG ingest).
 
     from localq import documents
-    documents.init_app(app)      # the tables and the documents.process task on this app
+    documents.init_app(app)      # its tables, task, setting (embedder) and pages on this app
 
 Modules, one concept each: extract (text from PDF, HTML, Markdown, .docx, text), chunk
 (passages cut at paragraph and sentence boundaries), embed (wordllama, or the hashing
 fallback), index (FTS5 / PostgreSQL full text, and the vector matrix), search (the two
 fused, with floors), pipeline (the task; store, list, delete), uploads (checks before a
-file is queued), models. The queue core imports none of it.
+file is queued), models, web (its pages: upload, list, search, one document; imported only
+when a web app is built). The queue core imports none of it, nor its dependencies (numpy,
+wordllama, pypdf, resiliparse: the `localq[documents]` extra).
 """
+from ..config import Setting
+from ..plugins import NavLink, Plugin
 from . import models
 from .chunk import chunk_text, split
 from .embed import get_embedder
@@ -27,8 +31,20 @@ def prepare(db):
     backfill_tokens(db)
 
 
+PLUGIN = Plugin(
+    'documents',
+    settings=(Setting('embedder', 'wordllama', 'Document search model: wordllama (a real model, shipped in its '
+                      'wheel) or hashing (a dependency-free fallback that matches shared words only).',
+                      choices=('wordllama', 'hashing'), owner='documents'),),
+    web='localq.documents.web:bp',
+    nav=(NavLink('Upload', 'documents.upload_page', ('documents.upload_page',)),
+         NavLink('Documents', 'documents.document_list', ('documents.document_list', 'documents.document_page'))))
+
+
 def init_app(app):
-    """Give a LocalQ app the pipeline: its tables (and keyword index), and the task that runs it."""
+    """Give a LocalQ app the pipeline: its tables (and keyword index), the task that runs it, its
+    setting and its pages."""
+    app.register_plugin(PLUGIN)
     app.register_models(*MODELS, prepare=prepare)
     if TASK not in app.tasks:
         app.task(name=TASK, bind=True, max_retries=3, autoretry_for=(ConnectionError,), retry_backoff=True,

@@ -5,27 +5,35 @@ queue (lab.<name>), queues real jobs, and reads back what happened from the
 job and attempt rows: `observe()` returns the figures, sentences and tables
 that the lab page and `localq lab <name>` both show. Nothing is simulated
 except the remote services the tasks pretend to call.
+
+A plug-in of localq's default app: `lab.init_app(app)` (in localq/tasks.py) gives it the lab's
+tables, setting (lab_speed), pages, `localq lab` command and hidden queues (lab.*).
 """
+import importlib
 import json
 import sys
 import threading
 import time
 
 from .. import lifecycle
-from ..errors import LocalqError
+from ..config import Setting
+from ..errors import ConfigError, LocalqError
+from ..plugins import Command, HiddenQueues, NavLink, Plugin
 from .base import Cancelled, LabError, Observation, RunContext, UnknownScenario
 from .models import MODELS, LabAlert, LabOrder, LabRun
 from .pool import WorkerPool
 
-__all__ = ['Cancelled', 'Lab', 'LabError', 'Observation', 'RunContext', 'UnknownScenario', 'get_lab', 'is_lab_app',
-           'shutdown_all']
+__all__ = ['Cancelled', 'Lab', 'LabError', 'Observation', 'RunContext', 'UnknownScenario', 'get_lab', 'init_app',
+           'is_lab_app', 'shutdown_all', 'LAB_QUEUES', 'PLUGIN']
 
 
 class Lab:
     """The lab of one LocalQ app (the default app, which declares the demo tasks)."""
 
     def __init__(self, app, app_spec='localq.lab.scenarios:app'):
-        from . import scenarios   # here, not above: it imports localq.tasks, creating the default app
+        # Its scenarios are loaded by the spec its workers are given (-A), as a worker loads an app:
+        # that module declares their tasks on localq's default app, whose module (localq.tasks) adds the lab.
+        scenarios = importlib.import_module(app_spec.partition(':')[0])
         self.app = app
         app.setup()
         app.create_tables(MODELS)
@@ -232,3 +240,27 @@ def is_lab_app(app):
     and make it the current one in a process that serves another."""
     default = sys.modules.get('localq.tasks')
     return default is not None and getattr(default, 'app', None) is app
+
+
+# The lab's queues (lab.<scenario>, served only by the lab's own workers), left out of the overview unless asked.
+LAB_QUEUES = HiddenQueues('lab', 'lab', 'the classroom lab', 'the lab')
+
+PLUGIN = Plugin(
+    'lab',
+    settings=(Setting('lab_speed', 1.0, 'Classroom lab: rate limits and Retry-After waits run this many times '
+                      'faster.', check=lambda v: v > 0, must='be above 0', owner='lab'),),
+    web='localq.lab.web:bp',
+    nav=(NavLink('Lab', 'lab.index', ('lab.',)),),
+    commands=(Command('lab', 'run a classroom lab scenario here, with a text summary: localq lab retry',
+                      'localq.lab.cli'),),
+    hidden_queues=LAB_QUEUES,
+    on_exit=shutdown_all)   # the lab's worker processes, if the lab page started any
+
+
+def init_app(app):
+    """Give localq's default app the lab (its scenarios declare their tasks on that app)."""
+    if not is_lab_app(app):
+        raise ConfigError("the lab's tasks are declared on localq's default app (localq.tasks:app) only")
+    app.register_plugin(PLUGIN)
+    app.register_models(*MODELS)
+    return app

@@ -6,8 +6,8 @@ and need no counters on the workers' hot path.
 import math
 import time
 
-from .. import states
-from ..models import SQL_LAB_QUEUES, QueuePause
+from .. import plugins, states
+from ..models import QueuePause
 from . import jobs
 from .listing import BadFilter
 
@@ -39,9 +39,9 @@ def queue_table(app):
     return sorted(rows.values(), key=lambda r: r['name'])
 
 
-def throughput(app, minutes=60, now=None, with_lab=True):
+def throughput(app, minutes=60, now=None, hidden=()):
     """Jobs finished per minute over the last `minutes`: [{'t': minute_start, 'SUCCESS': n, 'FAILURE': n}];
-    without the lab's jobs unless with_lab."""
+    without the jobs of the hidden queue groups given (plugins.HiddenQueues)."""
     now = time.time() if now is None else now
     end = int(now // 60) * 60 + 60
     start = end - minutes * 60
@@ -49,8 +49,8 @@ def throughput(app, minutes=60, now=None, with_lab=True):
     # A range on the (state, finished_at) index per state: cheap however long the history.
     # (CAST truncates on SQLite but rounds on PostgreSQL, hence FLOOR there.)
     to_minute = ('CAST(finished_at / 60 AS INTEGER)' if app.query.is_sqlite else 'FLOOR(finished_at / 60)')
-    # The queue is in that index too, so leaving the lab out reads no row.
-    lab = '' if with_lab else ' AND NOT %s' % SQL_LAB_QUEUES
+    # The queue is in that index too, so leaving hidden queues out reads no row.
+    lab = ''.join(' AND NOT %s' % group.sql for group in hidden)
     for state in (states.SUCCESS, states.FAILURE):
         for minute, n in app.query.sql(
                 'SELECT %s * 60, COUNT(*) FROM job ' % to_minute +
@@ -97,34 +97,37 @@ def task_stats(app, window='1h', now=None):
     return out
 
 
-def is_lab_queue(name):
-    """The classroom lab's queues (lab.<scenario>, served only by the lab's own workers)."""
-    return name == 'lab' or name.startswith('lab.')
-
-
-def lab_counts(app):
-    """{state: n} of the classroom lab's jobs (a few thousand at most: each run clears the last)."""
+def hidden_counts(app, group):
+    """{state: n} of a hidden queue group's jobs (the lab's: a few thousand at most), from its partial index."""
     storage = app.query
     return dict(storage.sql('SELECT state, COUNT(*) FROM %s WHERE %s GROUP BY state' % (
-        storage.table_by('job_lab'), SQL_LAB_QUEUES)).fetchall())
+        storage.table_by(group.index), group.sql)).fetchall())
 
 
-def overview(app, with_lab=False):
-    """Everything the overview page shows, as one JSON-able dict. The lab's queues, workers and
-    jobs are left out unless with_lab: a class's runs would bury the app's own ("1 of 11 online",
-    a batching run's 10,000 jobs flattening the app's own bars to the chart's floor)."""
+def overview(app, show=()):
+    """Everything the overview page shows, as one JSON-able dict. The queues, workers and jobs of
+    the plug-ins' hidden queue groups (the lab's) are left out unless the group's name is in show:
+    a class's runs would bury the app's own ("1 of 11 online", a batching run's 10,000 jobs
+    flattening the app's own bars to the chart's floor). Each group says what was left out
+    under its name ('lab': {'shown', 'queues', 'workers', 'jobs'})."""
     queues, workers = queue_table(app), jobs.list_workers(app)
-    lab_queues = [q for q in queues if is_lab_queue(q['name'])]
-    lab_workers = [w for w in workers if w['queues'] and all(is_lab_queue(q) for q in w['queues'])]
-    counts, in_lab = jobs.count_by_state(app), lab_counts(app)
-    if not with_lab:
-        queues = [q for q in queues if q not in lab_queues]
-        workers = [w for w in workers if w not in lab_workers]
-        counts = {s: n - in_lab.get(s, 0) for s, n in counts.items() if n > in_lab.get(s, 0)}
+    counts = jobs.count_by_state(app)
+    groups, hidden = {}, []
+    for group in plugins.hidden_queues(app):
+        in_group = hidden_counts(app, group)
+        group_queues = [q for q in queues if group.holds(q['name'])]
+        group_workers = [w for w in workers if w['queues'] and all(group.holds(q) for q in w['queues'])]
+        groups[group.name] = {'shown': group.name in show, 'queues': len(group_queues),
+                              'workers': len(group_workers), 'jobs': sum(in_group.values())}
+        if group.name not in show:
+            hidden.append(group)
+            queues = [q for q in queues if q not in group_queues]
+            workers = [w for w in workers if w not in group_workers]
+            counts = {s: n - in_group.get(s, 0) for s, n in counts.items() if n > in_group.get(s, 0)}
     custom = {s: n for s, n in counts.items() if s not in states.BUILTIN}
-    series = throughput(app, with_lab=with_lab)
+    series = throughput(app, hidden=hidden)
     last = series[-1] if series else {}
-    return {
+    return dict(groups, **{
         'counts': {s: counts.get(s, 0) for s in states.BUILTIN},
         'running_states': custom,
         'running_total': counts.get(states.STARTED, 0) + sum(custom.values()),
@@ -133,7 +136,6 @@ def overview(app, with_lab=False):
         'throughput': series,
         'last_minute': {'succeeded': last.get(states.SUCCESS, 0), 'failed': last.get(states.FAILURE, 0)},
         'workers': workers,
-        'lab': {'shown': with_lab, 'queues': len(lab_queues), 'workers': len(lab_workers),
-                'jobs': sum(in_lab.values())},
+        'hidden': [dict(groups[g.name], name=g.name, label=g.label, short=g.short) for g in plugins.hidden_queues(app)],
         'now': time.time(),
-    }
+    })

@@ -7,6 +7,7 @@ Everything is scoped to the blueprint: its CSRF check, error pages and JSON erro
 database teardown and template globals apply to localq's own routes only, and its
 templates live under localq/ so your app's base.html stays yours.
 """
+import importlib
 import os
 import secrets
 import tempfile
@@ -14,9 +15,7 @@ import tempfile
 import peewee
 from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template, request, url_for
 
-from ..documents import DocumentNotFound
 from ..errors import JobNotFound, QueueNotFound, WorkerNotFound
-from ..lab import LabError
 from ..monitor.listing import BadFilter
 
 TEXT_ERRORS = (400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 503)
@@ -92,8 +91,8 @@ def spool_uploads_in_data_folder():
 
 
 def make_blueprint(localq_app_):
-    """localq's pages, lab, API and metrics as one blueprint named 'localq'."""
-    from . import api, documents, formatting, lab, metrics, pages, security
+    """localq's pages, API and metrics, and its plug-ins' pages, as one blueprint named 'localq'."""
+    from . import api, formatting, metrics, pages, security
     folder = asset_folder()
     bp = Blueprint('localq', __name__, template_folder=folder, static_folder=os.path.join(folder, 'static'),
                    static_url_path='/localq-static')
@@ -101,8 +100,16 @@ def make_blueprint(localq_app_):
     if localq_app_.config.host not in ('127.0.0.1', 'localhost', '::1'):
         bp.before_request(security.make_token_check(localq_app_.config.auth_token))
     bp.before_request(security.check_csrf)
+    # Each plug-in's blueprint (Plugin.web, 'module:blueprint'), imported only now: a queue that is
+    # never served imports no plug-in's pages. Their error handlers are on their blueprints.
+    children = [pages.bp, api.bp, metrics.bp]
+    for plugin in localq_app_.plugins.values():
+        if plugin.web:
+            module, _, name = plugin.web.partition(':')
+            children.append(getattr(importlib.import_module(module), name))
+    nav = [link for plugin in localq_app_.plugins.values() for link in plugin.nav]
     bp.context_processor(lambda: {'lq_csrf_token': security.csrf_token, 'lq_now': formatting.now,
-                                  'lq_chart': pages.chart})
+                                  'lq_chart': pages.chart, 'lq_nav': nav, 'lq_has_page': has_page})
 
     @bp.teardown_request
     def close_connection(exc):
@@ -110,19 +117,22 @@ def make_blueprint(localq_app_):
         localq_app().close_thread_connection()
 
     bp.register_error_handler(JobNotFound, lambda exc: error_response(404, str(exc)))
-    bp.register_error_handler(DocumentNotFound, lambda exc: error_response(404, str(exc)))
     bp.register_error_handler(QueueNotFound, lambda exc: error_response(404, str(exc)))
     bp.register_error_handler(WorkerNotFound, lambda exc: error_response(404, str(exc)))
-    bp.register_error_handler(LabError, lambda exc: error_response(404 if isinstance(exc, KeyError) else 400,
-                                                                    str(exc)))
     bp.register_error_handler(BadFilter, lambda exc: error_response(400, str(exc)))
     bp.register_error_handler(peewee.OperationalError, database_error)
     bp.register_error_handler(OSError, database_error)
     for code in TEXT_ERRORS:
         bp.register_error_handler(code, http_error)
-    for child in (pages.bp, documents.bp, lab.bp, api.bp, metrics.bp):
+    for child in children:
         bp.register_blueprint(child)
     return bp
+
+
+def has_page(endpoint):
+    """Whether a page is served here ('documents.upload_page': only with the documents plug-in),
+    for the core's templates that link to a plug-in's page."""
+    return 'localq.' + endpoint in current_app.view_functions
 
 
 class Dashboard:

@@ -72,7 +72,8 @@ def task_list():
 def overview():
     """The overview page's numbers: counts, queues, per-minute throughput, workers (?lab=1: with
     the classroom lab's queues and workers)."""
-    return jsonify(stats.overview(current_app.extensions['localq'], with_lab=request.args.get('lab') == '1'))
+    shown = [k for k, v in request.args.items() if v == '1']   # a plug-in's hidden queues: ?lab=1
+    return jsonify(stats.overview(current_app.extensions['localq'], show=shown))
 
 
 APPLY_FIELDS = ('args', 'kwargs', 'countdown', 'expires', 'queue', 'priority', 'task_id', 'idempotency_key')
@@ -165,50 +166,6 @@ def healthcheck():
     if free is not None and free < disk.LOW_BYTES:
         body['warning'] = 'low disk space in the data folder: %.1f MiB free' % (free / 1048576.0)
     return jsonify(body)
-
-
-@bp.post('/upload')
-def upload():
-    """Save each uploaded file and queue a document job for it.
-
-    curl -F file=@report.pdf http://127.0.0.1:8000/upload
-    -> 202 {"task_id": "...", "jobs": [{"task_id": "...", "filename": "report.pdf"}]}
-    Bad files -> 400 {"ok": false, "error": "...", "status": 400} (413 for one over the limit);
-    nothing is stored or queued.
-    """
-    from ..documents.uploads import UploadRejected, save_upload
-    app = current_app.extensions['localq']
-    task = app.tasks.get('documents.process')
-    if task is None:
-        abort(404, description='this app has no documents.process task to run uploads')
-    files = request.files.getlist('file')
-    if not files:
-        abort(400, description='no file in the request (send it as form field "file")')
-    stored = []
-    try:
-        for f in files:
-            name, size = save_upload(f.stream, f.filename, app.config.upload_dir,
-                                     app.config.max_upload_mb * 1024 * 1024)
-            stored.append((name, f.filename, size))
-    except UploadRejected as exc:
-        _remove([name for name, _, _ in stored], app.config.upload_dir)
-        abort(exc.status, description=str(exc))
-    finally:
-        for f in files:
-            f.close()  # werkzeug's spooled temp files, at once rather than at GC
-    queued = []
-    for name, filename, size in stored:
-        # By keyword, the uploaded name first: the job list shows the call as written.
-        result = task.apply_async(kwargs={'filename': filename, 'stored_name': name,
-                                          'user_id': request.form.get('user_id', '')})
-        queued.append({'task_id': result.id, 'filename': filename, 'bytes': size})
-    return jsonify(task_id=queued[0]['task_id'], jobs=queued), 202
-
-
-def _remove(names, folder):
-    import os
-    for name in names:
-        os.unlink(os.path.join(folder, name))
 
 
 @bp.get('/api/task-stats')

@@ -1,4 +1,4 @@
-"""HTML pages: overview, jobs list, job detail, upload, and the forms that change jobs.
+"""HTML pages: overview, jobs list, job detail, and the forms that change jobs.
 
 Live regions are the same templates rendered without the page around them
 (?partial=1): static/live.js swaps them in every few seconds unless paused.
@@ -28,7 +28,7 @@ def partial():
 @bp.get('/')
 def overview():
     """Counts, queues, throughput and failures per minute, workers: the page Flower would be."""
-    data = stats.overview(localq_app(), with_lab=request.args.get('lab') == '1')
+    data = stats.overview(localq_app(), show=[k for k, v in request.args.items() if v == '1'])
     return render_template('localq/_overview.html' if partial() else 'localq/overview.html', o=data)
 
 
@@ -105,12 +105,6 @@ def job_detail(job_id):
                    revoked=jobs.revoke_reason(job) if job['state'] == states.REVOKED else None,
                    guarded=data.guarded_rows(app, job))
     return render_template('localq/_job.html' if partial() else 'localq/job_detail.html', **context)
-
-
-@bp.get('/upload')
-def upload_page():
-    """Choose or drop files; each becomes a document job with a live progress bar."""
-    return render_template('localq/upload.html', max_mb=localq_app().config.max_upload_mb)
 
 
 @bp.post('/jobs/<job_id>/<action>')

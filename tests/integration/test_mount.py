@@ -18,6 +18,8 @@ def host_app(tmp_path):
 
 
 def test_the_dashboard_and_api_mount_under_a_prefix_and_leave_the_host_alone(app, worker, tmp_path):
+    from localq import documents
+    documents.init_app(app)   # its upload page, whose script must know the prefix
     host = host_app(tmp_path)
     Dashboard(app).init_app(host, url_prefix='/queue')
     client = host.test_client()

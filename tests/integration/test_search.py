@@ -74,6 +74,7 @@ def test_limit_is_honoured_and_bad_queries_are_refused(app, docs):
     assert len(client.get('/api/documents/search?q=capturing+groups&limit=1').get_json()['matches']) == 1
     bad = client.get('/api/documents/search?q=groups&limit=many')
     assert bad.status_code == 400 and 'limit' in bad.get_json()['error']
+    assert set(client.get('/api/documents/search').get_json()) == {'ok', 'error', 'status'}   # the one error shape
 
 
 def test_deleting_a_document_removes_its_rows_vectors_index_entries_and_file(app, docs):

@@ -4,7 +4,7 @@ import pytest
 
 from localq.lab.scenarios.rate_limit import RateLimit
 from localq.lab.scenarios.scaling import ScalingWorkers
-from localq.web.lab import activity, timeline
+from localq.lab.web import activity, timeline
 
 T0 = 1000.0
 

@@ -90,7 +90,7 @@ def test_each_scenario_says_what_its_lesson_teaches(client):
 
 
 def test_a_finished_runs_picture_stops_where_the_run_ended(lab):
-    from localq.web.lab import draw
+    from localq.lab.web import draw
     obs = lab.run('retry', timeout=60, jobs=2, failures=1)
     ctx = lab.context('retry')
     with ctx.snapshot():

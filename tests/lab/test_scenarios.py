@@ -127,7 +127,7 @@ def test_crash_a_killed_workers_acks_late_job_finishes_on_the_other_worker(lab):
     assert lab.pool.procs['lab-crash-2'].returncode in (None, 0)
     # After a restart (a new Lab, whose pool never knew the process), the page still says killed, not "silent".
     from localq.lab import Lab
-    from localq.web.lab import draw
+    from localq.lab.web import draw
     restarted = Lab(lab.app)
     statuses = {w['name']: w['status'] for w in draw(restarted, restarted.context('crash'))['workers']}
     assert statuses['lab-crash-1'] == 'killed (SIGKILL)', statuses

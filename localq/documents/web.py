@@ -1,11 +1,18 @@
-"""Stored documents, for people and scripts: the list with search, one document, its file, delete."""
+"""The documents plug-in's pages, for people and scripts: upload, the list with search, one
+document, its file, delete. Mounted by the web app (localq.web) inside localq's blueprint, only
+for an app that called documents.init_app: nothing in localq.web imports it."""
+import os
+
 from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, send_file,
                    url_for)
 
 from .. import documents
-from ..documents.search import MAX_LIMIT
+from ..web import error_response
+from .search import MAX_LIMIT
+from .uploads import UploadRejected, save_upload
 
 bp = Blueprint('documents', __name__)
+bp.register_error_handler(documents.DocumentNotFound, lambda exc: error_response(404, str(exc)))
 
 
 def localq_app():
@@ -31,6 +38,48 @@ def _search(query, limit):
 
 
 # -- pages ---------------------------------------------------------------------------
+@bp.get('/upload')
+def upload_page():
+    """Choose or drop files; each becomes a document job with a live progress bar."""
+    return render_template('localq/upload.html', max_mb=localq_app().config.max_upload_mb)
+
+
+@bp.post('/upload')
+def upload():
+    """Save each uploaded file and queue a document job for it.
+
+    curl -F file=@report.pdf http://127.0.0.1:8000/upload
+    -> 202 {"task_id": "...", "jobs": [{"task_id": "...", "filename": "report.pdf"}]}
+    Bad files -> 400 {"ok": false, "error": "...", "status": 400} (413 for one over the limit);
+    nothing is stored or queued.
+    """
+    app = localq_app()
+    task = app.tasks[documents.TASK]
+    files = request.files.getlist('file')
+    if not files:
+        abort(400, description='no file in the request (send it as form field "file")')
+    stored = []
+    try:
+        for f in files:
+            name, size = save_upload(f.stream, f.filename, app.config.upload_dir,
+                                     app.config.max_upload_mb * 1024 * 1024)
+            stored.append((name, f.filename, size))
+    except UploadRejected as exc:
+        for name, _, _ in stored:
+            os.unlink(os.path.join(app.config.upload_dir, name))
+        abort(exc.status, description=str(exc))
+    finally:
+        for f in files:
+            f.close()  # werkzeug's spooled temp files, at once rather than at GC
+    queued = []
+    for name, filename, size in stored:
+        # By keyword, the uploaded name first: the job list shows the call as written.
+        result = task.apply_async(kwargs={'filename': filename, 'stored_name': name,
+                                          'user_id': request.form.get('user_id', '')})
+        queued.append({'task_id': result.id, 'filename': filename, 'bytes': size})
+    return jsonify(task_id=queued[0]['task_id'], jobs=queued), 202
+
+
 @bp.get('/documents')
 def document_list():
     """Every stored document, and a search over all of them (?q=words&limit=5)."""

@@ -1,4 +1,5 @@
-"""The lab pages: one page per scenario with Run, its buttons, Reset, and a live picture.
+"""The lab plug-in's pages: one page per scenario with Run, its buttons, Reset, and a live picture.
+Mounted by the web app inside localq's blueprint for an app that called lab.init_app.
 
 The picture is drawn from the scenario's real job, attempt and worker rows:
 a timeline of attempts (one lane per job), queue length and finished jobs per
@@ -8,12 +9,15 @@ import time
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 
-from ..lab import LabError, get_lab, is_lab_app
-from ..lab.base import Chart
 from ..states import SQL_RUNNING, TERMINAL, is_running
-from ..lab.pool import LAB_WORKER_ENV
+from ..web import error_response
+from . import LabError, get_lab, is_lab_app
+from .base import Chart
+from .pool import LAB_WORKER_ENV
 
 bp = Blueprint('lab', __name__)
+# An unknown scenario is a 404, anything else the lab refuses (a bad parameter, a button at the wrong time) a 400.
+bp.register_error_handler(LabError, lambda exc: error_response(404 if isinstance(exc, KeyError) else 400, str(exc)))
 
 LAB_LEASE = float(LAB_WORKER_ENV['LOCALQ_LEASE_TIMEOUT'])   # no heartbeat for this long: silent
 LINE_COLOURS = 6   # .line0-.line5 in localq.css
