@@ -4,9 +4,9 @@ guide is the reference: a chain's step gets the previous result first, a group's
 by side, a chord's body gets the list of the header's results, .si() takes no result."""
 import pytest
 
-from localq import CanvasError
-from localq.canvas import Signature, chain, chord, group
-from localq.plan import member_columns, member_marker, plan_workflow
+from localq import CanvasError, TaskArgumentError
+from localq.canvas import Signature, chain, chord, group, signature
+from localq.plan import check_errback, errback_call, member_columns, member_marker, plan_workflow
 
 
 @pytest.fixture
@@ -104,3 +104,98 @@ def test_every_member_gets_its_own_id_unless_given_one(t):
     plan, _ = plan_workflow(group([t.add.s(1, 1).set(task_id='mine'), t.add.s(2, 2)]))
     assert plan.members[0].id == 'mine' and plan.members[1].id not in ('mine', None)
     assert isinstance(plan.members[1].sig, Signature)
+
+
+def test_a_chain_inside_a_group_joins_the_group_by_its_last_step(t):
+    plan, tail = plan_workflow(group(chain(t.add.s(1, 1), t.mul.s(2)), t.add.s(3, 3)))
+    first, last, other = plan.members
+    assert (first.group_id, first.waits_for) == (None, 0)
+    assert (last.parent_id, last.waits_for, last.group_id, last.group_index) == (first.id, 1, tail[1], 0)
+    assert (other.group_id, other.group_index) == (tail[1], 1)
+    assert tail[2] == 2 and first.dependents and not last.dependents
+
+
+def test_a_group_in_the_middle_of_a_chain_waits_for_the_step_before_and_the_step_after_waits_for_all(t):
+    plan, tail = plan_workflow(chain(t.add.s(1, 1), group(t.mul.s(2), t.mul.s(3)), t.tsum.s()))
+    step, a, b, after = plan.members
+    assert (a.parent_id, a.waits_for, b.parent_id, b.waits_for) == (step.id, 1, step.id, 1)
+    assert (after.parent_id, after.waits_for) == (a.group_id, 2)
+    assert plan.root == step.id and tail == ('job', after.id)
+    assert [m.dependents for m in plan.members] == [True, True, True, False]
+
+
+def test_a_link_on_a_group_waits_for_every_member(t):
+    members = group(t.add.s(1, 1), t.add.s(2, 2))
+    members.link(t.tsum.s())
+    plan, tail = plan_workflow(members)
+    callback = plan.members[-1]
+    assert (callback.parent_id, callback.waits_for) == (tail[1], 2) and tail[0] == 'group'
+
+
+def test_a_chords_countdown_delays_its_header_not_its_body_and_other_options_reach_both(t):
+    plan, _ = plan_workflow(chord([t.add.s(1, 1), t.add.s(2, 2)], t.tsum.s()).set(countdown=5, expires=60,
+                                                                                 queue='reports'))
+    *header, body = plan.members
+    assert all(m.options['countdown'] == 5 and m.options['expires'] == 60 for m in header)
+    assert 'countdown' not in body.options and 'expires' not in body.options
+    assert {m.options['queue'] for m in plan.members} == {'reports'}
+
+
+def test_a_groups_options_and_errbacks_reach_every_member(t):
+    plan, _ = plan_workflow(group(t.add.s(1, 1), t.add.s(2, 2)).on_error(t.note_failure.s()).set(priority=2))
+    assert [m.options['priority'] for m in plan.members] == [2, 2]
+    assert [[e.name for e in m.errbacks] for m in plan.members] == [['tests.note_failure']] * 2
+
+
+def test_a_canvas_task_id_names_no_member(t):
+    plan, _ = plan_workflow(chain(t.add.s(1, 1), t.mul.s(2)).set(task_id='the-chain'))
+    assert 'the-chain' not in [m.id for m in plan.members]
+
+
+def test_an_empty_chord_with_an_immutable_body_starts_it_with_its_own_arguments(t):
+    plan, _ = plan_workflow(chord([], t.tsum.si([1, 2])))
+    (body,) = plan.members
+    assert body.waits_for == 0 and body.given == ()
+
+
+def test_the_marker_of_a_member_says_what_a_worker_needs_when_it_finishes(t):
+    sig = chain(t.add.s(1, 2).on_error(t.note_failure.s()), t.mul.s(3)).set(countdown=4)
+    plan, _ = plan_workflow(sig)
+    first, second = plan.members
+    assert member_marker(first, plan.root) == {'root': first.id, 'next': True,
+                                               'errbacks': [dict(t.note_failure.s())]}
+    # A waiting member keeps no countdown of the chain's: only the first step starts later.
+    assert member_marker(second, plan.root) == {'root': first.id, 'parent': first.id}
+
+
+def test_a_waiting_member_with_its_own_countdown_carries_it_for_when_it_is_released(t):
+    plan, _ = plan_workflow(chain(t.add.s(1, 2), t.mul.s(3).set(countdown=7)))
+    assert member_marker(plan.members[1], plan.root)['countdown'] == 7
+
+
+def test_the_columns_of_a_group_member(t):
+    plan, tail = plan_workflow(group(t.add.s(1, 1), t.add.s(2, 2)))
+    assert member_columns(plan.members[1], plan.root) == {'state': 'PENDING', 'root_id': tail[1], 'parent_id': None,
+                                                          'group_id': tail[1], 'group_index': 1, 'waits_for': 0}
+
+
+@pytest.mark.parametrize('errback, failed_id, call', [
+    # Celery calls an errback of one argument with the failed job's id, before its own arguments
+    (lambda t: t.note_failure.s(tag='x'), 'job-9', (('job-9',), {})),
+    # one of three positional parameters with (request, exc, traceback), rebuilt by the worker
+    (lambda t: t.on_error.s(), 'job-9', ((), {'errback_of': 'job-9'})),
+    # and an immutable one with its own arguments only
+    (lambda t: t.note_failure.si('fixed'), 'job-9', (('fixed',), {})),
+    # a task this process does not know is called the old way
+    (lambda t: signature('elsewhere.errback', args=(1,)), 'job-9', (('job-9', 1), {})),
+])
+def test_an_errback_is_called_as_celery_calls_it(t, errback, failed_id, call):
+    assert errback_call(errback(t), failed_id) == call
+
+
+def test_an_errback_that_cannot_take_what_it_will_be_given_is_refused_in_the_caller(t):
+    with pytest.raises(TaskArgumentError):
+        check_errback(t.add.s())           # add(x, y) given only the failed id
+    check_errback(t.add.s(1))              # add(failed_id, 1)
+    check_errback(t.on_error.s())          # (request, exc, traceback)
+    check_errback(signature('elsewhere.errback'))   # unknown here: the worker that has it decides
