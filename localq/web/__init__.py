@@ -103,6 +103,8 @@ def make_blueprint(localq_app_):
     bp.before_request(security.check_csrf)
     bp.context_processor(lambda: {'lq_csrf_token': security.csrf_token, 'lq_now': formatting.now,
                                   'lq_chart': pages.chart})
+    from . import actions   # every action that changes something: its form URL and its API URL
+    bp.register_blueprint(actions.bp)
 
     @bp.teardown_request
     def close_connection(exc):
