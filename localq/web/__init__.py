@@ -37,10 +37,15 @@ def localq_app():
     return current_app.extensions['localq']
 
 
+def local_path():
+    """The request's path below the prefix the dashboard is mounted under ('/api/tasks' under '/queue')."""
+    prefix = current_app.extensions.get('localq_prefix') or ''
+    return request.path[len(prefix):] if prefix and request.path.startswith(prefix) else request.path
+
+
 def wants_json():
     """API paths always; other POSTs unless a browser asks for a page."""
-    prefix = current_app.extensions.get('localq_prefix') or ''
-    path = request.path[len(prefix):] if prefix and request.path.startswith(prefix) else request.path
+    path = local_path()
     if path.startswith(('/api/', '/tasks/', '/healthcheck', '/metrics')):
         return True
     if request.method not in ('GET', 'HEAD'):

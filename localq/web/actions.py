@@ -13,18 +13,15 @@ The form's rule is each view's nearer decorator: added first, it is the URL that
 """
 from dataclasses import dataclass, field
 
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, request, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, request, url_for
 
 from .. import states
 from ..monitor import jobs
 from ..monitor import jobs as job_writes   # the core's job-table writes: re-queue, run now, delete, bulk
 from ..monitor.listing import JobFilter
+from . import local_path, localq_app
 
 bp = Blueprint('actions', __name__)
-
-
-def localq_app():
-    return current_app.extensions['localq']
 
 
 @dataclass
@@ -44,9 +41,7 @@ def is_api_call():
     """A request under /api/ (below the dashboard's prefix), or one that asks for JSON first.
 
     A form post asks for nothing in particular (or text/html): it gets a redirect, as it always has."""
-    prefix = current_app.extensions.get('localq_prefix') or ''
-    path = request.path[len(prefix):] if prefix and request.path.startswith(prefix) else request.path
-    return path.startswith('/api/') or request.accept_mimetypes.best == 'application/json'
+    return local_path().startswith('/api/') or request.accept_mimetypes.best == 'application/json'
 
 
 def answer(done):
@@ -61,29 +56,32 @@ def answer(done):
 
 # -- one job: the job page's buttons and Flower's /api/task/<action>/<id> ------------------------
 
+def job_page(job_id):
+    return 'localq.pages.job_detail', {'job_id': job_id}
+
+
 def retry(app, job_id):
     requeued = bool(job_writes.requeue(app, [job_id]))
     return Done('Re-queued.' if requeued else 'Only a failed or revoked job can be retried.',
-                {'task_id': job_id, 'requeued': requeued}, 'localq.pages.job_detail', {'job_id': job_id})
+                {'task_id': job_id, 'requeued': requeued}, *job_page(job_id))
 
 
 def revoke(app, job_id):
     state = app.revoke(job_id)
     return Done('Revoked.' if state == states.REVOKED else 'Asked the worker to stop it (%s).' % state,
-                {'task_id': job_id, 'state': state}, 'localq.pages.job_detail', {'job_id': job_id})
+                {'task_id': job_id, 'state': state}, *job_page(job_id))
 
 
 def run_now(app, job_id):
     moved = job_writes.run_now(app, job_id)
     return Done('It runs as soon as a worker is free.' if moved else 'Only a waiting job can be run now.',
-                {'task_id': job_id, 'moved': moved}, 'localq.pages.job_detail', {'job_id': job_id})
+                {'task_id': job_id, 'moved': moved}, *job_page(job_id))
 
 
 def delete(app, job_id):
     if job_writes.delete_job(app, job_id):
         return Done('Deleted job %s.' % job_id, {'task_id': job_id, 'deleted': True}, 'localq.pages.job_list')
-    return Done('Job %s is running: revoke it first.' % job_id, {}, 'localq.pages.job_detail', {'job_id': job_id},
-                refused=409)
+    return Done('Job %s is running: revoke it first.' % job_id, {}, *job_page(job_id), refused=409)
 
 
 JOB_ACTIONS = {'retry': retry, 'revoke': revoke, 'run-now': run_now, 'delete': delete}
