@@ -15,6 +15,7 @@ import tempfile
 import peewee
 from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template, request, url_for
 
+from .current import local_path, localq_app  # noqa: F401 (localq_app: the web layer's way to the app)
 from ..errors import JobNotFound, QueueNotFound, WorkerNotFound
 from ..monitor.listing import BadFilter
 
@@ -31,15 +32,9 @@ def asset_folder():
                             'templates')
 
 
-def localq_app():
-    """The LocalQ app of the current request."""
-    return current_app.extensions['localq']
-
-
 def wants_json():
     """API paths always; other POSTs unless a browser asks for a page."""
-    prefix = current_app.extensions.get('localq_prefix') or ''
-    path = request.path[len(prefix):] if prefix and request.path.startswith(prefix) else request.path
+    path = local_path()
     if path.startswith(('/api/', '/tasks/', '/healthcheck', '/metrics')):
         return True
     if request.method not in ('GET', 'HEAD'):
@@ -110,6 +105,8 @@ def make_blueprint(localq_app_):
     nav = [link for plugin in localq_app_.plugins.values() for link in plugin.nav]
     bp.context_processor(lambda: {'lq_csrf_token': security.csrf_token, 'lq_now': formatting.now,
                                   'lq_chart': pages.chart, 'lq_nav': nav, 'lq_has_page': has_page})
+    from . import actions   # every action that changes something: its form URL and its API URL
+    bp.register_blueprint(actions.bp)
 
     @bp.teardown_request
     def close_connection(exc):

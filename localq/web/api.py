@@ -1,10 +1,9 @@
-"""JSON API: the seeds' /tasks/<id>, Flower-like /api/..., and /healthcheck."""
+"""JSON API: the seeds' /tasks/<id>, Flower-like /api/... (its actions are in actions.py), and /healthcheck."""
 import json
 
 from flask import Blueprint, abort, current_app, jsonify, request
 
 from .. import states
-from .. import actions
 from ..monitor import data, jobs, stats
 from ..errors import JobNotFound, LocalqError
 from ..monitor.listing import JobFilter, page_jobs
@@ -198,73 +197,8 @@ def queue_length():
     return jsonify(active_queues=[{'name': q['name'], 'messages': q['ready'] + q['scheduled']} for q in queues])
 
 
-@bp.post('/api/workers/<path:worker_id>/stop')
-def stop_worker(worker_id):
-    """Stop a worker gracefully (as Ctrl-C would) at its next heartbeat: {"ok": true}."""
-    actions.request_worker_stop(current_app.extensions['localq'], worker_id)
-    return jsonify(ok=True, worker=worker_id, stop_requested=True)
-
-
 @bp.get('/api/workers')
 def workers():
     """Workers with heartbeat, queues and running jobs: {"workers": [...]}."""
     app = current_app.extensions['localq']
     return jsonify(workers=jobs.list_workers(app))
-
-
-@bp.post('/api/task/delete/<task_id>')
-def delete(task_id):
-    """Delete a job that is not running: {"ok": true, "deleted": true}; a running one answers 409."""
-    if not actions.delete_job(current_app.extensions['localq'], task_id):
-        abort(409, description='job %s is running: revoke it first' % task_id)
-    return jsonify(ok=True, task_id=task_id, deleted=True)
-
-
-@bp.post('/api/task/revoke/<task_id>')
-def revoke(task_id):
-    """Revoke a job: POST /api/task/revoke/<id> -> {"ok": true, "state": "REVOKED"}."""
-    state = current_app.extensions['localq'].revoke(task_id)
-    return jsonify(ok=True, task_id=task_id, state=state)
-
-
-@bp.post('/api/task/retry/<task_id>')
-def retry(task_id):
-    """Re-queue a failed or revoked job: -> {"ok": true, "requeued": true}."""
-    jobs.get_job(task_id)  # 404 if unknown
-    done = actions.requeue(current_app.extensions['localq'], [task_id])
-    return jsonify(ok=True, task_id=task_id, requeued=bool(done))
-
-
-@bp.post('/api/task/run-now/<task_id>')
-def run_now(task_id):
-    """Run a scheduled or retry-waiting job at once: -> {"ok": true, "moved": true}."""
-    jobs.get_job(task_id)
-    return jsonify(ok=True, task_id=task_id, moved=actions.run_now(current_app.extensions['localq'], task_id))
-
-
-@bp.post('/api/tasks/<action>')
-def bulk(action):
-    """Retry or discard every job matching the filter in the query string.
-
-    POST /api/tasks/retry?state=FAILURE&task=documents.process -> {"ok": true, "count": 12}"""
-    app = current_app.extensions['localq']
-    job_filter = JobFilter.from_args(request.args, jobs.running_states(app))
-    if action == 'retry':
-        return jsonify(ok=True, count=actions.bulk_retry(app, job_filter))
-    if action == 'discard':
-        if job_filter.is_empty():
-            abort(400, description='give a filter (state, task, queue or q) before discarding')
-        return jsonify(ok=True, count=actions.bulk_discard(app, job_filter))
-    abort(404, description='unknown bulk action %r; use retry or discard' % action)
-
-
-@bp.post('/api/queues/<name>/<action>')
-def queue_action(name, action):
-    """Pause, resume or empty a queue: POST /api/queues/default/pause, .../empty -> {"deleted": n}."""
-    app = current_app.extensions['localq']
-    if action == 'empty':
-        return jsonify(ok=True, queue=name, deleted=actions.empty_queue(app, name))
-    if action not in ('pause', 'resume'):
-        abort(404, description='unknown queue action %r; use pause, resume or empty' % action)
-    (app.pause_queue if action == 'pause' else app.resume_queue)(name)
-    return jsonify(ok=True, queue=name, paused=name in app.paused_queues())

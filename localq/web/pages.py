@@ -1,14 +1,13 @@
-"""HTML pages: overview, jobs list, job detail, and the forms that change jobs.
+"""HTML pages: overview, jobs list, job detail (the forms that change jobs post to web/actions.py).
 
 Live regions are the same templates rendered without the page around them
 (?partial=1): static/live.js swaps them in every few seconds unless paused.
 """
 import time
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, render_template, request
 
 from .. import states
-from .. import actions
 from ..monitor import data, jobs, stats
 from ..monitor.listing import RUNNING, JobFilter, page_jobs
 
@@ -107,70 +106,3 @@ def job_detail(job_id):
     return render_template('localq/_job.html' if partial() else 'localq/job_detail.html', **context)
 
 
-@bp.post('/jobs/<job_id>/<action>')
-def job_action(job_id, action):
-    """The job page's buttons: retry, revoke, run-now, delete (CSRF-checked like every POST)."""
-    app = localq_app()
-    jobs.get_job(job_id)  # 404 for an unknown id
-    if action == 'retry':
-        done = actions.requeue(app, [job_id])
-        flash('Re-queued.' if done else 'Only a failed or revoked job can be retried.')
-    elif action == 'revoke':
-        state = app.revoke(job_id)
-        flash('Revoked.' if state == states.REVOKED else 'Asked the worker to stop it (%s).' % state)
-    elif action == 'run-now':
-        flash('It runs as soon as a worker is free.' if actions.run_now(app, job_id)
-              else 'Only a waiting job can be run now.')
-    elif action == 'delete':
-        if actions.delete_job(app, job_id):
-            flash('Deleted job %s.' % job_id)
-            return redirect(url_for('localq.pages.job_list'))
-        flash('It is running: revoke it first.')
-    else:
-        abort(404, description='unknown action %r; use retry, revoke, run-now or delete' % action)
-    return redirect(url_for('localq.pages.job_detail', job_id=job_id))
-
-
-@bp.post('/jobs/bulk')
-def bulk_action():
-    """Retry or discard every job matching the list's current filter."""
-    app = localq_app()
-    form = {k: v for k, v in request.form.items() if k not in ('csrf_token', 'action')}
-    job_filter = JobFilter.from_args(form, jobs.running_states(app))
-    action = request.form.get('action')
-    if action == 'retry':
-        flash('Re-queued %d failed or revoked job(s).' % actions.bulk_retry(app, job_filter))
-    elif action == 'discard':
-        if job_filter.is_empty():
-            abort(400, description='choose a filter before discarding: this would delete every job')
-        flash('Discarded %d job(s); running ones were left alone.' % actions.bulk_discard(app, job_filter))
-    else:
-        abort(400, description='unknown bulk action %r; use retry or discard' % action)
-    return redirect(url_for('localq.pages.job_list', **job_filter.as_args()))
-
-
-@bp.post('/workers/<path:worker_id>/stop')
-def stop_worker(worker_id):
-    """The overview's Stop button of a worker."""
-    actions.request_worker_stop(localq_app(), worker_id)
-    flash("Worker '%s' stops at its next heartbeat: it claims nothing more, and its running jobs finish first "
-          "(a worker with shutdown_timeout set interrupts them after that long)." % worker_id)
-    return redirect(url_for('localq.pages.overview'))
-
-
-@bp.post('/queues/<name>/<action>')
-def queue_action(name, action):
-    """The overview's Pause and Resume buttons, and the job list's Empty queue."""
-    app = localq_app()
-    if action == 'pause':
-        app.pause_queue(name)
-        flash("Queue '%s' paused: running jobs finish, no new ones start." % name)
-    elif action == 'resume':
-        app.resume_queue(name)
-        flash("Queue '%s' resumed." % name)
-    elif action == 'empty':
-        flash("Deleted %d waiting job(s) from queue '%s'; running ones finish." % (actions.empty_queue(app, name), name))
-        return redirect(url_for('localq.pages.job_list', queue=name))
-    else:
-        abort(404, description='unknown queue action %r; use pause, resume or empty' % action)
-    return redirect(url_for('localq.pages.overview'))

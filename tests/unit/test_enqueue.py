@@ -42,9 +42,13 @@ def test_a_bad_call_is_refused_in_the_caller_and_writes_nothing(app, name, args,
 
 
 def test_a_message_over_max_message_mb_is_refused_naming_its_size(app):
+    before = app.config.max_message_mb
     app.configure(max_message_mb=1)
-    with pytest.raises(TaskArgumentError, match=r'makes a 2\.0 MiB message, over max_message_mb \(1\)'):
-        add.delay('x' * (2 * 1024 * 1024), '')
+    try:
+        with pytest.raises(TaskArgumentError, match=r'makes a 2\.0 MiB message, over max_message_mb \(1\)'):
+            add.delay('x' * (2 * 1024 * 1024), '')
+    finally:
+        app.configure(max_message_mb=before)
     assert count(app) == 0
 
 
