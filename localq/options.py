@@ -24,7 +24,7 @@ def _exception_tuple(v):
 OPTIONS = {
     'name': (None, lambda v: v is None or (isinstance(v, str) and v), 'a non-empty str'),
     'bind': (False, lambda v: isinstance(v, bool), 'True or False'),
-    'max_retries': (3, lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+    'max_retries': (3, lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
                     'an int >= 0 (None: no limit is not supported, use a number)'),
     'autoretry_for': ((), _exception_tuple, 'a tuple of exception classes'),
     'retry_backoff': (False, lambda v: isinstance(v, bool) or (isinstance(v, (int, float)) and v > 0),
@@ -80,8 +80,7 @@ def resolve_options(func, given):
         # Celery's retry_kwargs={'max_retries': 5, 'countdown': 2}: the autoretry's limit and delay.
         given = dict(given)
         extra = given.pop('retry_kwargs') or {}
-        unknown = sorted(set(extra) - {'max_retries', 'countdown'})
-        if not isinstance(extra, dict) or unknown:
+        if not isinstance(extra, dict) or set(extra) - {'max_retries', 'countdown'}:
             raise InvalidTaskOptions('@task(retry_kwargs=%r) for %s: takes max_retries and countdown' % (
                 extra, func.__qualname__))
         if 'max_retries' in extra:
@@ -120,7 +119,7 @@ _TASK_ID = re.compile(r'^[\w.:-]{1,64}$')
 
 def _seconds(name, value, low):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidCallOptions('%s must be a number of seconds, got %r' % (name, _short(value)))
+        raise InvalidCallOptions('%s must be a number of seconds, got %s' % (name, _short(value)))
     if not low <= value <= MAX_DELAY:
         raise InvalidCallOptions('%s must be from %g to %d seconds (a year), got %r' % (name, low, MAX_DELAY, value))
     return float(value)
@@ -129,13 +128,14 @@ def _seconds(name, value, low):
 def _when(name, value):
     """A datetime (naive: local time, as in Celery) within a year from now."""
     if not isinstance(value, datetime.datetime):
-        raise InvalidCallOptions('%s must be a datetime, got %r' % (name, _short(value)))
+        raise InvalidCallOptions('%s must be a datetime, got %s' % (name, _short(value)))
     if abs(value.timestamp() - time.time()) > MAX_DELAY:
         raise InvalidCallOptions('%s must be within a year of now, got %s' % (name, value.isoformat()))
     return value
 
 
 def _short(value, limit=60):
+    """The value as a repr, cut to `limit` characters (shown as it is: '%s', not '%r')."""
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + '...'
 
@@ -176,17 +176,17 @@ def check_call_options(options):
             value = _when(name, value)
         elif name == 'queue':
             if not isinstance(value, str) or not _QUEUE.match(value):
-                raise InvalidCallOptions('queue must be 1-100 letters, digits, "_", "-", ".", got %r' % _short(value))
+                raise InvalidCallOptions('queue must be 1-100 letters, digits, "_", "-", ".", got %s' % _short(value))
         elif name == 'priority':
             if isinstance(value, bool) or not isinstance(value, int) or not -1000 <= value <= 1000:
-                raise InvalidCallOptions('priority must be a whole number from -1000 to 1000, got %r' % _short(value))
+                raise InvalidCallOptions('priority must be a whole number from -1000 to 1000, got %s' % _short(value))
         elif name == 'task_id':
             if not isinstance(value, str) or not _TASK_ID.match(value):
-                raise InvalidCallOptions('task_id must be 1-64 letters, digits, "_", "-", ".", ":", got %r'
+                raise InvalidCallOptions('task_id must be 1-64 letters, digits, "_", "-", ".", ":", got %s'
                                          % _short(value))
         elif name == 'idempotency_key':
             if not isinstance(value, str) or not 1 <= len(value) <= 200 or '\x00' in value:
-                raise InvalidCallOptions('idempotency_key must be a string of 1-200 characters, got %r'
+                raise InvalidCallOptions('idempotency_key must be a string of 1-200 characters, got %s'
                                          % _short(value))
         checked[name] = value
     return checked

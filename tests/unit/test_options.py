@@ -230,3 +230,23 @@ def test_expires_may_be_a_datetime_as_well_as_seconds():
 
 def test_a_none_option_means_not_given():
     assert check_call_options({'queue': None, 'priority': None, 'eta': None}) == dict.fromkeys(CALL_OPTIONS)
+
+
+def test_max_retries_none_is_refused_when_the_task_is_declared():
+    """None ("no limit") is not supported: refused at declaration, rather than failing at the first retry."""
+    with pytest.raises(InvalidTaskOptions, match=r'max_retries=None\) for .*: must be an int >= 0'):
+        resolve_options(lambda: None, {'max_retries': None})
+
+
+@pytest.mark.parametrize('retry_kwargs', [5, 'max_retries', ['countdown']])
+def test_retry_kwargs_that_is_not_a_dict_is_a_clear_error(retry_kwargs):
+    with pytest.raises(InvalidTaskOptions, match='takes max_retries and countdown'):
+        resolve_options(lambda: None, {'retry_kwargs': retry_kwargs})
+
+
+@pytest.mark.parametrize('option, value, shown', [('priority', 1001, 'got 1001'), ('priority', '5', "got '5'"),
+                                                  ('queue', 'a b', "got 'a b'"), ('countdown', 'soon', "got 'soon'")])
+def test_a_refused_call_option_shows_the_value_as_it_was_given(option, value, shown):
+    with pytest.raises(InvalidCallOptions) as refused:
+        check_call_options({option: value})
+    assert str(refused.value).endswith(shown)
