@@ -107,3 +107,12 @@ def test_no_import_circle():
         if node not in done:
             visit(node, [node])
     assert circles == []
+
+
+def test_the_tests_are_at_least_eight_tenths_of_the_source():
+    """#24's measure of how well the parts are tested (Huey 1.05, RQ 1.13, Dramatiq 0.79):
+    a module added without its tests shows here."""
+    def lines(folder):
+        return sum(len(p.read_text().splitlines()) for p in folder.rglob('*.py'))
+    source, tests = lines(PACKAGE), lines(PACKAGE.parent / 'tests')
+    assert tests >= 0.8 * source, '%d test lines for %d source lines (%.2f)' % (tests, source, tests / source)
