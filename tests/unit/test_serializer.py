@@ -104,8 +104,8 @@ def test_json_turns_tuples_into_lists_and_dict_keys_into_strings():
     (object(), 'object is not JSON serializable'),
     (b'bytes', 'bytes is not JSON serializable'),
     (datetime.date(2026, 1, 1), 'date is not JSON serializable'),
-    (float('nan'), 'nan'),
-    (float('inf'), 'inf'),
+    (float('nan'), 'Out of range float values are not JSON compliant'),   # (Python 3.13 adds the value)
+    (float('inf'), 'Out of range float values are not JSON compliant'),
 ])
 def test_an_argument_json_cannot_carry_is_refused_naming_the_task(bad, says):
     with pytest.raises(TaskArgumentError) as info:
