@@ -78,6 +78,9 @@ class Outcome:
         return self.state in (states.FAILURE, states.REVOKED)
 
 
+SUCCEEDED = Outcome(states.SUCCESS, states.SUCCESS)   # a success whose value is not stored (ignore_result)
+
+
 def error_fields(exc):
     """(type, message, traceback) as stored on a row; self.retry(exc=e) is stored as e."""
     if isinstance(exc, Retry) and exc.exc is not None:
@@ -105,8 +108,20 @@ def backoff_delay(run, rng=random):
     return delay
 
 
-def failure(run, error, log='final', attempt=states.FAILURE):
+def failure(error, log='final', attempt=states.FAILURE):
     return Outcome(states.FAILURE, attempt, error, log=log, cause=error)
+
+
+def returned(task, value, ignore_result=False):
+    """The outcome of a run that returned `value`: decide()'s first case, callable without a Run,
+    since every finished job passes here (the tracker's fast path)."""
+    if ignore_result:
+        return SUCCEEDED
+    try:
+        return Outcome(states.SUCCESS, states.SUCCESS, result=json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as why:
+        return failure(('localq.errors.ResultNotSerializable',
+                        'the return value of %s is not JSON-serialisable: %s' % (task, why), ''), 'error')
 
 
 def retry(run, error, delay):
@@ -124,13 +139,7 @@ def decide(run, rng=random):
     """The one outcome of a run (see the module docstring)."""
     exc = run.exception
     if exc is None:
-        if run.ignore_result:
-            return Outcome(states.SUCCESS, states.SUCCESS)
-        try:
-            return Outcome(states.SUCCESS, states.SUCCESS, result=json.dumps(run.value, allow_nan=False))
-        except (TypeError, ValueError) as why:
-            return failure(run, ('localq.errors.ResultNotSerializable',
-                                 'the return value of %s is not JSON-serialisable: %s' % (run.task, why), ''), 'error')
+        return returned(run.task, run.value, run.ignore_result)
     if isinstance(exc, RateLimitExceeded) and exc.retry:
         # Not an attempt: the job waits for the start slot it reserved (localq's rate_limit), or for
         # the window's end (Huey's rate_limit; with retry=False it is an error like any other).
@@ -150,20 +159,20 @@ def decide(run, rng=random):
     if isinstance(exc, LeaseLost):
         # Another worker holds the job now: this write is fenced out (lifecycle.record), and
         # leases.py has said so in the log. Never retried.
-        return failure(run, error_fields(exc), log=None)
+        return failure(error_fields(exc), log=None)
     error = error_fields(exc)
     if isinstance(exc, (DiskFull, DatabaseUnavailable)):
         # Temporary: retried later while retries are left, whatever autoretry_for says.
-        return retry(run, error, TRANSIENT_RETRY) if run.retries_left > 0 else failure(run, error, 'error')
+        return retry(run, error, TRANSIENT_RETRY) if run.retries_left > 0 else failure(error, 'error')
     if isinstance(exc, Retry):
         # self.retry() raised this only because retries are left (task.py).
         return retry(run, error, exc.countdown)
     if isinstance(exc, TaskTimeout):
-        return failure(run, error, attempt='TIMEOUT')   # a hard time limit is never retried
+        return failure(error, attempt='TIMEOUT')   # a hard time limit is never retried
     if run.retries_left > 0 and run.autoretry_for and isinstance(exc, run.autoretry_for):
         return retry(run, error, backoff_delay(run, rng))
     # Celery retries an error only if autoretry_for names it (or the task calls self.retry()).
-    return failure(run, error)
+    return failure(error)
 
 
 def huey_retry(task, outcome):

@@ -252,9 +252,10 @@ class Task:
             task.decided = (named, outcome)
             huey_retry(task, outcome)
             if self._has_handlers(named):
-                status, exc_info = outcome.state if outcome.state == 'RETRY' else 'FAILURE', ExceptionInfo(named)
-                self._handler('on_retry' if status == 'RETRY' else 'on_failure', getattr(named, 'exc', None) or named
-                              if isinstance(named, Retry) else named, task.id, args, kwargs, exc_info)
+                status = 'RETRY' if outcome.state == 'RETRY' else 'FAILURE'
+                exc_info = ExceptionInfo(named)
+                error = (named.exc or named) if isinstance(named, Retry) else named   # self.retry(exc=e): e
+                self._handler('on_retry' if status == 'RETRY' else 'on_failure', error, task.id, args, kwargs, exc_info)
             if named is exc:
                 raise
             raise named from exc
@@ -278,8 +279,9 @@ class Task:
     def _has_handlers(exc):
         """Celery's on_retry/on_failure run for the task's own errors and retries, not for a stop from
         outside (revoke, a lost lease), a rate-limit wait, Ignore/Reject, or a full disk."""
-        return not isinstance(exc, (Ignore, Reject, RateLimitExceeded, DiskFull, DatabaseUnavailable, Revoked,
-                                    LeaseLost)) or (isinstance(exc, RateLimitExceeded) and not exc.retry)
+        if isinstance(exc, RateLimitExceeded):
+            return not exc.retry   # Huey's rate_limit(retry=False) is an error like any other
+        return not isinstance(exc, (Ignore, Reject, DiskFull, DatabaseUnavailable, Revoked, LeaseLost))
 
     def _take_rate_slot(self, task):
         """Wait for this call's start slot, shared by every worker; returns the slot.

@@ -17,7 +17,7 @@ from . import disk, lifecycle, states
 from .db import is_connection_error, is_locked
 from .errors import DatabaseUnavailable, DiskFull, Retry
 from .outage import first_line, log_task_errors_once
-from .outcome import Run, decide, failure
+from .outcome import Run, decide, failure, returned
 from .storage import task_name
 
 logger = logging.getLogger(__name__)
@@ -75,14 +75,16 @@ class JobTracker:
         return row[0] if row else None
 
     # -- outcomes ------------------------------------------------------------
-    def decide(self, task, value, exception):
-        """The run's outcome: the one Task._execute decided as the function raised, or now."""
+    def decide(self, task, value, exception, options):
+        """The run's outcome: the one Task._execute decided as the function raised, or now.
+        options: the task's TaskOptions (None: a task this process does not have)."""
+        if exception is None:
+            return returned(task.name, value, options is not None and options.ignore_result)
         decided = getattr(task, 'decided', None)
         if decided is not None and decided[0] is exception:
             return decided[1]
-        declared = self.app.tasks.get(task.name)
-        return decide(Run.of(declared.options if declared else None, task=task.name, now=time.time(),
-                             exception=exception, value=value, retries_left=task.retries))
+        return decide(Run.of(options, task=task.name, now=time.time(), exception=exception,
+                             retries_left=task.retries))
 
     def record_outcome(self, task, value, exception):
         """Record what Huey reports. If the disk is full or the database cannot be reached, wait
@@ -90,11 +92,13 @@ class JobTracker:
         and a job whose outcome was lost would sit STARTED while this live worker's heartbeat
         renews its lease. Anything else is logged, never raised."""
         attempt = getattr(task, 'attempt', None)   # the claim's fence (LocalHuey.dequeue)
+        declared = self.app.tasks.get(task.name)
+        options = declared.options if declared is not None else None
         try:
-            outcome = self.decide(task, value, exception)
-            declared = self.app.tasks.get(task.name)
-            shown = attempt if attempt is not None else (declared.options.max_retries if declared else 0) - task.retries + 1
-            log_outcome(task.id, task.name, shown, outcome, exception)
+            outcome = self.decide(task, value, exception, options)
+            if outcome.log is not None:
+                shown = attempt if attempt is not None else (options.max_retries if options else 0) - task.retries + 1
+                log_outcome(task.id, task.name, shown, outcome, exception)
         except Exception:
             logger.exception('%s: could not decide the outcome of %s', task.id, task.name)
             return
@@ -134,7 +138,7 @@ class JobTracker:
             name, storage.worker_id or 'this process', ', '.join(sorted(self.app.tasks)) or 'no tasks'), '')
         logger.error('%s: task %s is not registered in this worker; failing the job', message.id, name)
         try:
-            outcome = failure(None, err, log=None)
+            outcome = failure(err, log=None)
             lifecycle.record(self.app, message.id, name, storage.claimed_attempt(message.id), outcome, wf)
         except Exception:
             logger.exception('%s: could not record that its task is not registered', message.id)

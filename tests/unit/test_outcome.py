@@ -8,7 +8,7 @@ from huey.exceptions import RateLimitExceeded, TaskTimeout
 
 from localq.errors import DatabaseUnavailable, DiskFull, Ignore, LeaseLost, Reject, Retry, Revoked
 from localq.options import resolve_options
-from localq.outcome import TRANSIENT_RETRY, Outcome, Run, decide, error_fields, huey_retry
+from localq.outcome import TRANSIENT_RETRY, Outcome, Run, decide, error_fields, huey_retry, returned
 
 NOW = 1_000_000.0
 
@@ -142,3 +142,10 @@ def test_a_task_this_process_does_not_have_is_decided_without_its_options():
     outcome = decide(Run.of(None, task='elsewhere', now=NOW, exception=raised(ValueError('x'))))
     assert outcome.state == 'FAILURE'
     assert isinstance(decide(Run.of(None, task='elsewhere', now=NOW, value=1)), Outcome)
+
+
+@pytest.mark.parametrize('value, ignore_result', [(3, False), ({'a': [1]}, False), (object(), False),
+                                                  (math.inf, False), (object(), True)])
+def test_the_trackers_fast_path_for_a_returned_value_decides_as_decide_does(value, ignore_result):
+    """Every finished job takes returned() without building a Run: it must agree with decide()."""
+    assert returned('t', value, ignore_result) == decide(run(value=value, ignore_result=ignore_result))
