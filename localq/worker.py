@@ -254,6 +254,11 @@ class LocalqConsumer(SaysHowItStops, Consumer):
         if self.environment.forks:
             self.environment.parent_pid = os.getpid()
             self.app.database.close()  # children must not share the parent's connection
+        # Huey installs its SIGINT/SIGTERM handlers after it has started the workers, so a job
+        # could be claimed (and seen STARTED) while a SIGTERM still killed the process outright,
+        # leaving the run to its lease (CI saw exit -15). Heard before the first claim instead;
+        # Huey's start() installs the same handlers again, and forked children set their own.
+        self._set_signal_handlers()
         super().start()
         # The worker's row appears once Huey's start() has installed the SIGINT/SIGTERM
         # handlers: whoever sees it online (the lab, a test, a script) may stop it at once.

@@ -167,3 +167,24 @@ def test_a_worker_frozen_past_its_lease_stops_the_run_another_worker_took_over_a
     assert job.state == 'SUCCESS' and job.attempts == 2
     assert [a.outcome for a in Attempt.select().where(Attempt.job == result.id).order_by(Attempt.number)] == \
         ['LOST', 'SUCCESS']
+
+
+def test_a_worker_hears_sigterm_before_it_can_claim_a_job(app):
+    # A SIGTERM sent as soon as a job shows STARTED must reach the stop handler, not kill the
+    # process outright (which leaves the run to its lease): CI once saw exit -15 that way.
+    from localq.worker import LocalqConsumer
+    consumer = LocalqConsumer(app, workers=2, worker_type='thread')
+    heard_at_start = []
+    for _, thread in consumer.worker_threads:
+        def start(thread=thread, original=thread.start):
+            heard_at_start.append(signal.getsignal(signal.SIGTERM) == consumer._handle_signal)
+            original()
+        thread.start = start
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        consumer.start()
+        assert heard_at_start == [True, True]
+    finally:
+        consumer.stop(graceful=True)
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
