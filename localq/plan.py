@@ -11,6 +11,7 @@ import uuid
 from .errors import CanvasError
 
 CHAIN, GROUP, CHORD = 'chain', 'group', 'chord'
+EMPTY = 'empty'   # a plan's tail after a group of no tasks
 # Options that shape one call; the rest (queue, priority, ...) also pass from a chain or
 # group to its members as defaults.
 OWN_OPTIONS = ('task_id', 'link', 'link_error')
@@ -23,11 +24,16 @@ class Member:
     def __init__(self, sig, after, options):
         self.sig, self.options = sig, options
         self.id = sig.options.get('task_id') or str(uuid.uuid4())
+        # What comes after an empty group is given the empty list, its results, and so takes
+        # nothing from what the empty group itself came after (it only waits for it).
+        after_empty = bool(after) and after[0] == EMPTY
+        if after_empty:
+            after = after[2]
         kind = after[0] if after else None
         self.parent_id = after[1] if after else None
         self.waits_for = 1 if kind == 'job' else (after[2] if kind == 'group' else 0)
-        # A body after an empty group starts at once, given the empty list.
-        self.given = ([],) if kind == 'group' and after[2] == 0 and not sig.immutable else ()
+        self.given = ([],) if after_empty and not sig.immutable else ()
+        self.immutable = sig.immutable or after_empty   # the parent's value is not prepended
         self.group_id = self.group_index = None
         self.errbacks = list(options.get('link_error', ()))
         self.dependents = False
@@ -87,7 +93,8 @@ def _plan(sig, after, plan, inherited):
                     raise CanvasError('a group member must end in one task, not a group: %r (make it a chord)' % t)
                 member = plan.by_id[member_tail[1]]
                 member.group_id, member.group_index = gid, i
-            tail = ('group', gid, len(sig.tasks))
+            # An empty group is done when what it comes after is: ('empty', its id, that).
+            tail = ('group', gid, len(sig.tasks)) if sig.tasks else (EMPTY, gid, after)
         elif kind == CHORD:
             if sig.body is None:
                 raise CanvasError('a chord needs a body: chord(header, body) or chord(header)(body)')
@@ -125,14 +132,14 @@ def apply_workflow(sig):
     for m in plan.members:   # arguments that cannot bind fail here, in the caller, before anything is queued
         task = m.sig.type
         if task is not None:
-            pending = (None,) if m.waits_for and not m.sig.immutable else ()
+            pending = (None,) if m.waits_for and not m.immutable else ()
             task.check_call(pending + m.given + m.sig.args, m.sig.kwargs)
     with app.write_transaction():
         for m in plan.members:
             app.enqueue_call(m.sig.name, m.given + m.sig.args, m.sig.kwargs, dict(m.options, task_id=m.id),
                              workflow=member_marker(m, plan.root), member=member_columns(m, plan.root), checked=True)
     app.wake_workers()
-    if tail[0] == 'group':
+    if tail[0] in ('group', EMPTY):
         return app.GroupResult(tail[1], [app.AsyncResult(m.id) for m in plan.members if m.group_id == tail[1]])
     return app.AsyncResult(tail[1])
 
@@ -140,7 +147,7 @@ def apply_workflow(sig):
 def member_marker(member, root):
     """What a worker needs to know about this member when it finishes (message 'w', serializer.py)."""
     marker = {'root': root, 'parent': member.parent_id, 'group': member.group_id, 'next': member.dependents,
-              'errbacks': [dict(e) for e in member.errbacks], 'immutable': member.sig.immutable,
+              'errbacks': [dict(e) for e in member.errbacks], 'immutable': member.immutable,
               'countdown': member.options.get('countdown') if member.waits_for else None}
     return {k: v for k, v in marker.items() if v}
 

@@ -38,10 +38,18 @@ def test_a_group_returns_every_result_in_order(app, process_worker):
 def test_a_chord_body_receives_the_list_of_header_results(app, process_worker):
     result = chord([add.s(i, i) for i in range(4)], tsum.s()).apply_async()
     assert result.get(timeout=20) == 12
+
     assert isinstance(result.parent, GroupResult) and result.parent.get() == [0, 2, 4, 6]
     # a group followed by a step is a chord too, and a chain may hold one in the middle
     assert (group(add.s(1, 1), add.s(2, 2)) | tsum.s()).delay().get(timeout=20) == 6
     assert chain(add.s(1, 1), group(mul.s(2), mul.s(3)), tsum.s()).delay().get(timeout=20) == 10
+
+
+def test_a_chord_with_an_empty_header_in_a_chain_runs_its_body_after_the_step_before_it(app, process_worker):
+    result = chain(add.s(2, 2), chord([], tsum.s())).apply_async()
+    assert result.get(timeout=20) == 0            # the body got the empty header's [] ...
+    step = result.parent
+    assert step.get(timeout=20) == 4 and row(result).started_at >= row(step).finished_at   # ... once the step had ended
 
 
 def test_a_failing_step_stops_its_chain_and_its_error_reaches_get(app, process_worker):

@@ -199,3 +199,18 @@ def test_an_errback_that_cannot_take_what_it_will_be_given_is_refused_in_the_cal
     check_errback(t.add.s(1))              # add(failed_id, 1)
     check_errback(t.on_error.s())          # (request, exc, traceback)
     check_errback(signature('elsewhere.errback'))   # unknown here: the worker that has it decides
+
+
+def test_a_chord_with_an_empty_header_after_a_step_waits_for_that_step_and_takes_the_empty_list(t):
+    plan, tail = plan_workflow(chain(t.add.s(1, 2), chord([], t.tsum.s())))
+    first, body = plan.members
+    assert (body.parent_id, body.waits_for, body.given) == (first.id, 1, ([],))
+    assert member_columns(body, plan.root)['state'] == 'WAITING'
+    assert member_marker(body, plan.root)['immutable'] is True   # the step's value is not prepended
+    assert tail == ('job', body.id) and first.dependents
+
+
+def test_a_chain_ending_in_an_empty_group_returns_that_empty_group(t):
+    plan, tail = plan_workflow(chain(t.add.s(1, 2), group([])))
+    (first,) = plan.members
+    assert tail[0] == 'empty' and tail[2] == ('job', first.id)
