@@ -200,18 +200,26 @@ class Task:
         self.check_call(args, kwargs)
         job_id = task_id or str(uuid.uuid4())
         retries = 0
-        while True:
+        while True:   # Celery's handlers run around each attempt, as on a worker (its eager trace does too)
             context = ExecutionContext(self, Request(job_id, self.name, args, kwargs, retries, is_eager=True))
+            self._handler('before_start', job_id, args, kwargs)
             try:
                 value = run_function(self.func, (context,) + args if self.options.bind else args, kwargs, eager=True)
-                return EagerResult(job_id, 'SUCCESS', value)
             except Retry as exc:
                 error = exc.exc or MaxRetriesExceededError('retry without exc')
                 retryable = True
             except Exception as exc:
                 error = exc
                 retryable = bool(self.options.autoretry_for) and isinstance(exc, self.options.autoretry_for)
-            if not retryable or retries >= self.options.max_retries:
+            else:
+                self._handler('on_success', value, job_id, args, kwargs)
+                self._handler('after_return', 'SUCCESS', value, job_id, args, kwargs, None)
+                return EagerResult(job_id, 'SUCCESS', value)
+            status = 'RETRY' if retryable and retries < self.options.max_retries else 'FAILURE'
+            info = ExceptionInfo(error)
+            self._handler('on_retry' if status == 'RETRY' else 'on_failure', error, job_id, args, kwargs, info)
+            self._handler('after_return', status, error, job_id, args, kwargs, info)
+            if status == 'FAILURE':
                 return EagerResult(job_id, 'FAILURE', error, traceback_text(error))
             retries += 1
 

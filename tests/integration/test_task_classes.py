@@ -55,3 +55,17 @@ def test_called_directly_and_allow_join_result():
     assert handled.request.called_directly
     with allow_join_result():
         assert add(1, 2) == 3
+
+
+def test_apply_runs_the_handlers_as_a_worker_does():
+    # Celery's apply() traces an eager run with the task's handlers; a base class's cleanup runs here too.
+    success = handled.apply(('ok',), task_id='eager-ok')
+    assert success.get()['mode'] == 'ok'
+    assert [c[0] for c in calls_for('eager-ok')] == ['before_start', 'on_success', 'after_return']
+    flaky = handled.apply(('flaky',), task_id='eager-flaky')
+    assert flaky.successful()
+    assert [c[0] for c in calls_for('eager-flaky')] == ['before_start', 'on_retry', 'after_return',
+                                                        'before_start', 'on_success', 'after_return']
+    failed = handled.apply(('fail',), task_id='eager-fail')
+    assert failed.failed() and calls_for('eager-fail')[1:] == [('on_failure', 'ValueError', True),
+                                                                ('after_return', 'FAILURE')]
