@@ -12,8 +12,13 @@ _RATE = re.compile(r'^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h)\s*$')
 _PER = {'s': 1.0, 'm': 60.0, 'h': 3600.0}
 
 
+def _number(v):
+    """A finite int or float: True is not 1 second here, nor is nan or inf a number of seconds."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def _positive_number_or_none(v):
-    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0)
+    return v is None or (_number(v) and v > 0)
 
 
 def _exception_tuple(v):
@@ -27,11 +32,11 @@ OPTIONS = {
     'max_retries': (3, lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
                     'an int >= 0 (None: no limit is not supported, use a number)'),
     'autoretry_for': ((), _exception_tuple, 'a tuple of exception classes'),
-    'retry_backoff': (False, lambda v: isinstance(v, bool) or (isinstance(v, (int, float)) and v > 0),
+    'retry_backoff': (False, lambda v: isinstance(v, bool) or (_number(v) and v > 0),
                       'True/False or a positive number of seconds (the first delay)'),
     'retry_backoff_max': (600, _positive_number_or_none, 'a positive number of seconds'),
     'retry_jitter': (True, lambda v: isinstance(v, bool), 'True or False'),
-    'default_retry_delay': (180, lambda v: isinstance(v, (int, float)) and v >= 0, 'seconds >= 0'),
+    'default_retry_delay': (180, lambda v: _number(v) and v >= 0, 'seconds >= 0'),
     'time_limit': (None, _positive_number_or_none, 'a positive number of seconds or None'),
     'soft_time_limit': (None, _positive_number_or_none, 'a positive number of seconds or None'),
     'acks_late': (False, lambda v: isinstance(v, bool), 'True or False'),

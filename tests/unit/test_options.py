@@ -48,6 +48,10 @@ def test_the_default_name_is_the_functions_module_and_qualified_name():
     ('retry_jitter', None, 'True or False'),
     ('default_retry_delay', -1, 'seconds >= 0'),
     ('default_retry_delay', '10', 'seconds >= 0'),
+    ('default_retry_delay', True, 'seconds >= 0'),              # not "1 second"
+    ('default_retry_delay', float('nan'), 'seconds >= 0'),
+    ('time_limit', float('inf'), 'a positive number of seconds or None'),
+    ('retry_backoff', float('inf'), 'True/False or a positive number'),
     ('time_limit', 0, 'a positive number of seconds or None'),
     ('soft_time_limit', '5', 'a positive number of seconds or None'),
     ('acks_late', 'yes', 'True or False'),
