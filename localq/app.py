@@ -9,6 +9,7 @@ from . import enqueue as enqueue_mod
 from . import db as db_mod
 from . import models as models_mod
 from .beat import Beat, Entry
+from .chunks import declare_starmap
 from .errors import ConfigError, InvalidTaskOptions, JobNotFound, QueueNotFound
 from .options import OPTIONS, resolve_options
 from .results import AsyncResult, GroupResult
@@ -91,6 +92,7 @@ class LocalQ:
         self._conf = config_mod.Conf(self)
         self.watchdog = Watchdog()
         self.wakeup = Wakeup(self)   # idle workers of this process wait on it
+        declare_starmap(self)        # the built-in task that runs task.chunks()'s jobs
         current.add_app(self)
         if celery_settings:
             self.conf.update(celery_settings)

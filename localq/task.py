@@ -181,6 +181,11 @@ class Task:
         from .canvas import group
         return group(self.s(*item) for item in iterable)
 
+    def chunks(self, items, n):
+        """Celery's task.chunks(items, n): the calls cut into jobs of n calls each, as a group."""
+        from .chunks import chunks
+        return chunks(self, items, n)
+
     def si(self, *args, **kwargs):
         """An immutable signature: in a chain it does not get the previous result."""
         from .canvas import Signature

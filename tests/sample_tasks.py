@@ -255,6 +255,11 @@ def tsum(numbers):
     return sum(numbers)
 
 
+@app.task(name='tests.sum_lists')
+def sum_lists(lists):
+    return sum(sum(values) for values in lists)
+
+
 @app.task(name='tests.fail', max_retries=0)
 def fail(value, why='broken'):
     raise ValueError('%s: %r' % (why, value))
