@@ -9,13 +9,25 @@ import inspect
 import re
 
 MASK = '••••••'
-SECRET_NAME = re.compile(
-    r'pass(word|wd|phrase)?$|secret|token|api[_-]?key|apikey|private[_-]?key|access[_-]?key|'
-    r'credential|auth|session[_-]?id|cookie|^pin$|^cvv$|^ssn$', re.IGNORECASE)
+# A name is read as words (snake_case, kebab-case, camelCase), so that `author` is not `auth` and
+# `bypass` is not `pass`, while `db_pass`, `apiKey` and `x-api-key` are what they look like.
+SECRET_WORDS = {'pass', 'pwd', 'password', 'passwd', 'passphrase', 'secret', 'secrets', 'token', 'tokens', 'apikey',
+                'auth', 'authorization', 'credential', 'credentials', 'cookie', 'cookies', 'sessionid'}
+SECRET_ENDINGS = ('password', 'passwd', 'passphrase', 'secret', 'token', 'apikey')   # dbpassword, authtoken
+SECRET_PAIRS = {('api', 'key'), ('private', 'key'), ('access', 'key'), ('session', 'id')}
+SECRET_WHOLE = {'pin', 'cvv', 'ssn'}   # only as the whole name: `pinned`, `ssn_last_digits_count_ok` are not
+
+
+def _words(name):
+    return [w for w in re.split(r'[^a-z0-9]+', re.sub(r'([a-z0-9])([A-Z])', r'\1_\2', name).lower()) if w]
 
 
 def looks_secret(name):
-    return isinstance(name, str) and bool(SECRET_NAME.search(name))
+    if not isinstance(name, str):
+        return False
+    words = _words(name)
+    return (name.lower() in SECRET_WHOLE or any(w in SECRET_WORDS or w.endswith(SECRET_ENDINGS) for w in words)
+            or any(pair in SECRET_PAIRS for pair in zip(words, words[1:])))
 
 
 def mask_value(value):

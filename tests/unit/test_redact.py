@@ -10,7 +10,8 @@ from localq.monitor.redact import MASK, looks_secret, mask_arguments, mask_value
     'password', 'PASSWORD', 'db_password', 'passwd', 'passphrase', 'pass', 'secret', 'client_secret',
     'token', 'card_token', 'refresh_token', 'api_key', 'apiKey', 'API-KEY', 'x-api-key', 'apikey',
     'private_key', 'private-key', 'access_key', 'aws_access_key', 'credentials', 'auth', 'authorization',
-    'session_id', 'sessionid', 'cookie', 'pin', 'PIN', 'cvv', 'ssn',
+    'session_id', 'sessionid', 'cookie', 'pin', 'PIN', 'cvv', 'ssn', 'db_pass', 'dbPassword', 'authToken',
+    'APIKey', 'sessionId', 'X-Auth-Token',
 ])
 def test_names_that_look_secret(name):
     assert looks_secret(name)
@@ -18,7 +19,8 @@ def test_names_that_look_secret(name):
 
 @pytest.mark.parametrize('name', [
     'user', 'email', 'amount', 'path', 'spin', 'pinned', 'ssn_last_digits_count_ok', 'cvv2_hint', 'key',
-    'id', '', None, 42, b'password',
+    'id', '', None, 42, b'password', 'author', 'authority', 'bypass', 'compass', 'passenger_count', 'keyboard',
+    'session', 'tokenizer',
 ])
 def test_names_that_do_not_look_secret(name):
     assert not looks_secret(name)
