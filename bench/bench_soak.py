@@ -182,7 +182,7 @@ def read_db(path, since, until):
                                 "('SUCCESS', 'FAILURE', 'REVOKED')").fetchone()[0]
         pickups = [r[0] * 1000 for r in conn.execute(
             "SELECT started_at - queued_at FROM job WHERE state = 'SUCCESS' AND finished_at > ? AND finished_at <= ? "
-            "AND task = 'soak.noop' AND eta = queued_at", (since, until)).fetchall()]
+            "AND task = 'soak.noop' AND eta - queued_at < 0.01", (since, until)).fetchall()]
     finally:
         conn.close()
     return rows, finished, pickups

@@ -96,6 +96,8 @@ SETTINGS = {s.name: s for s in (
             check=lambda v: v >= 1, must='be at least 1'),
     Setting('secret_key', '', 'Key for CSRF tokens; empty means a random key per start.'),
     Setting('auth_token', '', 'Token required when binding to anything but loopback.'),
+    Setting('read_only', False, 'Serve every page and GET of the API, refuse every change (403), hide the buttons.'),
+    Setting('read_only_token', '', 'A second token (beside auth_token) that opens the dashboard read-only.'),
     Setting('allowed_hosts', '', 'Host names the web app answers to besides loopback and its bound address '
             '(comma-separated; .example.com for subdomains).'),
     Setting('web_threads', 8, 'Threads of the web server.', check=lambda v: v >= 1, must='be at least 1'),

@@ -93,7 +93,9 @@ def make_blueprint(localq_app_):
                    static_url_path='/localq-static')
     bp.before_request(spool_uploads_in_data_folder)    # first: the CSRF check may read the form
     if localq_app_.config.host not in ('127.0.0.1', 'localhost', '::1'):
-        bp.before_request(security.make_token_check(localq_app_.config.auth_token))
+        bp.before_request(security.make_token_check(localq_app_.config.auth_token,
+                                                    localq_app_.config.read_only_token))
+    bp.before_request(security.make_read_only_check(localq_app_.config))
     bp.before_request(security.check_csrf)
     # Each plug-in's blueprint (Plugin.web, 'module:blueprint'), imported only now: a queue that is
     # never served imports no plug-in's pages. Their error handlers are on their blueprints.
@@ -104,6 +106,7 @@ def make_blueprint(localq_app_):
             children.append(getattr(importlib.import_module(module), name))
     nav = [link for plugin in localq_app_.plugins.values() for link in plugin.nav]
     bp.context_processor(lambda: {'lq_csrf_token': security.csrf_token, 'lq_now': formatting.now,
+                                  'lq_read_only': security.is_read_only(localq_app_.config),
                                   'lq_chart': pages.chart, 'lq_nav': nav, 'lq_has_page': has_page})
     from . import actions   # every action that changes something: its form URL and its API URL
     bp.register_blueprint(actions.bp)

@@ -2,7 +2,7 @@
 import hmac
 import secrets
 
-from flask import abort, request, session
+from flask import abort, g, request, session
 
 
 def csrf_token():
@@ -31,15 +31,36 @@ def check_csrf():
         abort(400, description='missing or invalid CSRF token; reload the page and try again')
 
 
-def make_token_check(token):
-    """before_request hook for a non-loopback bind: every request needs the auth token."""
+def make_token_check(token, read_only_token=''):
+    """before_request hook for a non-loopback bind: every request needs the auth token, or the
+    read-only token (which opens the dashboard read-only: is_read_only)."""
     def check_token():
         sent = (request.headers.get('Authorization', '').removeprefix('Bearer ').strip()
                 or request.args.get('token', '') or session.get('localq_auth', ''))
+        if read_only_token and hmac.compare_digest(sent, read_only_token):
+            session['localq_auth'], g.localq_read_only = read_only_token, True
+            return
         if not hmac.compare_digest(sent, token):
             abort(401, description='this server needs its token: ?token=... or Authorization: Bearer ...')
         session['localq_auth'] = token
     return check_token
+
+
+READ_ONLY_METHODS = ('GET', 'HEAD', 'OPTIONS')
+
+
+def is_read_only(config):
+    """Whether this request may only look: the app is read-only, or it came with the read-only token."""
+    return bool(config.read_only or g.get('localq_read_only'))
+
+
+def make_read_only_check(config):
+    """before_request hook: a read-only dashboard refuses every change, its plug-ins' included, in
+    one place (not per route), before any view could write."""
+    def check_read_only():
+        if request.method not in READ_ONLY_METHODS and is_read_only(config):
+            abort(403, description='this dashboard is read-only: it shows everything and changes nothing')
+    return check_read_only
 
 
 LOOPBACK_NAMES = ('localhost', '127.0.0.1', '::1')
