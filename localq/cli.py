@@ -6,10 +6,10 @@ import logging
 import sys
 import time
 
-from . import plugins
+from . import plugins, replay
 from .errors import ConfigError, LocalqError
 
-DEFAULT_APP = 'localq.tasks:app'
+DEFAULT_APP = replay.DEFAULT_APP
 LOOPBACK = ('127.0.0.1', 'localhost', '::1')
 LOG_LEVELS = ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL']
 
@@ -19,7 +19,9 @@ def load_app(spec):
     module_name, _, attr = spec.partition(':')
     sys.path.insert(0, '.')
     module = importlib.import_module(module_name)
-    return getattr(module, attr or 'app')
+    app = getattr(module, attr or 'app')
+    app.import_spec = spec   # how to load it again: the job page's replay command
+    return app
 
 
 def build_parser(plugin_commands=None):
@@ -74,6 +76,9 @@ def build_parser(plugin_commands=None):
     requeue.add_argument('job_ids', nargs='*')
     requeue.add_argument('--all-failed', action='store_true', help='every FAILURE job (with --task: of that task)')
     requeue.add_argument('--task')
+    again = sub.add_parser('replay', help="run a job's task here with its recorded arguments (no job row written)")
+    again.add_argument('job_id')
+    again.add_argument('--pdb', action='store_true', help='stop in the debugger where it raises')
     migrate = sub.add_parser('migrate', help='copy this data folder (SQLite) into an empty PostgreSQL database')
     migrate.add_argument('to', metavar='DATABASE_URL', help='e.g. postgresql://user@db-host:5432/localq')
     settings = sub.add_parser('settings', help="the app's settings and their values")
@@ -238,6 +243,11 @@ def cmd_requeue(app, args):
     return 0
 
 
+def cmd_replay(app, args):
+    app.setup()
+    return replay.describe(replay.replay(app, args.job_id, debug=args.pdb))
+
+
 def cmd_migrate(app, args):
     from playhouse.db_url import connect
 
@@ -271,7 +281,7 @@ def cmd_settings(app, args):
 
 
 COMMANDS = {'beat': cmd_beat, 'settings': cmd_settings, 'migrate': cmd_migrate, 'run': cmd_run, 'worker': cmd_worker, 'enqueue': cmd_enqueue, 'status': cmd_status,
-            'requeue': cmd_requeue}
+            'requeue': cmd_requeue, 'replay': cmd_replay}
 
 
 if __name__ == '__main__':

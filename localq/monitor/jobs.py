@@ -3,7 +3,7 @@ user changes goes through localq.actions and the lifecycle)."""
 import json
 import time
 
-from .. import states
+from .. import replay, states
 from ..errors import JobNotFound
 from ..models import Attempt, Job
 from . import redact
@@ -69,6 +69,16 @@ def get_job(job_id, with_attempts=False, app=None):
             'error_message': a.error_message, 'traceback': a.traceback,
         } for a in Attempt.select().where(Attempt.job == job_id).order_by(Attempt.number, Attempt.id)]
     return d
+
+
+def export_job(app, job_id, masked=True):
+    """The job as one JSON document to keep or share (the job page's download): its row and every
+    attempt with its traceback, the task's options, the command that replays it, the versions.
+    masked: secret-looking arguments hidden, as on every page."""
+    job = get_job(job_id, with_attempts=True, app=app if masked else None)
+    task = app.tasks.get(job['task'])
+    return {'job': job, 'task_options': replay.task_options(task) if task else None,
+            'replay': replay.command_line(getattr(app, 'import_spec', None), job_id), 'versions': replay.versions()}
 
 
 def workflow_of(app, job):

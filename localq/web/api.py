@@ -45,6 +45,15 @@ def flower_fields(job):
                 failed=job['finished_at'] if job['state'] == states.FAILURE else None)
 
 
+@bp.get('/api/task/export/<task_id>')
+def job_export(task_id):
+    """The job as one JSON file to keep or share (monitor.jobs.export_job), downloaded."""
+    document = jobs.export_job(current_app.extensions['localq'], task_id)
+    response = current_app.response_class(json.dumps(document, indent=2, default=str), mimetype='application/json')
+    response.headers['Content-Disposition'] = 'attachment; filename="job-%s.json"' % task_id
+    return response
+
+
 @bp.get('/api/tasks')
 def task_list():
     """Jobs matching a filter, in the jobs list's order, as Flower answers: {task_id: {...}}.

@@ -7,7 +7,7 @@ import time
 
 from flask import Blueprint, current_app, render_template, request
 
-from .. import states
+from .. import replay, states
 from ..monitor import data, jobs, stats
 from ..monitor.listing import RUNNING, JobFilter, page_jobs
 
@@ -102,7 +102,8 @@ def job_detail(job_id):
     context = dict(job=job, why=jobs.explain_wait(app, job), tries=jobs.attempts_text(app, job),
                    story=story, events=jobs.timeline(job, story), workflow=jobs.workflow_of(app, job),
                    revoked=jobs.revoke_reason(job) if job['state'] == states.REVOKED else None,
-                   guarded=data.guarded_rows(app, job))
+                   guarded=data.guarded_rows(app, job),
+                   replay_command=replay.command_line(getattr(app, 'import_spec', None), job_id))
     return render_template('localq/_job.html' if partial() else 'localq/job_detail.html', **context)
 
 
