@@ -84,7 +84,7 @@ def progress(app, job_id, state, meta_json, attempt=None):
 
 # One statement for every outcome that is an attempt (fixed SQL; on PostgreSQL, one prepared statement).
 RECORD_SQL = ('UPDATE job SET state = ?, finished_at = ?, eta = COALESCE(?, eta), result = ?, wait_reason = ?, '
-              'error_type = ?, error_message = ?, traceback = ?, lease_until = NULL, updated_at = ? '
+              'error_type = ?, error_message = ?, traceback = ?, error_group = ?, lease_until = NULL, updated_at = ? '
               'WHERE id = ? AND %s' % RECORD.where)
 # The attempt's row: only if the update above applied (it stamped updated_at with this `now`), and
 # once (counters.NOT_YET_RECORDED). The casts: PostgreSQL types a bare parameter in a select list as text.
@@ -109,7 +109,7 @@ def record(app, job_id, task, attempt, outcome, wf=None):
     finished_at = now if outcome.finished else None
     statements = [
         (RECORD_SQL + f, (outcome.state, finished_at, outcome.eta, outcome.result, outcome.wait_reason)
-         + tuple(outcome.error) + (now, job_id) + fp),
+         + tuple(outcome.error) + (outcome.group, now, job_id) + fp),
         counters.after_attempt(q, job_id, outcome.attempt, now),
         (ATTEMPT_SQL, (now, outcome.attempt) + tuple(outcome.error) + (job_id, now)),
     ]
@@ -276,8 +276,8 @@ def requeue(app, job_ids):
             body = json.loads(message)
             body['m'].update(retries=max_retries, eta=None)
             q.sql("UPDATE job SET state = 'PENDING', eta = ?, finished_at = NULL, wait_reason = 're-queued by a user', "
-                  'revoke_requested = ?, error_type = NULL, error_message = NULL, traceback = NULL, message = ? '
-                  'WHERE id = ? AND %s' % REQUEUE.where, (now, False, json.dumps(body), job_id))
+                  'revoke_requested = ?, error_type = NULL, error_message = NULL, traceback = NULL, error_group = NULL, '
+                  'message = ? WHERE id = ? AND %s' % REQUEUE.where, (now, False, json.dumps(body), job_id))
             if root_id:
                 rearm_dependents(app, job_id, group_id)
             done.append(job_id)

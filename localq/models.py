@@ -52,6 +52,7 @@ class Job(BaseModel):
     group_id = pw.CharField(max_length=64, null=True)
     group_index = pw.IntegerField(null=True)
     waits_for = pw.IntegerField(default=0)
+    error_group = pw.CharField(max_length=16, null=True)   # a failure's group (errorgroups.py)
 
     class Meta:
         table_name = 'job'
@@ -168,7 +169,7 @@ ALL_MODELS = [Job, Attempt, WorkerRecord, WorkerTask, QueuePause, KeyValue, Coun
 
 
 # Columns added after the first release: a data folder made before them gets them on open.
-LATER_COLUMNS = {'job': ('root_id', 'parent_id', 'group_id', 'group_index', 'waits_for'),
+LATER_COLUMNS = {'job': ('root_id', 'parent_id', 'group_id', 'group_index', 'waits_for', 'error_group'),
                  'worker': ('stop_requested',)}
 
 
@@ -211,6 +212,9 @@ def create_extra_indexes(db):
     db.execute_sql("CREATE INDEX IF NOT EXISTS job_waiting ON job (parent_id) WHERE state = 'WAITING'")
     db.execute_sql('CREATE INDEX IF NOT EXISTS job_group ON job (group_id, group_index) WHERE group_id IS NOT NULL')
     db.execute_sql('CREATE INDEX IF NOT EXISTS job_root ON job (root_id) WHERE root_id IS NOT NULL')
+    # Error groups (monitor/errors.py): failed jobs only, by group then time.
+    db.execute_sql('CREATE INDEX IF NOT EXISTS job_error_group ON job (error_group, finished_at) '
+                   'WHERE error_group IS NOT NULL')
     # Replaced by the ones above (data folders made before the dashboard, before workflows).
     for old in ('job_ready', 'job_state_finished_at', 'job_task', 'job_running'):
         db.execute_sql('DROP INDEX IF EXISTS %s' % old)

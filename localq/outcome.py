@@ -18,7 +18,7 @@ import traceback as tb
 
 from huey.exceptions import RateLimitExceeded, TaskTimeout
 
-from . import states
+from . import errorgroups, states
 from .errors import DatabaseUnavailable, DiskFull, Ignore, LeaseLost, Reject, Retry, Revoked
 
 TRANSIENT_RETRY = 10.0   # seconds before a job that met a full disk or an unreachable database runs again
@@ -67,6 +67,7 @@ class Outcome:
     retry_in: float = None         # Huey re-queues it after this many seconds; None: Huey does not
     log: str = None                # 'retry' (INFO), 'final' (ERROR + traceback), 'error' (ERROR), 'revoked' (INFO)
     cause: tuple = None            # the error a workflow's waiting members carry if it ends without a result
+    group: str = None              # a final failure's error group (errorgroups.py), stored on the job row
 
     @property
     def finished(self):
@@ -109,7 +110,7 @@ def backoff_delay(run, rng=random):
 
 
 def failure(error, log='final', attempt=states.FAILURE):
-    return Outcome(states.FAILURE, attempt, error, log=log, cause=error)
+    return Outcome(states.FAILURE, attempt, error, log=log, cause=error, group=errorgroups.group_of(*error))
 
 
 def returned(task, value, ignore_result=False):

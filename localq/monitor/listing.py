@@ -51,7 +51,7 @@ LIST_COLUMNS = (Job.id, Job.task, Job.queue, Job.priority, Job.state, Job.args, 
 
 
 # The query-string parameters of the jobs list and /api/tasks (taskname: Flower's name for task).
-PARAMETERS = ('state', 'task', 'taskname', 'queue', 'q', 'cursor', 'limit', 'partial')
+PARAMETERS = ('state', 'task', 'taskname', 'queue', 'q', 'group', 'cursor', 'limit', 'partial')
 
 
 class BadFilter(LocalqError):
@@ -60,11 +60,12 @@ class BadFilter(LocalqError):
 
 @dataclasses.dataclass(frozen=True)
 class JobFilter:
-    """What the jobs list shows: a state tab plus task, queue and free text."""
+    """What the jobs list shows: a state tab plus task, queue, free text and error group."""
     state: str | None = None
     task: str | None = None
     queue: str | None = None
     text: str | None = None
+    group: str | None = None     # the failures of one error group (errorgroups.py)
 
     @classmethod
     def from_args(cls, args, running_states=()):
@@ -86,12 +87,13 @@ class JobFilter:
                 raise BadFilter('unknown state %r; states: %s%s' % (
                     state, ', '.join(states.BUILTIN), ''.join(', ' + s for s in sorted(running_states))))
             state = RUNNING   # a custom progress state (PROCESSING) lives in the STARTED tab
-        return cls(state=state, task=get('task') or get('taskname'), queue=get('queue'), text=get('q'))
+        return cls(state=state, task=get('task') or get('taskname'), queue=get('queue'), text=get('q'),
+                   group=get('group'))
 
     def as_args(self):
         """The query-string arguments that reproduce this filter."""
         return {k: v for k, v in (('state', self.state), ('task', self.task), ('queue', self.queue),
-                                  ('q', self.text)) if v}
+                                  ('q', self.text), ('group', self.group)) if v}
 
     def is_empty(self):
         return not self.as_args()
@@ -110,6 +112,8 @@ class JobFilter:
             conds.append(Job.task == self.task)
         if self.queue:
             conds.append(Job.queue == self.queue)
+        if self.group:
+            conds.append(Job.error_group == self.group)
         if self.text:
             indexed = text_condition(database.obj, self.text)
             if indexed is not None:   # textindex.py: a trigram index, not a scan

@@ -8,7 +8,7 @@ import time
 
 from .. import plugins, states
 from ..models import QueuePause
-from . import jobs
+from . import errors, jobs
 from .listing import BadFilter
 
 
@@ -136,6 +136,7 @@ def overview(app, show=()):
         'throughput': series,
         'last_minute': {'succeeded': last.get(states.SUCCESS, 0), 'failed': last.get(states.FAILURE, 0)},
         'workers': workers,
+        'error_groups': errors.error_groups(app, limit=3),   # the top three: the /errors page has the rest
         'hidden': [dict(groups[g.name], name=g.name, label=g.label, short=g.short) for g in plugins.hidden_queues(app)],
         'now': time.time(),
     })

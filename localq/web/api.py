@@ -4,7 +4,7 @@ import json
 from flask import Blueprint, abort, current_app, jsonify, request
 
 from .. import states
-from ..monitor import data, jobs, stats
+from ..monitor import data, errors, jobs, stats
 from ..errors import JobNotFound, LocalqError
 from ..monitor.listing import JobFilter, page_jobs
 
@@ -52,6 +52,17 @@ def job_export(task_id):
     response = current_app.response_class(json.dumps(document, indent=2, default=str), mimetype='application/json')
     response.headers['Content-Disposition'] = 'attachment; filename="job-%s.json"' % task_id
     return response
+
+
+@bp.get('/api/errors')
+def error_groups():
+    """The error groups as JSON (?group=KEY for one; ?limit=N, at most 500)."""
+    try:
+        limit = min(500, max(1, int(request.args.get('limit', 50))))
+    except ValueError:
+        abort(400, description='limit must be a whole number')
+    return jsonify(errors.error_groups(current_app.extensions['localq'], limit=limit,
+                                       group=request.args.get('group') or None))
 
 
 @bp.get('/api/tasks')

@@ -5,10 +5,10 @@ Live regions are the same templates rendered without the page around them
 """
 import time
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
 
 from .. import replay, states
-from ..monitor import data, jobs, stats
+from ..monitor import data, errors, jobs, stats
 from ..monitor.listing import RUNNING, JobFilter, page_jobs
 
 bp = Blueprint('pages', __name__)
@@ -68,6 +68,16 @@ def job_list():
     context.update(counts=tab_counts, total=sum(counts.values()), tabs=TABS, task_names=sorted(app.tasks),
                    queue_names=app.config.queue_list)
     return render_template('localq/jobs.html', **context)
+
+
+@bp.get('/errors')
+def error_groups():
+    """Failures in groups: one bug is one row, with its count, trend, tasks and an example."""
+    group = request.args.get('group') or None
+    found = errors.error_groups(localq_app(), group=group)
+    if group and not found:
+        abort(404, description='no failed job is in error group %r (retried, discarded or pruned?)' % group)
+    return render_template('localq/errors.html', groups=found, one=bool(group), now=time.time())
 
 
 @bp.get('/task-stats')
