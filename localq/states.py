@@ -47,7 +47,7 @@ def allowed(source, target):
     return as_table(target) in TRANSITIONS[as_table(source)]
 
 
-def where(sources):
+def where(sources, column='state'):
     """The SQL condition on job.state that holds for exactly these states (CUSTOM: any custom state)."""
     sources = set(sources)
     unknown = sources - set(TRANSITIONS)
@@ -57,9 +57,9 @@ def where(sources):
     # and SQLite uses such an index only for a query whose condition reads the same.
     named = [s for s in SQL_ORDER if s in sources]
     if CUSTOM not in sources:
-        return 'state IN (%s)' % ', '.join("'%s'" % s for s in named) if named else '1 = 0'
+        return '%s IN (%s)' % (column, ', '.join("'%s'" % s for s in named)) if named else '1 = 0'
     others = [s for s in SQL_ORDER if s not in sources]
-    return 'state NOT IN (%s)' % ', '.join("'%s'" % s for s in others) if others else '1 = 1'
+    return '%s NOT IN (%s)' % (column, ', '.join("'%s'" % s for s in others)) if others else '1 = 1'
 
 
 def is_running(state):

@@ -62,7 +62,7 @@ def test_a_filter_is_read_from_the_query_string(args, expected):
 
 
 @pytest.mark.parametrize('args, says', [
-    ({'stat': 'SUCCESS'}, 'unknown parameter\\(s\\) stat; allowed: state, task, taskname, queue, q, cursor'),
+    ({'stat': 'SUCCESS'}, 'unknown parameter\\(s\\) stat; allowed: state, task, taskname, queue, q, group, cursor'),
     ({'state': 'DONE'}, "unknown state 'DONE'; states: WAITING, PENDING, STARTED, RETRY, SUCCESS, FAILURE, "
                         'REVOKED, PROCESSING$'),
     ({'state': 'success'}, "unknown state 'success'"),
