@@ -3,6 +3,7 @@ speed at 1k/10k/100k passages beside the search this replaced.
 
     python bench/bench_search.py                      # quality, then speed (about 4 minutes)
     python bench/bench_search.py --quality            # only the questions
+    python bench/bench_search.py --ideas              # ranking ideas: tuned, then held out once
     python bench/bench_search.py --speed --sizes 1000,10000,100000
 
 Quality: bench/retrieval_questions.json (46 questions written for bench/corpus/: paraphrases,
@@ -58,7 +59,7 @@ class Index:
     """A throwaway localq app holding the corpus, stored by localq's own pipeline functions."""
 
     def __init__(self, embedder, size=chunking.CHUNK_SIZE, overlap=chunking.CHUNK_OVERLAP, splitter='localq',
-                 folders=(CORPUS,)):
+                 folders=(CORPUS,), titled=False):
         self.embedder = embedder
         self.app = LocalQ('bench-search', data_dir=tempfile.mkdtemp(prefix='bench-search-'))
         documents.init_app(self.app)
@@ -75,7 +76,11 @@ class Index:
                     at = start
             else:
                 pieces = chunking.split(extracted.text, size, overlap)
-            vectors = embedder.embed(passage_texts(extracted, pieces))
+            texts = passage_texts(extracted, pieces)
+            if titled:   # the document's title (its file name, as words) before each passage's embedded text
+                title = re.sub(r'[_\-.]+', ' ', os.path.splitext(name)[0])
+                texts = ['%s\n%s' % (title, t) for t in texts]
+            vectors = embedder.embed(texts)
             store_document(self.app, hashlib.sha256(name.encode()).hexdigest(), name, None, 'bench', extracted,
                            pieces, vectors, embedder.name)
             self.chunks += len(pieces)
@@ -197,6 +202,41 @@ def quality(args):
     index.close()
 
 
+IDEAS = {   # each idea's settings, one of which the tuning set picks; the held-out sets see only that one
+    "today's linear fusion": [DEFAULT],
+    'reciprocal rank fusion (k 10, 30, 60)': [replace(DEFAULT, fusion='rrf', rrf_k=k) for k in (10, 30, 60)],
+    'linear, keyword and coverage weights': [replace(DEFAULT, keyword_weight=kw, coverage_weight=cw)
+                                             for kw in (0.5, 1.0, 2.0) for cw in (0.0, 0.25, 0.5, 1.0)],
+    'no-answer rule: a lower floor, and hits must share words with the query': [
+        replace(DEFAULT, floor=f, min_coverage=mc) for f in (0.26, 0.28, 0.30, 0.32) for mc in (0.0, 0.1, 0.2, 0.3)],
+}
+
+
+def ideas(args):
+    """Each idea in IDEAS: its best setting on the tuning set (every no-answer question empty, then the
+    most answered), scored once on the held-out sets."""
+    dev, heldout, html = (json.load(open(f)) for f in (QUESTIONS, HELDOUT, HTML_HELDOUT))
+    model = WordLlamaEmbedder(256)
+    index, both = Index(model), Index(model, folders=(CORPUS, HTML_CORPUS))
+    print(HEADER)
+    for label, settings in IDEAS.items():
+        scored = [(t, score(index, dev, t)) for t in settings]
+        tuning, m = max(scored, key=lambda g: (g[1]['none_empty'] == 1.0, g[1]['answered'], g[1]['mrr']))
+        print('%s: %s' % (label, {k: v for k, v in vars(tuning).items() if getattr(DEFAULT, k) != v} or 'defaults'))
+        print(row('  tuning set', m))
+        print(row('  held-out set', score(index, heldout, tuning)))
+        print(row('  HTML held-out set', score(both, html, tuning)))
+    index.close()
+    both.close()
+    index, both = Index(model, titled=True), Index(model, folders=(CORPUS, HTML_CORPUS), titled=True)
+    print("the document's title in every passage's embedding (today's ranking): measured, not in localq")
+    print(row('  tuning set', score(index, dev, DEFAULT)))
+    print(row('  held-out set', score(index, heldout, DEFAULT)))
+    print(row('  HTML held-out set', score(both, html, DEFAULT)))
+    index.close()
+    both.close()
+
+
 def old_embed(text):
     """The embedding before this change (localq/documents.py at 7165cbb), as it was."""
     vector = [0.0] * 256
@@ -296,7 +336,10 @@ def main():
     p.add_argument('--speed', action='store_true', help='only ingest and latency')
     p.add_argument('--sizes', default='1000,10000,100000', help='passage counts for the latency table')
     p.add_argument('--chunk-sizes', default='400,700,1000', help='passage sizes to compare')
+    p.add_argument('--ideas', action='store_true', help='only the ranking ideas (IDEAS), each scored once')
     args = p.parse_args()
+    if args.ideas:
+        return ideas(args)
     args.sizes = [int(x) for x in args.sizes.split(',')]
     args.chunk_sizes = [int(x) for x in args.chunk_sizes.split(',')]
     if not args.speed:

@@ -50,6 +50,9 @@ class Tuning:
     floor: float = 0.32           # 0.38 and 0.5 before passages carried their section path
     gate_coverage: float = 0.25
     gate_absent: float = 0.75
+    # and a hit must hold at least this share (IDF-weighted) of the query's words, in its text or
+    # headings: 0 lets a passage through on its embedding alone.
+    min_coverage: float = 0.0
 
 
 DEFAULT = Tuning()
@@ -101,13 +104,19 @@ def search(app, query, limit=5, tuning=DEFAULT, embedder=None):
     coverage = {c: sum(w for pattern, w in patterns if pattern.search(placed[c])) / total for c in texts}
     # A passage with every code-like token of the query, as written, answers it whatever the embedding says.
     exact = [term_pattern(t) for t in exact_tokens]
-    kept = [c for c in texts if similarity[c] + tuning.gate_coverage * coverage[c] - tuning.gate_absent * absent
-            >= tuning.floor or (exact and all(p.search(texts[c]['text']) for p in exact))]
+    kept = [c for c in texts if passes(similarity[c], coverage[c], absent, tuning)
+            or (exact and all(p.search(texts[c]['text']) for p in exact))]
     scores = fuse(kept, vector_rank, keyword_rank, similarity, keyword_share, coverage, tuning)
     best = sorted(kept, key=lambda c: -scores[c])[:limit]
     return [dict(texts[c], score=round(scores[c], 4), similarity=round(similarity[c], 3),
                  coverage=round(coverage[c], 3), keyword=c in keyword_share, highlights=highlights(texts[c]['text'], terms))
             for c in best]
+
+
+def passes(similarity, coverage, absent, tuning):
+    """Whether a passage is a hit at all (before ranking): the floor, then the words it must share."""
+    return (similarity + tuning.gate_coverage * coverage - tuning.gate_absent * absent >= tuning.floor
+            and coverage >= tuning.min_coverage)
 
 
 def keyword_query(terms, frequency):

@@ -119,3 +119,19 @@ def test_docx_heading_styles_and_a_pdf_outline_give_sections(tmp_path):
     doc = extract(str(pdf), 'pdf')
     assert doc.section_at(doc.text.index('Installing')) == 'Guide'
     assert doc.section_at(doc.text.index('Removing')) == 'Guide › Uninstall'
+
+
+def test_a_hit_needs_the_floor_and_as_many_of_the_query_words_as_the_tuning_asks():
+    from dataclasses import replace
+    from localq.documents.search import DEFAULT, passes
+    # Today's rule: the embedding alone can carry a passage over the floor.
+    assert passes(0.40, 0.0, 0.0, DEFAULT)
+    assert not passes(0.20, 0.0, 0.0, DEFAULT)
+    # Words missing from every stored passage pull a close embedding under the floor.
+    assert not passes(0.40, 0.0, 1.0, DEFAULT)
+    # With a word rule, a close embedding sharing no word of the query is no hit; one sharing enough is.
+    strict = replace(DEFAULT, min_coverage=0.2)
+    assert not passes(0.40, 0.0, 0.0, strict)
+    assert not passes(0.40, 0.1, 0.0, strict)
+    assert passes(0.40, 0.2, 0.0, strict)
+    assert not passes(0.05, 1.0, 0.0, strict)   # every word, but far off: under the floor
