@@ -74,10 +74,20 @@ class JobRow:
     group_id: str = None
     group_index: int = None
     waits_for: int = 0
+    concurrency_key: str = None   # at most concurrency_limit of its key's jobs run at once
+    concurrency_limit: int = None
 
 # Huey names a task's class after the module of the function it registers (always
 # localq.task: Task._execute) and the task's name; a message names its task that way.
 HUEY_PREFIX = 'localq.task.'
+
+# Per-key concurrency: a job with a key is claimable while fewer than its limit of runs with that
+# key are STARTED with a live lease (a dead holder's lease runs out: its slot is free again, and
+# recovery requeues it). A job without a key pays one NULL test. SQLite serialises claims by its
+# write lock, so the count is exact there. (On PostgreSQL two READ COMMITTED claimers can both see
+# one free slot: not yet guarded, see docs/ARCHITECTURE.md.)
+SQL_KEY_FREE = ('(SELECT COUNT(*) FROM job AS holder WHERE holder.concurrency_key = job.concurrency_key '
+                "AND holder.state = 'STARTED' AND holder.lease_until > ?) < job.concurrency_limit")
 
 
 def task_name(huey_name):
@@ -163,15 +173,16 @@ class JobStorage(KeyValueStore, BaseStorage):
         self.query.sql(
             'INSERT INTO job (id, task, queue, priority, state, args, kwargs, message, '
             'attempts, max_retries, acks_late, ignore_result, idempotency_key, queued_at, eta, '
-            'expires_at, revoke_requested, root_id, parent_id, group_id, group_index, waits_for) '
-            'VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) '
+            'expires_at, revoke_requested, root_id, parent_id, group_id, group_index, waits_for, '
+            'concurrency_key, concurrency_limit) '
+            'VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) '
             'ON CONFLICT (id) DO UPDATE SET message = excluded.message, eta = excluded.eta, '
             "state = CASE WHEN %s THEN 'PENDING' ELSE job.state END" % lifecycle.RESEND.where.replace(
                 'state', 'job.state', 1),
             (row.id, row.task, row.queue or route.queue or self.default_queue, row.priority, row.state, row.args,
              row.kwargs, row.message, route.max_retries, route.acks_late, route.ignore_result, row.idempotency_key,
              time.time(), row.eta, row.expires_at, False, row.root_id, row.parent_id, row.group_id, row.group_index,
-             row.waits_for))
+             row.waits_for, row.concurrency_key, row.concurrency_limit))
         # Idle workers of other processes learn of it from the commit itself (wakeup.py).
 
     def dequeue(self):
@@ -209,9 +220,11 @@ class JobStorage(KeyValueStore, BaseStorage):
             'lease_until = ?, attempts = attempts + 1, finished_at = NULL '
             'WHERE id = (SELECT id FROM %s WHERE %s AND eta <= ?%s '
             'AND queue NOT IN (SELECT name FROM queue_pause) '
+            'AND (concurrency_key IS NULL OR %s) '
             'ORDER BY priority DESC, eta LIMIT 1%s) AND %s '
-            'RETURNING message, id, attempts' % (self.query.table_by('job_claim'), SQL_CLAIMABLE, qsql, lock, SQL_CLAIMABLE),
-            (now, self.worker_id, os.getpid(), now + self.lease_seconds, now) + qparams)
+            'RETURNING message, id, attempts' % (self.query.table_by('job_claim'), SQL_CLAIMABLE, qsql, SQL_KEY_FREE,
+                                                 lock, SQL_CLAIMABLE),
+            (now, self.worker_id, os.getpid(), now + self.lease_seconds, now) + qparams + (now,))
 
     def defer_until_next_claim(self, statements, job_id):
         """Write these statements (job_id's outcome) with this thread's next claim (or flush_deferred()).

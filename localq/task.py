@@ -128,6 +128,10 @@ class Task:
         except TypeError as exc:
             raise TaskArgumentError('%s%s: %s' % (self.name, signature, exc)) from None
 
+    def param_names(self):
+        """The function's parameter names, without bind's self (for a concurrency_key naming one)."""
+        return list(self._signature_of_func().parameters)[1 if self.options.bind else 0:]
+
     def positional_parameters(self):
         """How many positional arguments the function takes (without bind's self); -1: any number."""
         params = list(self._signature_of_func().parameters.values())[1 if self.options.bind else 0:]

@@ -1,0 +1,71 @@
+"""Per-key concurrency (@task(concurrency_key=..., concurrency_limit=N)), from a user's side:
+real worker processes on one data folder, each run recording its start and end in keyed.log."""
+import os
+import signal
+
+import pytest
+
+from localq.errors import InvalidCallOptions, InvalidTaskOptions
+from tests.conftest import spawn_worker, wait_for
+from tests.sample_tasks import keyed, keyed_two
+
+
+def spans(app):
+    path = os.path.join(app.config.data_dir, 'keyed.log')
+    if not os.path.exists(path):
+        return []
+    with open(path) as fh:
+        return [(tag, float(a), float(b)) for tag, a, b in (line.split() for line in fh)]
+
+
+def most_at_once(runs):
+    events = sorted([(a, 1) for _, a, _ in runs] + [(b, -1) for _, _, b in runs])
+    now = most = 0
+    for _, step in events:
+        now += step
+        most = max(most, now)
+    return most
+
+
+def stop(procs):
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in procs:
+        p.communicate(timeout=30)
+
+
+def test_one_key_limit_one_never_overlaps_on_four_workers(app):
+    # Given 20 jobs of one user, limit 1, and 2 worker processes of 2 threads each
+    for n in range(20):
+        keyed.delay('alice', n)
+    workers = [spawn_worker(app.config.data_dir, '-c', '2') for _ in range(2)]
+    try:
+        # When they all run
+        wait_for(lambda: len(spans(app)) == 20, timeout=60, what='20 runs')
+    finally:
+        stop(workers)
+    # Then all finished and no two ran at once
+    assert most_at_once(spans(app)) == 1
+
+
+def test_two_keys_run_in_parallel_and_a_limit_of_two_allows_two(app):
+    # Given 6 jobs of one user at limit 2 and jobs of another key at limit 1
+    for n in range(6):
+        keyed_two.delay('bob', n, 0.5)
+    workers = [spawn_worker(app.config.data_dir, '-c', '4')]
+    try:
+        wait_for(lambda: len(spans(app)) == 6, timeout=60, what='6 runs')
+    finally:
+        stop(workers)
+    # Then exactly 2 ran at once, never 3
+    assert most_at_once(spans(app)) == 2
+
+
+def test_bad_options_fail_at_decoration_and_bad_keys_at_enqueue(app):
+    with pytest.raises(InvalidTaskOptions):
+        app.task(name='tests.bad1', concurrency_key='user')(lambda user: None)
+    with pytest.raises(InvalidTaskOptions):
+        app.task(name='tests.bad2', concurrency_key='user', concurrency_limit=0)(lambda user: None)
+    with pytest.raises(InvalidCallOptions, match='concurrency_key of tests.keyed'):
+        keyed.delay(42, 1)   # not a str
