@@ -69,3 +69,31 @@ def test_bad_options_fail_at_decoration_and_bad_keys_at_enqueue(app):
         app.task(name='tests.bad2', concurrency_key='user', concurrency_limit=0)(lambda user: None)
     with pytest.raises(InvalidCallOptions, match='concurrency_key of tests.keyed'):
         keyed.delay(42, 1)   # not a str
+
+
+FAST_RESCUE = {'LOCALQ_LEASE_TIMEOUT': '1.0', 'LOCALQ_HEARTBEAT_INTERVAL': '0.2'}
+
+
+def test_a_killed_holder_frees_the_key_and_why_it_waits_names_it(app):
+    from localq.models import Job
+    from localq.monitor.jobs import explain_wait, get_job
+    # Given a long job holding key carol and a second one waiting for it
+    holder = keyed.delay('carol', 1, 30)
+    waiting = keyed.delay('carol', 2, 0.01)
+    first = spawn_worker(app.config.data_dir, '-c', '2', env=FAST_RESCUE)
+    try:
+        wait_for(lambda: Job.get_by_id(holder.id).state == 'STARTED', timeout=30, what='holder running')
+        # Then why-it-waits names the key and the job holding it
+        text = explain_wait(app, get_job(waiting.id))
+        assert "concurrency key 'carol'" in text and holder.id in text, text
+        # When the holder's worker is SIGKILLed mid-job and another worker comes up
+        os.killpg(first.pid, signal.SIGKILL)
+        first.communicate(timeout=30)
+        second = spawn_worker(app.config.data_dir, '-c', '2', env=FAST_RESCUE)
+        try:
+            # Then once the lease runs out the waiting job runs
+            wait_for(lambda: any(tag == 'carol:2' for tag, _, _ in spans(app)), timeout=60, what='waiter ran')
+        finally:
+            stop([second])
+    finally:
+        stop([first])
