@@ -44,11 +44,11 @@ def to_epoch(dt):
 
 class TaskRoute:
     """What the storage needs to know about a task to write its row."""
-    __slots__ = ('name', 'queue', 'max_retries', 'acks_late', 'ignore_result')
+    __slots__ = ('name', 'queue', 'max_retries', 'acks_late', 'ignore_result', 'keyed')
 
-    def __init__(self, name=None, queue=None, max_retries=0, acks_late=False, ignore_result=False):
+    def __init__(self, name=None, queue=None, max_retries=0, acks_late=False, ignore_result=False, keyed=False):
         self.name, self.queue, self.max_retries = name, queue, max_retries
-        self.acks_late, self.ignore_result = acks_late, ignore_result
+        self.acks_late, self.ignore_result, self.keyed = acks_late, ignore_result, keyed
 
 
 DEFAULT_ROUTE = TaskRoute()
@@ -85,7 +85,8 @@ HUEY_PREFIX = 'localq.task.'
 # key are STARTED with a live lease (a dead holder's lease runs out: its slot is free again, and
 # recovery requeues it). A job without a key pays one NULL test. SQLite serialises claims by its
 # write lock, so the count is exact there. (On PostgreSQL two READ COMMITTED claimers can both see
-# one free slot: not yet guarded, see docs/ARCHITECTURE.md.)
+# one free slot: _key_lock serialises the claims of workers with keyed tasks.)
+KEY_CLAIM_LOCK = 0x6c6f636b   # the advisory lock id of keyed claims (PostgreSQL)
 SQL_KEY_FREE = ('(SELECT COUNT(*) FROM job AS holder WHERE holder.concurrency_key = job.concurrency_key '
                 "AND holder.state = 'STARTED' AND holder.lease_until > ?) < job.concurrency_limit")
 
@@ -191,17 +192,27 @@ class JobStorage(KeyValueStore, BaseStorage):
         deferred = getattr(self._local, 'deferred', None)
         if deferred:
             # The previous job's outcome and the next claim, in one transaction.
-            row = self.query.run_together(list(deferred) + [claim])
+            row = self.query.run_together(list(deferred) + self._key_lock() + [claim])
             self._written(deferred)
         elif self.is_sqlite and not self._anything_ready(now):
             return None   # SQLite: a cheap read first, so an idle worker never takes the write lock
         else:
-            row = self.query.run_together([claim])
+            row = self.query.run_together(self._key_lock() + [claim])
         if row is None:
             return None
         self._local.claim = (row[1], row[2])
         self.held.hold(row[1], row[2])   # its lease is renewed until its outcome is written (leases.py)
         return row[0].encode('utf-8')
+
+    def _key_lock(self):
+        """PostgreSQL, for a worker that has a task with a concurrency_key: a transaction-scoped
+        advisory lock before the claim, so claims that may take a keyed job run one at a time and
+        each one's count (a new snapshot, in READ COMMITTED) sees the others' commits. Why not a
+        lock per key: the key is not known before the claim picks its job. Workers without keyed
+        tasks never claim keyed jobs (claim_filter) and take no lock."""
+        if self.is_sqlite or not any(r.keyed for r in self.routes.values()):
+            return []
+        return [('SELECT pg_advisory_xact_lock(?)', (KEY_CLAIM_LOCK,))]
 
     def _anything_ready(self, now):
         # (Not on PostgreSQL: there a claim that finds nothing is as cheap, and a round trip fewer.)

@@ -97,7 +97,8 @@ class Task:
         task_class.default_priority = options.priority
         # Huey names a task by module and class; the storage writes our name.
         self.app.routes[self.app.huey._registry.task_to_string(task_class)] = storage_mod.TaskRoute(
-            options.name, options.queue, options.max_retries, options.acks_late, options.ignore_result)
+            options.name, options.queue, options.max_retries, options.acks_late, options.ignore_result,
+            keyed=options.concurrency_key is not None)
 
     def __repr__(self):
         return '<@task %s>' % self.name
