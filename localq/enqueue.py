@@ -15,7 +15,7 @@ import peewee
 from . import lifecycle
 from .errors import InvalidCallOptions, LocalqError, NotRegistered, TaskArgumentError
 from .localhuey import message_by_name
-from .options import check_call_options
+from .options import check_call_options, concurrency_key
 from .results import AsyncResult
 from .serializer import MAX_DEPTH, check_depth
 from .storage import HUEY_PREFIX, JobRow, to_epoch
@@ -70,6 +70,9 @@ def enqueue_call(app, name, args=None, kwargs=None, options=None, workflow=None,
                  kwargs=json.dumps(kwargs), eta=to_epoch(message.eta) if message.eta else time.time(),
                  priority=int(message.priority or 0), expires_at=to_epoch(message.expires_resolved),
                  queue=options.get('queue'), idempotency_key=options.get('idempotency_key'), **(member or {}))
+    if task is not None and task.options.concurrency_key is not None:
+        row.concurrency_key = concurrency_key(task.options, task.param_names(), args, kwargs)
+        row.concurrency_limit = task.options.concurrency_limit
     route = app.routes.get(HUEY_PREFIX + name)
     if row.idempotency_key is None:
         app.huey.storage.insert(row, route)

@@ -44,6 +44,10 @@ class Job(BaseModel):
     lease_until = pw.DoubleField(null=True)     # a running job whose lease passes is lost
     wait_reason = pw.CharField(max_length=200, null=True)
     revoke_requested = pw.BooleanField(default=False)
+    # Per-key concurrency (@task(concurrency_key=..., concurrency_limit=N)): at most limit runs
+    # of jobs with this key are STARTED with a live lease at once (storage.py's claim).
+    concurrency_key = pw.CharField(max_length=200, null=True)
+    concurrency_limit = pw.IntegerField(null=True)
     # Workflows (canvas.py): the first job (or group) of this job's workflow; the job (or group)
     # whose result it waits for; the group its own result belongs to, at which position; and how
     # many parents must still succeed before it is released (WAITING -> PENDING).
@@ -169,7 +173,8 @@ ALL_MODELS = [Job, Attempt, WorkerRecord, WorkerTask, QueuePause, KeyValue, Coun
 
 
 # Columns added after the first release: a data folder made before them gets them on open.
-LATER_COLUMNS = {'job': ('root_id', 'parent_id', 'group_id', 'group_index', 'waits_for', 'error_group'),
+LATER_COLUMNS = {'job': ('root_id', 'parent_id', 'group_id', 'group_index', 'waits_for', 'error_group',
+                         'concurrency_key', 'concurrency_limit'),
                  'worker': ('stop_requested',)}
 
 
@@ -211,6 +216,9 @@ def create_extra_indexes(db):
     # Workflows: the members waiting for a job or group, a group's members, a workflow's members.
     db.execute_sql("CREATE INDEX IF NOT EXISTS job_waiting ON job (parent_id) WHERE state = 'WAITING'")
     db.execute_sql('CREATE INDEX IF NOT EXISTS job_group ON job (group_id, group_index) WHERE group_id IS NOT NULL')
+    # Per-key concurrency: the running jobs holding a key (the claim counts them).
+    db.execute_sql('CREATE INDEX IF NOT EXISTS job_key_running ON job (concurrency_key, lease_until) '
+                   'WHERE concurrency_key IS NOT NULL')
     db.execute_sql('CREATE INDEX IF NOT EXISTS job_root ON job (root_id) WHERE root_id IS NOT NULL')
     # Error groups (monitor/errors.py): failed jobs only, by group then time.
     db.execute_sql('CREATE INDEX IF NOT EXISTS job_error_group ON job (error_group, finished_at) '

@@ -48,6 +48,10 @@ OPTIONS = {
     'priority': (0, lambda v: isinstance(v, int) and not isinstance(v, bool) and -1000 <= v <= 1000,
                  'an int from -1000 to 1000 (higher runs first)'),
     'expires': (None, _positive_number_or_none, 'seconds after enqueue, or None'),
+    'concurrency_key': (None, lambda v: v is None or callable(v) or (isinstance(v, str) and v.isidentifier()),
+                        'None, the name of an argument, or a function of the call\'s arguments returning a str'),
+    'concurrency_limit': (None, lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+                          'None or an int >= 1 (needs concurrency_key)'),
 }
 
 
@@ -69,6 +73,8 @@ class TaskOptions:
     queue: str
     priority: int
     expires: float
+    concurrency_key: object
+    concurrency_limit: int
 
     @property
     def rate_interval(self):
@@ -110,6 +116,8 @@ def resolve_options(func, given):
     if values['soft_time_limit'] and values['time_limit'] and values['soft_time_limit'] >= values['time_limit']:
         raise InvalidTaskOptions('@task for %s: soft_time_limit (%s) must be below time_limit (%s)' % (
             func.__qualname__, values['soft_time_limit'], values['time_limit']))
+    if (values['concurrency_key'] is None) != (values['concurrency_limit'] is None):
+        raise InvalidTaskOptions('@task for %s: concurrency_key and concurrency_limit go together' % func.__qualname__)
     if values['name'] is None:
         values['name'] = '%s.%s' % (func.__module__, func.__qualname__)
     return TaskOptions(**values)
@@ -195,3 +203,22 @@ def check_call_options(options):
                                          % _short(value))
         checked[name] = value
     return checked
+
+
+def concurrency_key(options, params, args, kwargs):
+    """The key a call of this task holds while it runs, or None; a clear error if it cannot be made."""
+    key = options.concurrency_key
+    if key is None:
+        return None
+    try:
+        if callable(key):
+            value = key(*args, **kwargs)
+        else:
+            value = kwargs[key] if key in kwargs else args[params.index(key)]   # params: the call's names
+    except Exception as exc:   # the user's function, or an argument the call lacks
+        raise InvalidCallOptions('concurrency_key of %s: could not be computed from the call (%s: %s)' % (
+            options.name, type(exc).__name__, exc))
+    if not isinstance(value, str) or not 0 < len(value) <= 200:
+        raise InvalidCallOptions('concurrency_key of %s: must give a str of 1 to 200 characters, got %s' % (
+            options.name, _short(value)))
+    return value

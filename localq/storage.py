@@ -30,7 +30,7 @@ from huey.storage import BaseStorage
 from . import lifecycle
 from .keyvalue import KeyValueStore
 from .leases import HeldRuns
-from .states import SQL_CLAIMABLE
+from .states import RUNNING, SQL_CLAIMABLE, where
 
 
 def to_epoch(dt):
@@ -44,11 +44,11 @@ def to_epoch(dt):
 
 class TaskRoute:
     """What the storage needs to know about a task to write its row."""
-    __slots__ = ('name', 'queue', 'max_retries', 'acks_late', 'ignore_result')
+    __slots__ = ('name', 'queue', 'max_retries', 'acks_late', 'ignore_result', 'keyed')
 
-    def __init__(self, name=None, queue=None, max_retries=0, acks_late=False, ignore_result=False):
+    def __init__(self, name=None, queue=None, max_retries=0, acks_late=False, ignore_result=False, keyed=False):
         self.name, self.queue, self.max_retries = name, queue, max_retries
-        self.acks_late, self.ignore_result = acks_late, ignore_result
+        self.acks_late, self.ignore_result, self.keyed = acks_late, ignore_result, keyed
 
 
 DEFAULT_ROUTE = TaskRoute()
@@ -74,10 +74,21 @@ class JobRow:
     group_id: str = None
     group_index: int = None
     waits_for: int = 0
+    concurrency_key: str = None   # at most concurrency_limit of its key's jobs run at once
+    concurrency_limit: int = None
 
 # Huey names a task's class after the module of the function it registers (always
 # localq.task: Task._execute) and the task's name; a message names its task that way.
 HUEY_PREFIX = 'localq.task.'
+
+# Per-key concurrency: a job with a key is claimable while fewer than its limit of runs with that
+# key are STARTED with a live lease (a dead holder's lease runs out: its slot is free again, and
+# recovery requeues it). A job without a key pays one NULL test. SQLite serialises claims by its
+# write lock, so the count is exact there. (On PostgreSQL two READ COMMITTED claimers can both see
+# one free slot: _key_lock serialises the claims of workers with keyed tasks.)
+KEY_CLAIM_LOCK = 0x6c6f636b   # the advisory lock id of keyed claims (PostgreSQL)
+SQL_KEY_FREE = ('(SELECT COUNT(*) FROM job AS holder WHERE holder.concurrency_key = job.concurrency_key '
+                'AND %s AND holder.lease_until > ?) < job.concurrency_limit' % where(RUNNING, 'holder.state'))
 
 
 def task_name(huey_name):
@@ -163,15 +174,16 @@ class JobStorage(KeyValueStore, BaseStorage):
         self.query.sql(
             'INSERT INTO job (id, task, queue, priority, state, args, kwargs, message, '
             'attempts, max_retries, acks_late, ignore_result, idempotency_key, queued_at, eta, '
-            'expires_at, revoke_requested, root_id, parent_id, group_id, group_index, waits_for) '
-            'VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) '
+            'expires_at, revoke_requested, root_id, parent_id, group_id, group_index, waits_for, '
+            'concurrency_key, concurrency_limit) '
+            'VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) '
             'ON CONFLICT (id) DO UPDATE SET message = excluded.message, eta = excluded.eta, '
             "state = CASE WHEN %s THEN 'PENDING' ELSE job.state END" % lifecycle.RESEND.where.replace(
                 'state', 'job.state', 1),
             (row.id, row.task, row.queue or route.queue or self.default_queue, row.priority, row.state, row.args,
              row.kwargs, row.message, route.max_retries, route.acks_late, route.ignore_result, row.idempotency_key,
              time.time(), row.eta, row.expires_at, False, row.root_id, row.parent_id, row.group_id, row.group_index,
-             row.waits_for))
+             row.waits_for, row.concurrency_key, row.concurrency_limit))
         # Idle workers of other processes learn of it from the commit itself (wakeup.py).
 
     def dequeue(self):
@@ -180,17 +192,27 @@ class JobStorage(KeyValueStore, BaseStorage):
         deferred = getattr(self._local, 'deferred', None)
         if deferred:
             # The previous job's outcome and the next claim, in one transaction.
-            row = self.query.run_together(list(deferred) + [claim])
+            row = self.query.run_together(list(deferred) + self._key_lock() + [claim])
             self._written(deferred)
         elif self.is_sqlite and not self._anything_ready(now):
             return None   # SQLite: a cheap read first, so an idle worker never takes the write lock
         else:
-            row = self.query.run_together([claim])
+            row = self.query.run_together(self._key_lock() + [claim])
         if row is None:
             return None
         self._local.claim = (row[1], row[2])
         self.held.hold(row[1], row[2])   # its lease is renewed until its outcome is written (leases.py)
         return row[0].encode('utf-8')
+
+    def _key_lock(self):
+        """PostgreSQL, for a worker that has a task with a concurrency_key: a transaction-scoped
+        advisory lock before the claim, so claims that may take a keyed job run one at a time and
+        each one's count (a new snapshot, in READ COMMITTED) sees the others' commits. Why not a
+        lock per key: the key is not known before the claim picks its job. Workers without keyed
+        tasks never claim keyed jobs (claim_filter) and take no lock."""
+        if self.is_sqlite or not any(r.keyed for r in self.routes.values()):
+            return []
+        return [('SELECT pg_advisory_xact_lock(?)', (KEY_CLAIM_LOCK,))]
 
     def _anything_ready(self, now):
         # (Not on PostgreSQL: there a claim that finds nothing is as cheap, and a round trip fewer.)
@@ -209,9 +231,11 @@ class JobStorage(KeyValueStore, BaseStorage):
             'lease_until = ?, attempts = attempts + 1, finished_at = NULL '
             'WHERE id = (SELECT id FROM %s WHERE %s AND eta <= ?%s '
             'AND queue NOT IN (SELECT name FROM queue_pause) '
+            'AND (concurrency_key IS NULL OR %s) '
             'ORDER BY priority DESC, eta LIMIT 1%s) AND %s '
-            'RETURNING message, id, attempts' % (self.query.table_by('job_claim'), SQL_CLAIMABLE, qsql, lock, SQL_CLAIMABLE),
-            (now, self.worker_id, os.getpid(), now + self.lease_seconds, now) + qparams)
+            'RETURNING message, id, attempts' % (self.query.table_by('job_claim'), SQL_CLAIMABLE, qsql, SQL_KEY_FREE,
+                                                 lock, SQL_CLAIMABLE),
+            (now, self.worker_id, os.getpid(), now + self.lease_seconds, now) + qparams + (now,))
 
     def defer_until_next_claim(self, statements, job_id):
         """Write these statements (job_id's outcome) with this thread's next claim (or flush_deferred()).

@@ -97,7 +97,8 @@ class Task:
         task_class.default_priority = options.priority
         # Huey names a task by module and class; the storage writes our name.
         self.app.routes[self.app.huey._registry.task_to_string(task_class)] = storage_mod.TaskRoute(
-            options.name, options.queue, options.max_retries, options.acks_late, options.ignore_result)
+            options.name, options.queue, options.max_retries, options.acks_late, options.ignore_result,
+            keyed=options.concurrency_key is not None)
 
     def __repr__(self):
         return '<@task %s>' % self.name
@@ -127,6 +128,10 @@ class Task:
                 signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise TaskArgumentError('%s%s: %s' % (self.name, signature, exc)) from None
+
+    def param_names(self):
+        """The function's parameter names, without bind's self (for a concurrency_key naming one)."""
+        return list(self._signature_of_func().parameters)[1 if self.options.bind else 0:]
 
     def positional_parameters(self):
         """How many positional arguments the function takes (without bind's self); -1: any number."""

@@ -370,3 +370,29 @@ def fill_then_write(self, folder):
         full_disk_writes_failed.set()
         raise
     return 'stored'
+
+
+def _record_span(tag, seconds):
+    """Append 'tag start end' to keyed.log in the data folder: the tests check the spans."""
+    start = time.time()
+    time.sleep(seconds)
+    os.makedirs(app.config.data_dir, exist_ok=True)
+    with open(os.path.join(app.config.data_dir, 'keyed.log'), 'a') as fh:
+        fh.write('%s %r %r\n' % (tag, start, time.time()))
+
+
+@app.task(name='tests.keyed', concurrency_key='user', concurrency_limit=1)
+def keyed(user, n, seconds=0.05):
+    _record_span('%s:%s' % (user, n), seconds)
+
+
+@app.task(name='tests.keyed_two', concurrency_key=lambda user, *a, **k: 'two:' + user, concurrency_limit=2)
+def keyed_two(user, n, seconds=0.3):
+    _record_span('%s:%s' % (user, n), seconds)
+
+
+@app.task(name='tests.keyed_progress', bind=True, concurrency_key='user', concurrency_limit=1)
+def keyed_progress(self, user, n, seconds=0.2):
+    """A keyed job that reports progress: a custom state still holds its key."""
+    self.update_state(state='PROCESSING', meta={'progress': 10})
+    _record_span('%s:%s' % (user, n), seconds)

@@ -51,6 +51,7 @@ def job_to_dict(job, app=None):
         'queued_at': job.queued_at, 'eta': job.eta, 'started_at': job.started_at,
         'finished_at': job.finished_at, 'worker': job.worker, 'wait_reason': job.wait_reason,
         'idempotency_key': job.idempotency_key,
+        'concurrency_key': job.concurrency_key, 'concurrency_limit': job.concurrency_limit,
         'root_id': job.root_id, 'parent_id': job.parent_id, 'group_id': job.group_id,
         'group_index': job.group_index, 'waits_for': job.waits_for,
     }
@@ -255,6 +256,13 @@ def explain_wait(app, job, now=None, paused=None):
             job['queue'], job['queue'], ('. ' + missing) if missing else '')
     if missing:
         return missing
+    if job.get('concurrency_key'):
+        holders = [r[0] for r in app.query.sql(
+            "SELECT id FROM job WHERE concurrency_key = ? AND state = 'STARTED' AND lease_until > ? "
+            'ORDER BY started_at', (job['concurrency_key'], now)).fetchall()]
+        if len(holders) >= (job['concurrency_limit'] or 1):
+            return "Waits for concurrency key '%s' (limit %d): held by job(s) %s." % (
+                job['concurrency_key'], job['concurrency_limit'], ', '.join(holders))
     ahead = app.query.sql(
         'SELECT COUNT(*) FROM job WHERE %s AND queue = ? AND eta <= ? AND id != ? '
         'AND (priority > ? OR (priority = ? AND eta < ?))' % states.SQL_CLAIMABLE,
