@@ -86,8 +86,10 @@ def progress(app, job_id, state, meta_json, attempt=None):
 
 
 # One statement for every outcome that is an attempt (fixed SQL; on PostgreSQL, one prepared statement).
-RECORD_SQL = ('UPDATE job SET state = ?, finished_at = ?, eta = COALESCE(?, eta), result = ?, wait_reason = ?, '
-              'error_type = ?, error_message = ?, traceback = ?, error_group = ?, lease_until = NULL, updated_at = ? '
+# A retry's row gets its next run's message here: it is claimable before Huey's reschedule is written.
+RECORD_SQL = ('UPDATE job SET state = ?, finished_at = ?, eta = COALESCE(?, eta), message = COALESCE(?, message), '
+              'result = ?, wait_reason = ?, error_type = ?, error_message = ?, traceback = ?, error_group = ?, '
+              'lease_until = NULL, updated_at = ? '
               'WHERE id = ? AND %s' % RECORD.where)
 # The attempt's row: only if the update above applied (it stamped updated_at with this `now`), and
 # once (counters.NOT_YET_RECORDED). The casts: PostgreSQL types a bare parameter in a select list as text.
@@ -99,10 +101,9 @@ WAIT_FOR_SLOT_SQL = ("UPDATE job SET state = 'PENDING', attempts = attempts - 1,
                      'lease_until = NULL WHERE id = ? AND %s' % RECORD.where)
 
 
-def record(app, job_id, task, attempt, outcome, wf=None):
-    """Store a decided outcome (outcome.py): the job row, its attempt row and its counter in one
-    short write transaction, with the workflow's move if it has one. A SUCCESS with nothing
-    waiting on it rides on this worker thread's next claim (JobStorage.defer_until_next_claim)."""
+def record(app, job_id, task, attempt, outcome, wf=None, next_message=None):   # next: a retry's message
+    """Store a decided outcome (outcome.py): job row, attempt row, counter (and a workflow's move) in one
+    short transaction; a SUCCESS nothing waits on rides on the thread's next claim (defer_until_next_claim)."""
     q, now = app.query, time.time()
     f, fp = fence(attempt)
     if outcome.attempt is None:   # waiting for its rate slot: not an attempt, not counted
@@ -111,7 +112,7 @@ def record(app, job_id, task, attempt, outcome, wf=None):
         return
     finished_at = now if outcome.finished else None
     statements = [
-        (RECORD_SQL + f, (outcome.state, finished_at, outcome.eta, outcome.result, outcome.wait_reason)
+        (RECORD_SQL + f, (outcome.state, finished_at, outcome.eta, next_message, outcome.result, outcome.wait_reason)
          + tuple(outcome.error) + (outcome.group, now, job_id) + fp),
         counters.after_attempt(q, job_id, outcome.attempt, now),
         (ATTEMPT_SQL, (now, outcome.attempt) + tuple(outcome.error) + (job_id, now)),
@@ -215,8 +216,7 @@ def renew(app, fences, params, until, worker_id):
 
 
 def reschedule(q, job_id, message, eta, attempt):
-    """Huey's re-queue of a retry (add_to_schedule), after the outcome; fenced like every write about
-    a run, so a run that lost its lease meanwhile does not re-queue the job its successor holds."""
+    """Huey's re-queue of a retry (add_to_schedule), after record(); fenced: a late run's is void."""
     f, fp = fence(attempt)
     q.sql("UPDATE job SET message = ?, eta = ?, state = CASE WHEN %s THEN 'PENDING' ELSE state END "
           'WHERE id = ?%s' % (RESEND.where, f), (message, eta, job_id) + fp)

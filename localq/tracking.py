@@ -7,6 +7,7 @@ it in one line, and hands it to lifecycle.record, which stores and counts it in 
 Signals cover what never reaches a post-execute hook (interrupted, expired, immediate mode).
 Bookkeeping never breaks a task: failures here are logged, never raised.
 """
+import datetime
 import json
 import logging
 import time
@@ -102,14 +103,31 @@ class JobTracker:
         except Exception:
             logger.exception('%s: could not decide the outcome of %s', task.id, task.name)
             return
-        self.store(task.id, task.name, attempt, outcome, getattr(task, 'workflow', None))
+        self.store(task.id, task.name, attempt, outcome, getattr(task, 'workflow', None),
+                   self.next_message(task, outcome))
 
-    def store(self, job_id, name, attempt, outcome, wf):
+    def next_message(self, task, outcome):
+        """The message Huey re-sends for a retry (its _requeue_task, after this hook: retries one
+        fewer, eta the retry's), written with the outcome. Why: the row is claimable as soon as the
+        outcome commits and its eta passes (a countdown of 10 ms); a worker that claimed it before
+        Huey's re-queue was written ran the old message, whose retries were not yet counted down,
+        so the job got more attempts than max_retries (seen on PostgreSQL)."""
+        if outcome.retry_in is None or outcome.state != states.RETRY or not task.retries:
+            return None
+        saved = task.retries, task.eta
+        try:
+            task.retries -= 1
+            task.eta = datetime.datetime.fromtimestamp(outcome.eta, datetime.timezone.utc).replace(tzinfo=None)
+            return self.app.huey.serialize_task(task).decode('utf-8')
+        finally:
+            task.retries, task.eta = saved
+
+    def store(self, job_id, name, attempt, outcome, wf, next_message=None):
         give_up, pause, waiting = time.monotonic() + self.OUTCOME_PATIENCE, 0.25, False
         data_dir = self.app.config.data_dir
         while True:
             try:
-                lifecycle.record(self.app, job_id, name, attempt, outcome, wf)
+                lifecycle.record(self.app, job_id, name, attempt, outcome, wf, next_message)
                 if waiting:
                     logger.warning('%s: its outcome is recorded, after the wait', job_id)
                 return

@@ -90,6 +90,31 @@ def test_manual_retry_with_countdown(worker):
     assert outcomes(failing.id) == ['RETRY', 'RETRY', 'FAILURE']
 
 
+def test_a_retry_is_claimable_with_its_next_message_before_huey_requeues_it(app, worker):
+    # The race CI's PostgreSQL pass hit: with a 10 ms countdown, a second worker thread claimed the
+    # retry between its outcome's commit and Huey's re-queue, ran the old message (retries not yet
+    # counted down), and the job had five attempts for max_retries=2. Look at the row in that window:
+    # a post-execute hook registered after the tracker's runs after the outcome is stored and
+    # before Huey re-queues.
+    import json
+    seen = []
+
+    @app.huey.post_execute(name='test-window')
+    def look(task, value, exc):
+        if exc is not None:
+            message = app.query.sql('SELECT message FROM job WHERE id = ?', (task.id,)).fetchone()[0]
+            seen.append(json.loads(message)['m']['retries'])
+    try:
+        failing = manual_retry.delay(5)
+        with pytest.raises(TimeoutError, match='slow remote'):
+            failing.get(timeout=10)
+    finally:
+        app.huey.unregister_post_execute('test-window')
+    # Before each retry's run, its row already says how many retries are left: 1, then 0.
+    assert seen[:2] == [1, 0]
+    assert outcomes(failing.id) == ['RETRY', 'RETRY', 'FAILURE']
+
+
 def test_time_limit_stops_a_runaway_task_on_a_thread_worker(worker):
     result = runaway.delay()
     with pytest.raises(TimeLimitExceeded):   # as Celery's .get() raises it
