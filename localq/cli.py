@@ -53,6 +53,9 @@ def build_parser(plugin_commands=None):
         sp.add_argument('-Q', '--queues', help='comma-separated queues to serve, e.g. high,default')
         sp.add_argument('-B', '--beat', action='store_true',
                         help='accepted for Celery: every worker runs the periodic tasks already')
+        sp.add_argument('--reload', action='store_true', help='restart when a Python file under the current '
+                        'folder (or --reload-dir) changes, after the running jobs finish')
+        sp.add_argument('--reload-dir', metavar='DIR', help='the folder --reload watches (default: the current one)')
 
     run = sub.add_parser('run', help='web app + embedded worker (what python run.py does)')
     run.add_argument('--host', help='address to bind (default 127.0.0.1)')
@@ -95,7 +98,14 @@ def main(argv=None):
     first.add_argument('-A', '--app', default=DEFAULT_APP)
     first.add_argument('-v', '--verbose', action='store_true')
     first.add_argument('-l', '--loglevel', type=str.upper)
+    first.add_argument('--reload', action='store_true')
+    first.add_argument('--reload-dir', default='.')
     early = first.parse_known_args(argv)[0]
+    if early.reload and ('run' in argv or 'worker' in argv):
+        # Before the app is imported: the supervisor runs none of its code, so an error in it
+        # only stops the child, and the next save starts it again (reload.py).
+        from . import reload
+        return reload.supervise(reload.without_reload_flags(argv), early.reload_dir)
     logging.basicConfig(level=early.loglevel if early.loglevel in LOG_LEVELS else
                         (logging.INFO if early.verbose else logging.WARNING),
                         format='%(asctime)s %(levelname)s %(name)s: %(message)s')
