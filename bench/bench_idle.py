@@ -5,7 +5,8 @@ beside its warm pickup (jobs 20-200 ms apart).
     python bench/bench_idle.py [--idles 1,10,60] [--samples 3] [--workers 2]
 
 Rows: bare Huey's consumer (SqliteHuey, default polling); localq with wakeup=auto (inotify on the
-WAL) and wakeup=poll (data_version every poll_interval, the portable fallback), each a
+WAL), wakeup=watch (watchfiles on the WAL, what macOS and Windows use) and wakeup=poll
+(data_version every poll_interval, the fallback), each a
 `localq worker -c 2` process; and the embedded worker (same process as the producer).
 """
 import argparse
@@ -109,7 +110,8 @@ def main():
     scratch = tempfile.mkdtemp(prefix='localq-idle-')
     embedded_latency(scratch)
     rows = [idle_run(side, idles, args.samples, args.workers, args.idle_cpu_seconds)
-            for side in (HueySide(scratch), WakeupSide(scratch, 'auto'), WakeupSide(scratch, 'poll'))]
+            for side in (HueySide(scratch), WakeupSide(scratch, 'auto'), WakeupSide(scratch, 'watch'),
+                         WakeupSide(scratch, 'poll'))]
     base = rows[0]['idle_cpu_percent_of_one_core'] or 0.01
     for row in rows[1:]:
         emit({'bench': 'idle_cpu_ratio', 'system': row['system'], 'vs': rows[0]['system'],

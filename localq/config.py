@@ -78,7 +78,7 @@ SETTINGS = {s.name: s for s in (
             check=lambda v: v >= 0, must='be 0 (never) or more'),
     Setting('worker_name', '', 'Name shown for this worker; empty means host:pid.'),
     Setting('wakeup', 'auto', 'How an idle SQLite worker learns of another process\'s commit: auto (inotify on '
-            'Linux, else poll) or poll.', choices=('auto', 'poll')),
+            'Linux, else watch), watch (watchfiles, any system) or poll.', choices=('auto', 'watch', 'poll')),
     Setting('poll_interval', 0.005, 'Seconds between checks for another process\'s commit when polling.'),
     Setting('heartbeat_interval', 2.0, 'Seconds between worker heartbeats.'),
     Setting('lease_timeout', 15.0, 'Seconds without a heartbeat after which a running job is lost.'),

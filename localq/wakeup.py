@@ -7,7 +7,8 @@ polling `PRAGMA data_version` every few milliseconds in every worker thread cost
   - another process committed to the database:
       SQLite on Linux: the kernel reports a write to the `-wal` file (inotify); the waiter then
         checks `PRAGMA data_version`, which changes once the commit is visible;
-      SQLite elsewhere (or `wakeup=poll`): the waiter reads `PRAGMA data_version` every
+      SQLite on macOS and Windows (or `wakeup=watch`): the same, through watchfiles;
+      `wakeup=poll` (or no watcher at all): the waiter reads `PRAGMA data_version` every
         `poll_interval`;
       PostgreSQL: a `NOTIFY localq_jobs` arrives on the waiter's LISTEN connection (sent by a
         trigger on the job table whenever a row becomes PENDING or RETRY, see db.py), or
@@ -35,6 +36,7 @@ IN_MODIFY, IN_MOVED_TO, IN_CREATE = 0x2, 0x80, 0x100
 EVENT_HEADER = struct.Struct('iIII')   # wd, mask, cookie, len; then len bytes of name
 # After a write to the WAL, how long the commit may take to become visible (data_version).
 VISIBLE_WITHIN = 0.1
+WATCH_STEP_MS = 5   # watchfiles (where inotify is missing): how often its watcher hands changes over
 
 
 class Inotify:
@@ -136,8 +138,10 @@ class Wakeup:
                     if not is_sqlite(storage.database):
                         self.method = 'listen'
                         self._listen(storage, outage, stop)
-                    elif self.app.config.wakeup != 'poll' and self._watch_wal(storage, outage, stop):
+                    elif self.app.config.wakeup == 'auto' and self._watch_wal(storage, outage, stop):
                         pass   # returns False where inotify is not available
+                    elif self.app.config.wakeup != 'poll' and self._watch_files(storage, outage, stop):
+                        pass   # macOS, Windows (or wakeup=watch): watchfiles
                     else:
                         self.method = 'poll'
                         self._poll(storage, outage, stop)
@@ -171,8 +175,7 @@ class Wakeup:
         try:
             watch = Inotify(folder)
         except (OSError, AttributeError) as exc:   # not Linux, or out of watches
-            logger.info('no inotify on %s (%s); idle workers poll every %ss', folder, exc,
-                        self.app.config.poll_interval)
+            logger.info('no inotify on %s (%s); trying watchfiles', folder, exc)
             return False
         self.method = 'inotify'
         try:
@@ -180,21 +183,46 @@ class Wakeup:
             outage.over()
             self.notify()   # anything committed before the watch began
             while not stop.is_set():
-                if not select.select([watch.fd], [], [], 1.0)[0] or wal not in watch.names():
-                    continue
-                # The write to the WAL comes just before the commit is visible: wait (briefly,
-                # with short pauses) for data_version to move. A write that was no commit
-                # (a large transaction spilling) moves nothing, and wakes no one.
-                give_up = time.monotonic() + VISIBLE_WITHIN
-                while self._data_version(storage) == version and time.monotonic() < give_up:
-                    time.sleep(0.001)
-                now = self._data_version(storage)
-                if now != version:
-                    version = now
-                    self.notify()
+                if select.select([watch.fd], [], [], 1.0)[0] and wal in watch.names():
+                    version = self._after_wal_write(storage, version)
             return True
         finally:
             watch.close()
+
+    def _after_wal_write(self, storage, version):
+        """The write to the WAL comes just before the commit is visible: wait (briefly, with short
+        pauses) for data_version to move, then wake the workers. A write that was no commit (a
+        large transaction spilling) moves nothing, and wakes no one. Returns the version seen."""
+        give_up = time.monotonic() + VISIBLE_WITHIN
+        while self._data_version(storage) == version and time.monotonic() < give_up:
+            time.sleep(0.001)
+        now = self._data_version(storage)
+        if now != version:
+            self.notify()
+        return now
+
+    def _watch_files(self, storage, outage, stop):
+        """The WAL watched through watchfiles (FSEvents on macOS, ReadDirectoryChangesW on Windows,
+        inotify on Linux), where the libc inotify above is missing. Its watcher hands changes over
+        every WATCH_STEP_MS at best, so a wake-up comes 5-10 ms after a commit instead of ~1 ms with
+        inotify direct (bench/bench_idle.py, wakeup=watch beside auto): on Linux inotify stays."""
+        try:
+            import watchfiles
+        except ImportError:
+            return False
+        path = os.path.realpath(storage.database.database)
+        wal = path + '-wal'
+        self.method = 'watch'
+        version = self._data_version(storage)
+        outage.over()
+        self.notify()
+        for changes in watchfiles.watch(os.path.dirname(path), watch_filter=lambda change, name: name == wal,
+                                        stop_event=stop, debounce=WATCH_STEP_MS, step=WATCH_STEP_MS,
+                                        rust_timeout=1000, yield_on_timeout=True, raise_interrupt=False,
+                                        recursive=False):
+            if changes:
+                version = self._after_wal_write(storage, version)
+        return True
 
     def _listen(self, storage, outage, stop):
         conn = storage.database.connection()

@@ -23,14 +23,14 @@ def in_another_process(app, code):
     return proc.stdout.strip()
 
 
-@pytest.fixture(params=['auto', 'poll'])
+@pytest.fixture(params=['auto', 'watch', 'poll'])
 def waiter(app, request):
     """This process's wake-up, its waiter thread running; yields a function that returns the
     generation to wait from."""
     app.configure(wakeup=request.param)
     seen = app.wakeup.generation
     assert app.wakeup.wait(seen, WAIT), 'the waiter thread never started'   # its first act is a wake-up
-    expected = 'listen' if TEST_DATABASE_URL else {'auto': 'inotify', 'poll': 'poll'}[request.param]
+    expected = 'listen' if TEST_DATABASE_URL else {'auto': 'inotify', 'watch': 'watch', 'poll': 'poll'}[request.param]
     assert app.wakeup.method == expected
 
     def settled():
