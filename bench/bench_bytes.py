@@ -6,7 +6,7 @@ In one process, on a fresh data folder, with SQLite's automatic checkpoints and 
 turned off so that the WAL only grows: n no-op jobs are queued (one transaction each, as
 `.delay()` does), the text index catches up with them, one worker thread drains them (claim,
 outcome, attempt row and counter; a success rides on the next claim's transaction), and
-retention prunes them. After each step: the WAL's growth per job, in KB and in 4 KB pages
+retention prunes them. After each step: the WAL's growth per job, in KB and in pages (WAL frames)
 (SQLite writes a whole page, plus a 24-byte header, for every page a transaction changed).
 Then one checkpoint copies the WAL's pages into the database file: its bytes per job too.
 `write_bytes` is the process's /proc/self/io figure over each step (what reaches the disk).
@@ -30,6 +30,23 @@ def size(path):
 def write_bytes():
     with open('/proc/self/io') as fh:
         return int(next(line for line in fh if line.startswith('write_bytes')).split()[1])
+
+
+def frames_by_btree(db, wal, start, frame):
+    """Count the WAL frames from byte `start` on by the table or index their page belongs to (SQLite's
+    dbstat); a page freed since (pruning) counts as 'freed'."""
+    import collections
+    import struct
+    owner = dict((page, name) for name, page in db.execute_sql('SELECT name, pageno FROM dbstat').fetchall())
+    counts = collections.Counter()
+    with open(wal, 'rb') as fh:
+        fh.seek(start)
+        while True:
+            header = fh.read(24)
+            if len(header) < 24:
+                return counts
+            counts[owner.get(struct.unpack('>I', header[:4])[0], 'freed')] += 1
+            fh.seek(frame - 24, os.SEEK_CUR)
 
 
 def main():
@@ -60,7 +77,8 @@ def main():
     wal = os.path.join(scratch, 'localq.db-wal')
     db_file = os.path.join(scratch, 'localq.db')
     n = args.n
-    rows = []
+    rows, parts = [], []
+    frame = app.database.execute_sql('PRAGMA page_size').fetchone()[0] + 24   # a WAL frame: its page and a header
 
     def step(name, fn):
         os.sync()
@@ -70,7 +88,8 @@ def main():
         took = time.perf_counter() - t0
         os.sync()
         grown = size(wal) - wal0
-        rows.append((name, grown / n / 1024, grown / n / 4120, (write_bytes() - w0) / n / 1024, took))
+        rows.append((name, grown / n / 1024, grown / n / frame, (write_bytes() - w0) / n / 1024, took))
+        parts.append((name, frames_by_btree(app.database, wal, max(wal0, 32), frame)))
 
     def enqueue():
         for i in range(n):
@@ -108,6 +127,11 @@ def main():
         'checkpoint', '', '', (write_bytes() - w0) / n / 1024, wal_size / 2 ** 20, frames[1], before / 2 ** 20,
         size(db_file) / 2 ** 20))
     print('total WAL KB/job: %.1f' % sum(r[1] for r in rows))
+    print('\nwhere the WAL frames go, per job (a frame is one page a transaction changed):')
+    for name, counts in parts:
+        if counts:
+            print('  %-16s %s' % (name, ', '.join('%s %.2f' % (tree, c / n) for tree, c in counts.most_common()
+                                                   if c / n >= 0.05)))
     app.close()
     shutil.rmtree(scratch, ignore_errors=True)
 

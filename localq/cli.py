@@ -244,7 +244,7 @@ def cmd_requeue(app, args):
     app.setup()
     ids = list(args.job_ids)
     if args.all_failed:
-        query = Job.select(Job.id).where(Job.state == 'FAILURE')
+        query = Job.select(Job.id).where(Job.state == 'FAILURE', Job.finished_at.is_null(False))   # job_finished
         if args.task:
             query = query.where(Job.task == args.task)
         ids += [j.id for j in query]

@@ -11,7 +11,7 @@ back when it is quick.
 
 What goes: finished jobs past their age (failed ones are kept longer), and the oldest finished
 jobs beyond keep_max_jobs. How many are beyond the cap comes from a count of the finished jobs
-(a range of the job_state_done index: 2 ms at 50k rows, 40 ms at 1M), made at most every
+(a range of the job_finished index: 2 ms at 50k rows, 40 ms at 1M), made at most every
 COUNT_EVERY seconds; in between, jobs finishing push the table at most that many seconds' worth of
 jobs past the cap.
 
@@ -36,15 +36,16 @@ EXPIRE_EVERY = 5.0    # seconds between looks for waiting jobs past their expire
 
 FINISHED = ('SUCCESS', 'REVOKED', 'FAILURE')
 
-# The oldest finished jobs, read per state in the order of job_state_done (state, finished_at),
+# The oldest finished jobs, read per state in the order of job_finished (state, finished_at),
 # so only `limit` rows of each state are read and sorted, never every finished job.
 OLDEST_FINISHED = ('SELECT id FROM (%s) AS oldest ORDER BY finished_at LIMIT ?' % ' UNION ALL '.join(
-    "SELECT * FROM (SELECT id, finished_at FROM job WHERE state = '%s' ORDER BY finished_at LIMIT ?) AS s%d"
+    "SELECT * FROM (SELECT id, finished_at FROM job WHERE state = '%s' AND finished_at IS NOT NULL "
+    "ORDER BY finished_at LIMIT ?) AS s%d"
     % (state, n) for n, state in enumerate(FINISHED)))
 # Finished jobs past their age: succeeded and revoked ones, then failed ones (kept longer).
 EXPIRED = ("SELECT id FROM job WHERE state IN ('SUCCESS', 'REVOKED') AND finished_at < ? LIMIT ?",
            "SELECT id FROM job WHERE state = 'FAILURE' AND finished_at < ? LIMIT ?")
-COUNT_FINISHED = "SELECT COUNT(*) FROM job WHERE state IN ('SUCCESS', 'REVOKED', 'FAILURE')"
+COUNT_FINISHED = 'SELECT COUNT(*) FROM job WHERE finished_at IS NOT NULL'   # every entry of job_finished
 
 
 def delete_jobs(app, select, params):

@@ -137,8 +137,10 @@ def count_by_state(app):
                       .fetchall())
         counts.update(storage.sql('SELECT state, COUNT(*) FROM %s WHERE %s GROUP BY state' % (
             storage.table_by('job_active'), states.SQL_RUNNING)).fetchall())
-        for state in (states.FAILURE, states.REVOKED, states.WAITING):
-            counts[state] = storage.sql('SELECT COUNT(*) FROM job WHERE state = ?', (state,)).fetchone()[0]
+        for state in (states.FAILURE, states.REVOKED):   # from the finished jobs' index (job_finished)
+            counts[state] = storage.sql('SELECT COUNT(*) FROM job WHERE state = ? AND finished_at IS NOT NULL',
+                                        (state,)).fetchone()[0]
+        counts[states.WAITING] = storage.sql("SELECT COUNT(*) FROM job WHERE state = 'WAITING'").fetchone()[0]
     counts[states.SUCCESS] = total - sum(counts.values())
     return {s: n for s, n in counts.items() if n}
 

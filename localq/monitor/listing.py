@@ -8,7 +8,7 @@ an index range, never a sort of a million rows:
     PENDING, RETRY    next to run first       partial index job_claim (priority DESC, eta, queue)
     STARTED           newest started first    partial index job_active (few rows)
     WAITING           newest queued first     partial index job_waiting (workflow members)
-    SUCCESS, ...      newest finished first   index job_state_done (state, finished_at, queue)
+    SUCCESS, ...      newest finished first   partial index job_finished (state, finished_at, queue)
 
 A page's cursor is the sort key of its last row; the next page is "rows after
 that key", which the database finds by seeking, not by counting an OFFSET.
@@ -106,6 +106,9 @@ class JobFilter:
         elif self.state in states.READY_TO_CLAIM:
             # The literal claimable predicate lets SQLite use the partial index job_claim.
             conds += [SQL(states.SQL_CLAIMABLE), Job.state == self.state]
+        elif self.state in states.TERMINAL:
+            # Said outright, so that the partial index of finished jobs (job_finished) serves the tab.
+            conds += [Job.state == self.state, Job.finished_at.is_null(False)]
         elif self.state:
             conds.append(Job.state == self.state)
         if self.task:

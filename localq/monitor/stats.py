@@ -32,7 +32,8 @@ def queue_table(app):
     for queue, n in storage.sql('SELECT queue, COUNT(*) FROM %s WHERE %s GROUP BY queue' % (
             storage.table_by('job_active'), states.SQL_RUNNING)):
         row(queue)['running'] = n
-    for queue, n in storage.sql("SELECT queue, COUNT(*) FROM job WHERE state = 'FAILURE' GROUP BY queue"):
+    for queue, n in storage.sql("SELECT queue, COUNT(*) FROM job WHERE state = 'FAILURE' "
+                                     'AND finished_at IS NOT NULL GROUP BY queue'):
         row(queue)['failed'] = n
     for pause in QueuePause.select():
         row(pause.name)['paused'] = True
