@@ -194,8 +194,10 @@ class LocalqWorker(Worker):
         storage = self.huey.storage
         seen = self.app.wakeup.generation   # before the read: a commit after it wakes us
         qsql, qparams = storage.claim_filter(time.time())
-        row = self.app.query.sql("SELECT MIN(eta) FROM job WHERE %s%s AND queue NOT IN (SELECT name FROM queue_pause)"
-                                 % (SQL_CLAIMABLE, qsql), qparams).fetchone()
+        # Pinned to job_claim: with a worker's task filter SQLite would walk (task, queued_at) over
+        # every job of its tasks (150 ms a wait at 50k rows in a soak: 65% of a thread worker's time).
+        row = self.app.query.sql("SELECT MIN(eta) FROM %s WHERE %s%s AND queue NOT IN (SELECT name FROM queue_pause)"
+                                 % (self.app.query.table_by('job_claim'), SQL_CLAIMABLE, qsql), qparams).fetchone()
         wake_at = min(row[0] if row[0] is not None else float('inf'), time.time() + self.max_delay)
         self.check_parent()
         if not self.stop_flag.is_set():
