@@ -109,6 +109,8 @@ class JobFilter:
         elif self.state in states.TERMINAL:
             # Said outright, so that the partial index of finished jobs (job_finished) serves the tab.
             conds += [Job.state == self.state, Job.finished_at.is_null(False)]
+        elif self.state == states.WAITING:
+            conds.append(SQL("state = 'WAITING'"))   # literal, as job_waiting's predicate: its few rows
         elif self.state:
             conds.append(Job.state == self.state)
         if self.task:
@@ -130,9 +132,9 @@ class JobFilter:
 
     def select(self, *columns):
         query = Job.select(*columns)
-        if self.state in (RUNNING,) + states.READY_TO_CLAIM and is_sqlite(database.obj):
-            # SQLite would rather sort every waiting row than walk the index in order.
-            index = 'job_active' if self.state == RUNNING else 'job_claim'
+        if self.state in (RUNNING, states.WAITING) + states.READY_TO_CLAIM and is_sqlite(database.obj):
+            # SQLite would rather walk every job in the tab's order than take these few rows and sort them.
+            index = {RUNNING: 'job_active', states.WAITING: 'job_waiting'}.get(self.state, 'job_claim')
             query = query.from_(SQL('"job" AS "t1" INDEXED BY %s' % index))
         for cond in self.where():
             query = query.where(cond)

@@ -113,7 +113,7 @@ def run_the_paths(app):
         prune_step(app)
         client = create_app(app).test_client()
         for url in ('/', '/?partial=1', '/jobs', '/jobs?partial=1', '/jobs?state=FAILURE', '/jobs?state=STARTED',
-                    '/jobs?state=PENDING', '/jobs?task=tests.add', '/jobs/%s' % done[0].id, '/api/tasks',
+                    '/jobs?state=PENDING', '/jobs?state=WAITING', '/jobs?task=tests.add', '/jobs/%s' % done[0].id, '/api/tasks',
                     '/api/overview', '/api/workers', '/api/queues/length', '/metrics', '/healthcheck', '/errors',
                     '/api/errors'):
             assert client.get(url).status_code == 200, url
