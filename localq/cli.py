@@ -79,9 +79,12 @@ def build_parser(plugin_commands=None):
     requeue.add_argument('job_ids', nargs='*')
     requeue.add_argument('--all-failed', action='store_true', help='every FAILURE job (with --task: of that task)')
     requeue.add_argument('--task')
-    again = sub.add_parser('replay', help="run a job's task here with its recorded arguments (no job row written)")
+    again = sub.add_parser('replay', help="run a job's task here with its recorded arguments (no job row written "
+                           'unless --record)')
     again.add_argument('job_id')
     again.add_argument('--pdb', action='store_true', help='stop in the debugger where it raises')
+    again.add_argument('--record', action='store_true', help='run it as one more attempt of the job (failed or '
+                       'revoked ones): its outcome is stored as a worker would store it')
     migrate = sub.add_parser('migrate', help='copy this data folder (SQLite) into an empty PostgreSQL database')
     migrate.add_argument('to', metavar='DATABASE_URL', help='e.g. postgresql://user@db-host:5432/localq')
     settings = sub.add_parser('settings', help="the app's settings and their values")
@@ -255,6 +258,10 @@ def cmd_requeue(app, args):
 
 def cmd_replay(app, args):
     app.setup()
+    if args.record:
+        if args.pdb:
+            raise LocalqError('--record and --pdb do not go together: debug with --pdb, then --record the fix')
+        return replay.replay_and_record(app, args.job_id)
     return replay.describe(replay.replay(app, args.job_id, debug=args.pdb))
 
 

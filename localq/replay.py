@@ -4,18 +4,25 @@ On a laptop the worker, the data and the editor are on one machine: a failed job
 again in this process with the arguments its row recorded (as the worker got them, not the
 dashboard's masked copy), once, with no retry, and as a direct run (`request.is_eager`, as
 `task.apply()` does), so it writes no job row: progress updates and the outcome stay here.
-`--pdb` stops in the debugger where it raises. `export()` is the job as one JSON document to
+`--pdb` stops in the debugger where it raises. `--record` instead runs it as one more attempt of
+the job itself (`replay_and_record`). `export()` is the job as one JSON document to
 keep or share: the arguments, every attempt with its traceback, the task's options, versions.
 """
 import dataclasses
 import importlib.metadata
 import json
+import os
 import pdb
 import platform
+import socket
 import sys
+import threading
+import time
 import traceback
 
-from .errors import JobNotFound, NotRegistered, Retry
+from . import lifecycle
+from .errors import JobNotFound, LocalqError, NotRegistered, Retry
+from .leases import renew_held_runs
 from .request import ExecutionContext, Request
 from .task import run_function
 
@@ -53,6 +60,44 @@ def replay(app, job_id, debug=False):
             pdb.post_mortem(exc.__traceback__)
         return Replayed(job_id, task.name, error=exc)
     return Replayed(job_id, task.name, value=value)
+
+
+def replay_and_record(app, job_id, out=sys.stdout):
+    """`--record`: one more attempt of the job itself, run here. It is re-queued and claimed by this
+    process in one transaction (so no worker takes it first), run through Huey as a worker runs it
+    (its lease renewed meanwhile), and its outcome decided and stored by the tracker as any run's:
+    an attempt row, the job's new state, a retry if the task asks. Returns the exit code."""
+    recorded_call(app, job_id)   # an unknown job or task: said before anything is written
+    storage = app.huey.storage
+    storage.worker_id = 'replay@%s:%d' % (socket.gethostname(), os.getpid())
+    storage.lease_seconds = app.config.lease_timeout
+    with app.write_transaction():
+        if not lifecycle.requeue(app, [job_id]):
+            state = app.query.sql('SELECT state FROM job WHERE id = ?', (job_id,)).fetchone()[0]
+            raise LocalqError('job %s is %s: --record runs a failed or revoked job again (without it, replay '
+                              'runs any job and writes nothing)' % (job_id, state))
+        data = storage.claim_by_id(job_id)
+    task = app.huey.deserialize_task(data)
+    task.attempt = storage.claimed_attempt(job_id)
+    stop = threading.Event()
+    renewer = threading.Thread(target=_renew_until, args=(app, storage.worker_id, stop), daemon=True)
+    renewer.start()
+    try:
+        app.huey.execute(task)
+    finally:
+        stop.set()
+        renewer.join()
+        storage.flush_deferred()   # a success rides on the next claim, which will not come
+    state, result, error_type, error_message, attempts = app.query.sql(
+        'SELECT state, result, error_type, error_message, attempts FROM job WHERE id = ?', (job_id,)).fetchone()
+    said = 'returned: %s' % result if state == 'SUCCESS' else '%s: %s' % (error_type, error_message)
+    print('%s %s attempt %d (recorded): %s, %s' % (task.name, job_id, attempts, state, said), file=out)
+    return 0 if state == 'SUCCESS' else 1
+
+
+def _renew_until(app, worker_id, stop):
+    while not stop.wait(app.config.heartbeat_interval):
+        renew_held_runs(app, worker_id, time.time())
 
 
 def describe(replayed, out=sys.stdout):

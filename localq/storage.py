@@ -237,6 +237,19 @@ class JobStorage(KeyValueStore, BaseStorage):
                                                  lock, SQL_CLAIMABLE),
             (now, self.worker_id, os.getpid(), now + self.lease_seconds, now) + qparams + (now,))
 
+    def claim_by_id(self, job_id):
+        """Claim this job now, whatever its eta, queue or key: a person asked for it to run here
+        (`localq replay --record`). Returns its message, or None if it is not waiting to run."""
+        now = time.time()
+        row = self.sql("UPDATE job SET state = 'STARTED', started_at = ?, worker = ?, worker_pid = ?, lease_until = ?, "
+                       'attempts = attempts + 1, finished_at = NULL WHERE id = ? AND %s RETURNING message, id, attempts'
+                       % SQL_CLAIMABLE, (now, self.worker_id, os.getpid(), now + self.lease_seconds, job_id)).fetchone()
+        if row is None:
+            return None
+        self._local.claim = (row[1], row[2])
+        self.held.hold(row[1], row[2])
+        return row[0].encode('utf-8')
+
     def defer_until_next_claim(self, statements, job_id):
         """Write these statements (job_id's outcome) with this thread's next claim (or flush_deferred()).
 

@@ -396,3 +396,10 @@ def keyed_progress(self, user, n, seconds=0.2):
     """A keyed job that reports progress: a custom state still holds its key."""
     self.update_state(state='PROCESSING', meta={'progress': 10})
     _record_span('%s:%s' % (user, n), seconds)
+
+
+@app.task(name='tests.needs_file')
+def needs_file(path):
+    """Fails until the file exists (a bug fixed outside the task: `localq replay --record`)."""
+    with open(path) as fh:
+        return fh.read()

@@ -82,3 +82,27 @@ def test_the_download_masks_secret_arguments_as_every_page_does(app):
     result = charge.delay('tok_live_123', 5)
     document = create_app(app).test_client().get('/api/task/export/%s' % result.id).get_json()
     assert 'tok_live_123' not in str(document) and document['job']['args'][1] == 5
+
+
+def test_replay_record_runs_the_fixed_job_as_one_more_attempt_of_its_own(app, worker, tmp_path):
+    from tests.sample_tasks import needs_file
+    path = tmp_path / 'config.txt'
+    result = needs_file.delay(str(path))
+    wait_for(lambda: result.state == 'FAILURE', what='FAILURE')
+    path.write_text('fixed')   # the fix
+    code, out = localq(app, 'replay', result.id, '--record')
+    assert code == 0, out
+    assert 'tests.needs_file %s attempt 2 (recorded): SUCCESS, returned: "fixed"' % result.id in out
+    assert result.get(timeout=10) == 'fixed'
+    attempts = list(Attempt.select().where(Attempt.job == result.id).order_by(Attempt.number))
+    assert [a.outcome for a in attempts] == ['FAILURE', 'SUCCESS']
+    assert attempts[1].worker.startswith('replay@')
+
+
+def test_replay_record_refuses_a_job_that_did_not_fail_and_changes_nothing(app, worker):
+    result = add.delay(1, 2)
+    assert result.get(timeout=10) == 3
+    before = snapshot(result.id)
+    code, out = localq(app, 'replay', result.id, '--record')
+    assert code == 2 and 'is SUCCESS: --record runs a failed or revoked job again' in out, out
+    assert snapshot(result.id) == before
