@@ -91,6 +91,11 @@ SQL_KEY_FREE = ('(SELECT COUNT(*) FROM job AS holder WHERE holder.concurrency_ke
                 'AND %s AND holder.lease_until > ?) < job.concurrency_limit' % where(RUNNING, 'holder.state'))
 
 
+# What a claim writes (the queue's claim and `claim_by_id`): parameters now, worker, pid, lease end.
+CLAIM_SET = ("UPDATE job SET state = 'STARTED', started_at = ?, worker = ?, worker_pid = ?, "
+             'lease_until = ?, attempts = attempts + 1, finished_at = NULL ')
+
+
 def task_name(huey_name):
     """The task name in a Huey message name ('localq.task.documents.process' -> 'documents.process')."""
     return huey_name[len(HUEY_PREFIX):] if huey_name.startswith(HUEY_PREFIX) else huey_name
@@ -198,6 +203,10 @@ class JobStorage(KeyValueStore, BaseStorage):
             return None   # SQLite: a cheap read first, so an idle worker never takes the write lock
         else:
             row = self.query.run_together(self._key_lock() + [claim])
+        return self._claimed(row)
+
+    def _claimed(self, row):
+        """After a claim's (message, id, attempt): this thread's fence, and a run this process holds."""
         if row is None:
             return None
         self._local.claim = (row[1], row[2])
@@ -227,9 +236,7 @@ class JobStorage(KeyValueStore, BaseStorage):
         qsql, qparams = self.claim_filter(now)
         lock = '' if self.is_sqlite else ' FOR UPDATE SKIP LOCKED'
         return (
-            "UPDATE job SET state = 'STARTED', started_at = ?, worker = ?, worker_pid = ?, "
-            'lease_until = ?, attempts = attempts + 1, finished_at = NULL '
-            'WHERE id = (SELECT id FROM %s WHERE %s AND eta <= ?%s '
+            CLAIM_SET + 'WHERE id = (SELECT id FROM %s WHERE %s AND eta <= ?%s '
             'AND queue NOT IN (SELECT name FROM queue_pause) '
             'AND (concurrency_key IS NULL OR %s) '
             'ORDER BY priority DESC, eta LIMIT 1%s) AND %s '
@@ -241,14 +248,9 @@ class JobStorage(KeyValueStore, BaseStorage):
         """Claim this job now, whatever its eta, queue or key: a person asked for it to run here
         (`localq replay --record`). Returns its message, or None if it is not waiting to run."""
         now = time.time()
-        row = self.sql("UPDATE job SET state = 'STARTED', started_at = ?, worker = ?, worker_pid = ?, lease_until = ?, "
-                       'attempts = attempts + 1, finished_at = NULL WHERE id = ? AND %s RETURNING message, id, attempts'
-                       % SQL_CLAIMABLE, (now, self.worker_id, os.getpid(), now + self.lease_seconds, job_id)).fetchone()
-        if row is None:
-            return None
-        self._local.claim = (row[1], row[2])
-        self.held.hold(row[1], row[2])
-        return row[0].encode('utf-8')
+        return self._claimed(self.sql(
+            CLAIM_SET + 'WHERE id = ? AND %s RETURNING message, id, attempts' % SQL_CLAIMABLE,
+            (now, self.worker_id, os.getpid(), now + self.lease_seconds, job_id)).fetchone())
 
     def defer_until_next_claim(self, statements, job_id):
         """Write these statements (job_id's outcome) with this thread's next claim (or flush_deferred()).

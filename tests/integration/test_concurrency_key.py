@@ -49,15 +49,20 @@ def test_one_key_limit_one_never_overlaps_on_four_workers(app):
     assert most_at_once(spans(app)) == 1
 
 
+def run_all(app, n, *worker_args):
+    """One `localq worker` process with these arguments, until n runs are recorded; then stopped."""
+    workers = [spawn_worker(app.config.data_dir, *worker_args)]
+    try:
+        wait_for(lambda: len(spans(app)) == n, timeout=60, what='%d runs' % n)
+    finally:
+        stop(workers)
+
+
 def test_two_keys_run_in_parallel_and_a_limit_of_two_allows_two(app):
     # Given 6 jobs of one user at limit 2 and jobs of another key at limit 1
     for n in range(6):
         keyed_two.delay('bob', n, 0.5)
-    workers = [spawn_worker(app.config.data_dir, '-c', '4')]
-    try:
-        wait_for(lambda: len(spans(app)) == 6, timeout=60, what='6 runs')
-    finally:
-        stop(workers)
+    run_all(app, 6, '-c', '4')
     # Then exactly 2 ran at once, never 3
     assert most_at_once(spans(app)) == 2
 
@@ -104,9 +109,5 @@ def test_a_holder_reporting_progress_still_holds_its_key(app):
     # A running job in a custom state (PROCESSING, from update_state) is running: its key is taken.
     for n in range(6):
         keyed_progress.delay('dora', n)
-    workers = [spawn_worker(app.config.data_dir, '-c', '3')]
-    try:
-        wait_for(lambda: len(spans(app)) == 6, timeout=60, what='6 runs')
-    finally:
-        stop(workers)
+    run_all(app, 6, '-c', '3')
     assert most_at_once(spans(app)) == 1
