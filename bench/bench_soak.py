@@ -125,6 +125,7 @@ class Totals:
 
     def __init__(self):
         self.last = {}
+        self.roles = {}
 
     def sample(self, pids):
         rss = {}
@@ -132,8 +133,15 @@ class Totals:
             numbers = proc_numbers(pid)
             if numbers is not None:
                 self.last[pid] = numbers[:2]
+                self.roles[pid] = role
                 rss[role] = rss.get(role, 0) + numbers[2]
         return sum(c for c, _ in self.last.values()), sum(w for _, w in self.last.values()), rss
+
+    def written_by_role(self):
+        by_role = {}
+        for pid, (_, written) in self.last.items():
+            by_role[self.roles[pid]] = by_role.get(self.roles[pid], 0) + written
+        return by_role
 
 
 # -- the dashboard poller ----------------------------------------------------------------
@@ -240,8 +248,8 @@ def main():
     cpu0, written0, _ = totals.sample(group_pids(leaders))
     finished0 = read_db(db_path, start, start)[1]
     last = (start, cpu0, written0, finished0)
-    print('%6s %7s %7s %7s %7s %8s %8s %8s %8s %8s %8s %8s  %s' % (
-        'min', 'jobs/s', 'rows', 'wal_MB', 'db_MB', 'cpu_ms/j', 'KB/job', 'pick_p50', 'pick_max', 'web_p50',
+    print('%6s %7s %7s %7s %7s %8s %8s %8s %8s %8s %8s %8s %8s  %s' % (
+        'min', 'jobs/s', 'rows', 'wal_MB', 'db_MB', 'cpu_ms/j', 'KB/job', 'pick_p50', 'pick_p99', 'pick_max', 'web_p50',
         'web_p95', 'log_KB', 'rss_MB per process'), flush=True)
     try:
         while time.time() - start < args.minutes * 60:
@@ -259,24 +267,25 @@ def main():
                 'db_mb': round(size(db_path) / 2 ** 20, 1),
                 'cpu_ms_per_job': round((cpu - last[1]) * 1000 / jobs, 2) if jobs else None,
                 'kb_written_per_job': round((written - last[2]) / 1024 / jobs, 1) if jobs else None,
-                'pickup_p50_ms': round(pct(pickups, 50), 1), 'pickup_max_ms': round(max(pickups or [0]), 1),
+                'pickup_p50_ms': round(pct(pickups, 50), 1), 'pickup_p99_ms': round(pct(pickups, 99), 1),
+                'pickup_max_ms': round(max(pickups or [0]), 1),
                 'web_p50_ms': round(pct(web, 50), 1), 'web_p95_ms': round(pct(web, 95), 1),
                 'log_kb': round(sum(size(p) for p in logs.values()) / 1024, 1),
                 'rss_mb': {role: round(n / 2 ** 20, 1) for role, n in sorted(rss.items())},
                 'jobs': jobs, 'cpu_s': cpu - last[1], 'written': written - last[2], 'pickups': pickups,
             }
             samples.append(sample)
-            print('%6.2f %7.1f %7d %7.1f %7.1f %8s %8s %8.1f %8.1f %8.1f %8.1f %8.1f  %s' % (
+            print('%6.2f %7.1f %7d %7.1f %7.1f %8s %8s %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f  %s' % (
                 sample['minute'], sample['jobs_per_s'], rows, sample['wal_mb'], sample['db_mb'],
                 sample['cpu_ms_per_job'], sample['kb_written_per_job'], sample['pickup_p50_ms'],
-                sample['pickup_max_ms'], sample['web_p50_ms'], sample['web_p95_ms'], sample['log_kb'],
+                sample['pickup_p99_ms'], sample['pickup_max_ms'], sample['web_p50_ms'], sample['web_p95_ms'], sample['log_kb'],
                 ' '.join('%s=%s' % kv for kv in sample['rss_mb'].items())), flush=True)
             last = (now, cpu, written, finished)
     finally:
         poller.stop.set()
         for role in ('producer', 'processes', 'threads', 'run'):
             stop(procs[role])
-    summarize(args, samples, logs, db_path, poller.errors)
+    summarize(args, samples, logs, db_path, poller.errors, totals.written_by_role())
     if args.keep:
         print('kept: %s' % scratch)
     else:
@@ -284,7 +293,7 @@ def main():
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def summarize(args, samples, logs, db_path, web_errors):
+def summarize(args, samples, logs, db_path, web_errors, written_by_role):
     settled = [s for s in samples if s['minute'] > args.settle] or samples[len(samples) // 3:]
     jobs = sum(s['jobs'] for s in settled)
     cpu = [s['cpu_ms_per_job'] for s in settled if s['cpu_ms_per_job']]
@@ -302,6 +311,10 @@ def summarize(args, samples, logs, db_path, web_errors):
         'kb_written_per_job': round(sum(s['written'] for s in settled) / 1024 / jobs, 1) if jobs else None,
         'pickup_p50_ms': [min(pick), max(pick)] if pick else None,
         'pickup_max_ms': max(s['pickup_max_ms'] for s in settled),
+        'pickup_p99_ms_max': max(s['pickup_p99_ms'] for s in settled),
+        # over the whole run (from the start): which process wrote the bytes (the upkeep's does the checkpoints)
+        'kb_written_per_job_by_process': {role: round(n / 1024 / max(1, sum(s['jobs'] for s in samples)), 1)
+                                          for role, n in sorted(written_by_role.items())},
         'web_p95_ms_max': max(s['web_p95_ms'] for s in settled),
         'web_errors': web_errors,
         'log_kb': round(sum(size(p) for p in logs.values()) / 1024, 1),

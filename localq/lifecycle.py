@@ -81,8 +81,8 @@ def fence(attempt):
 def progress(app, job_id, state, meta_json, attempt=None):
     """update_state(): a custom state and its meta."""
     f, fp = fence(attempt)
-    app.query.sql('UPDATE job SET state = ?, meta = ? WHERE id = ? AND %s%s' % (PROGRESS.where, f),
-                  (state, meta_json, job_id) + fp)
+    app.query.write('UPDATE job SET state = ?, meta = ? WHERE id = ? AND %s%s' % (PROGRESS.where, f),
+                    (state, meta_json, job_id) + fp)
 
 
 # One statement for every outcome that is an attempt (fixed SQL; on PostgreSQL, one prepared statement).
@@ -210,16 +210,16 @@ def run_immediately(app, job_id):
 
 def renew(app, fences, params, until, worker_id):
     """Renew the leases of the runs this process holds; returns (id, revoke_requested) of each renewed."""
-    return app.query.sql('UPDATE job SET lease_until = ? WHERE worker = ? AND (%s) AND %s '
-                         'RETURNING id, revoke_requested' % (fences, RENEW.where),
-                         (until, worker_id) + tuple(params)).fetchall()
+    return app.query.write('UPDATE job SET lease_until = ? WHERE worker = ? AND (%s) AND %s '
+                           'RETURNING id, revoke_requested' % (fences, RENEW.where),
+                           (until, worker_id) + tuple(params), rows=True)
 
 
 def reschedule(q, job_id, message, eta, attempt):
     """Huey's re-queue of a retry (add_to_schedule), after record(); fenced: a late run's is void."""
     f, fp = fence(attempt)
-    q.sql("UPDATE job SET message = ?, eta = ?, state = CASE WHEN %s THEN 'PENDING' ELSE state END "
-          'WHERE id = ?%s' % (RESEND.where, f), (message, eta, job_id) + fp)
+    q.write("UPDATE job SET message = ?, eta = ?, state = CASE WHEN %s THEN 'PENDING' ELSE state END "
+            'WHERE id = ?%s' % (RESEND.where, f), (message, eta, job_id) + fp)
 
 
 # -- a user's actions -----------------------------------------------------------------

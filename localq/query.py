@@ -10,6 +10,7 @@ import re
 import threading
 
 from .db import is_sqlite, write_transaction
+from .writeturn import turn_for
 
 # Connections a forked worker process inherited (Query.after_fork): never used, never closed.
 INHERITED = []
@@ -55,6 +56,19 @@ class Query:
         if self._param != '?':
             query = self._placeholders(query)
         return db.execute_sql(query, params)
+
+    def write(self, query, params=(), rows=False):
+        """One write statement on its own (no transaction open): on SQLite it waits for its turn
+        among localq's writers first (writeturn.py), as a write transaction does, and not in
+        SQLite's busy handler. Returns its rowcount, or its RETURNING rows with rows=True (read
+        before the turn is given up: the statement holds the lock until it is stepped to its end)."""
+        turn = turn_for(self.database) if self.is_sqlite and not self.database.in_transaction() else None
+        if turn is None:
+            cursor = self.sql(query, params)
+            return cursor.fetchall() if rows else cursor.rowcount
+        with turn:
+            cursor = self.sql(query, params)
+            return cursor.fetchall() if rows else cursor.rowcount
 
     def table_by(self, index):
         """'job' pinned to one of its indexes where the planner would pick a worse one (SQLite)."""

@@ -176,7 +176,7 @@ class JobStorage(KeyValueStore, BaseStorage):
         transaction if one is open). A retry or a re-queue sends an id that exists: its message and
         eta are refreshed and its history kept; a waiting, revoked or finished row stays so."""
         route = route or self.routes.get(HUEY_PREFIX + row.task, DEFAULT_ROUTE)
-        self.query.sql(
+        self.query.write(
             'INSERT INTO job (id, task, queue, priority, state, args, kwargs, message, '
             'attempts, max_retries, acks_late, ignore_result, idempotency_key, queued_at, eta, '
             'expires_at, revoke_requested, root_id, parent_id, group_id, group_index, waits_for, '

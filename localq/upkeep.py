@@ -10,8 +10,8 @@ Why checkpoints here: SQLite can start the WAL file over only when no reader sti
 older snapshot; with five processes reading and writing all the time, one nearly always does,
 and the WAL grew to 1.4 GB in a 20-minute soak. Each heartbeat tick looks at the file's size (a
 stat); past WAL_LIMIT, db.checkpoint_wal() copies its pages into the database (PASSIVE, beside
-the writers), then a TRUNCATE checkpoint waits (briefly: WAIT) for the readers of old snapshots
-to finish their statement and empties the file.
+the writers), then TRUNCATE checkpoints, tried for a short while (WAIT) until no reader is on an
+old snapshot, empty the file.
 """
 import logging
 import os
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 PRUNE_EVERY = 1.0      # seconds between pruning steps
 ELECT_EVERY = 2.0      # seconds between looks at which worker does the upkeep
-WAIT = 0.05            # seconds a checkpoint waits for readers (it holds the write lock meanwhile)
+WAIT = 0.05            # seconds a checkpoint keeps trying to empty the WAL (a try never waits for readers)
 
 
 class Upkeep:

@@ -349,9 +349,9 @@ class LocalqConsumer(SaysHowItStops, Consumer):
                 now = time.time()
                 if now >= next_beat:
                     next_beat = now + cfg.heartbeat_interval
-                    asked = storage.sql('UPDATE worker SET last_seen = ? WHERE id = ? RETURNING stop_requested',
-                                        (now, self.worker_id)).fetchone()
-                    if asked and asked[0] is not None:
+                    asked = storage.write('UPDATE worker SET last_seen = ? WHERE id = ? RETURNING stop_requested',
+                                          (now, self.worker_id), rows=True)
+                    if asked and asked[0][0] is not None:
                         self._stop_as_asked()
                     if not self.environment.forks:   # a -P process worker's children keep their own
                         renew_held_runs(self.app, self.worker_id, now)

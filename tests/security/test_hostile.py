@@ -246,5 +246,5 @@ def test_after_all_this_the_server_answers_and_wrote_only_its_own_files(site):
     assert request(port, 'GET', '/healthcheck')[1]['ok'] is True
     assert request(port, 'POST', '/api/task/apply/localq.add', '{"args": [2, 3]}')[1]['result'] == 5
     written = sorted(os.path.relpath(os.path.join(d, f), root) for d, _, files in os.walk(root) for f in files)
-    allowed = re.compile(r'^data/(localq\.db(-wal|-shm)?|uploads/(\.incoming/)?[0-9a-f]{32}\.\w+)$')
+    allowed = re.compile(r'^data/(localq\.db(-wal|-shm|-writers)?|uploads/(\.incoming/)?[0-9a-f]{32}\.\w+)$')
     assert [w for w in written if not allowed.match(w)] == []
