@@ -264,6 +264,13 @@ class KeepsTheCause:
 # and 1 KB pages read and write faster here too. Only a new database gets it: an existing file
 # keeps the page size it was made with.
 PAGE_SIZE = 1024
+# Deleting. Debian's SQLite is built with secure_delete on: every page a prune frees (a 20 KB
+# result's overflow pages, an emptied leaf) is written over with zeros, through the WAL and again
+# at the checkpoint. FAST zeroes deleted content only on the pages that are written anyway: a
+# prune of 3,000 jobs from a soak's table wrote 3.3 KB of WAL a job instead of 6.3. A pruned
+# job's bytes may then stay in the file's free pages until they are reused, as they do with
+# SQLite's upstream default (off) and on most other systems.
+SECURE_DELETE = 'FAST'
 # Checkpoints. The upkeep (upkeep.py) empties the WAL once it passes WAL_LIMIT: first a PASSIVE
 # checkpoint copies its pages into the database beside the writers, then a TRUNCATE one, holding
 # the write lock briefly, copies the rest and empties the file. SQLite's own checkpoint after a
@@ -318,6 +325,7 @@ def open_database(config):
                                   'busy_timeout': int(config.busy_timeout * 1000),
                                   'foreign_keys': 1,
                                   'cache_size': -16000,
+                                  'secure_delete': SECURE_DELETE,
                                   'journal_size_limit': WAL_LIMIT,
                                   'wal_autocheckpoint': 2 * WAL_LIMIT // PAGE_SIZE,
                               }, **kwargs)
