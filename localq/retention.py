@@ -48,12 +48,20 @@ EXPIRED = ("SELECT id FROM job WHERE state IN ('SUCCESS', 'REVOKED') AND finishe
 COUNT_FINISHED = 'SELECT COUNT(*) FROM job WHERE finished_at IS NOT NULL'   # every entry of job_finished
 
 
-def delete_jobs(app, select, params):
+def delete_jobs(app, select, params, held=None):
     """Delete the jobs a select names (and their attempts) in one write transaction; returns how many.
-    A select that finds nothing costs one read, and no write lock."""
+    A select that finds nothing costs one read, and no write lock. `held`, a list, gets the seconds
+    the write lock was held (not the wait for it)."""
     ids = [i for i, in app.query.sql(select, params).fetchall()]
-    # The lifecycle's delete checks each one is still finished: a job may have been re-queued meanwhile.
-    return lifecycle.delete_ids(app, ids, lifecycle.PRUNE)
+    if not ids:
+        return 0
+    with app.write_transaction():   # the lifecycle's delete runs inside it
+        started = time.perf_counter()
+        # The lifecycle's delete checks each one is still finished: a job may have been re-queued meanwhile.
+        n = lifecycle.delete_ids(app, ids, lifecycle.PRUNE)
+        if held is not None:
+            held.append(time.perf_counter() - started)
+    return n
 
 
 class Pruner:
@@ -102,9 +110,12 @@ class Pruner:
 
     def _delete(self, select, params):
         """One batch; the next batch's size follows how long this one held the write lock."""
-        started = time.perf_counter()
-        n = delete_jobs(self.app, select, params)
-        took = time.perf_counter() - started
+        # What the batch size follows is how long the lock was held: a wait for the write turn
+        # behind busy writers is no reason to delete fewer (counted in, it could halve batches
+        # down to 10 jobs, fewer than a busy queue adds between two steps).
+        held = []
+        n = delete_jobs(self.app, select, params, held)
+        took = held[0] if held else 0.0
         if took > STEP_BUDGET:
             self.batch = max(MIN_BATCH, self.batch // 2)
         elif n >= self.batch and took < STEP_BUDGET / 4:
