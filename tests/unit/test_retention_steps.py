@@ -66,9 +66,11 @@ def test_an_expired_workflow_step_cancels_the_steps_after_it(app):
     assert sorted(s for s, in app.query.sql('SELECT state FROM job')) == ['REVOKED', 'REVOKED']
 
 
-def test_a_batch_that_waited_for_the_write_lock_is_not_made_smaller(app):
-    # Given 100 jobs past their age, and another writer holding the write lock for 0.2 s
+def test_a_batch_that_waited_for_the_write_lock_is_not_made_smaller(app, monkeypatch):
+    # Given 100 jobs past their age, a budget per batch longer than deleting them takes (on a
+    # loaded CI machine too) but shorter than another writer's hold on the write lock (0.5 s)
     import threading
+    monkeypatch.setattr(retention, 'STEP_BUDGET', 0.25)
     for _ in range(retention.BATCH):
         job_in(app, 'SUCCESS', finished_ago=(app.config.keep_succeeded_days + 1) * DAY)
     holding, done = threading.Event(), threading.Event()
@@ -77,12 +79,12 @@ def test_a_batch_that_waited_for_the_write_lock_is_not_made_smaller(app):
         with app.write_transaction():
             app.query.sql("UPDATE job SET meta = '{}' WHERE 1 = 0")
             holding.set()
-            time.sleep(0.2)   # the other writer's transaction: its length, not a wait
+            time.sleep(0.5)   # the other writer's transaction: its length, not a wait
         app.query.close()
         done.set()
     threading.Thread(target=writer).start()
     assert holding.wait(10)
-    # When a pruning step deletes them, waiting for the lock first
+    # When a pruning step deletes them, waiting for the lock first (past the budget)
     pruner = retention.Pruner(app)
     assert pruner.step() == retention.BATCH
     assert done.wait(10)
